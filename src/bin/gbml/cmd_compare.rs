@@ -1,0 +1,13 @@
+//! `gbml compare` (stub: being built).
+use gbml_testbed::Result;
+
+/// Arguments of `gbml compare`.
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+/// Run the command; returns the process exit code.
+pub fn run(_args: Args) -> Result<i32> {
+    Err(gbml_testbed::Error::Unsupported(
+        "`gbml compare` is not implemented yet".into(),
+    ))
+}

@@ -1,0 +1,1 @@
+//! Reusable theorem checkers returning measured-vs-predicted reports. (Being built: issue 5.)

@@ -1,0 +1,234 @@
+//! Activations and their closed-form dual kernels (MATH.md §1).
+//!
+//! For a centred Gaussian pair (u, v) with covariance [[k11, k12], [k12, k22]]:
+//! `T = E[φ(u)φ(v)]`, `Ṫ = E[φ'(u)φ'(v)]`.
+//!
+//! * ReLU / ABReLU φ(x) = a·min(x,0) + b·max(x,0) (ReLU: a = 0, b = 1; leaky ReLU: a = α, b = 1),
+//!   with cos θ = k12/√(k11 k22):
+//!   `Ṫ = (a² + b²)/2 − (a − b)² θ/(2π)`, `T = (a − b)² √(k11 k22 − k12²)/(2π) + Ṫ k12`.
+//! * Erf: `T = (2/π) asin(2 k12/√((1 + 2k11)(1 + 2k22)))`,
+//!   `Ṫ = (4/π)/√((1 + 2k11)(1 + 2k22) − 4 k12²)`.
+//! * Identity: `T = k12`, `Ṫ = 1`.
+//!
+//! The recursion does not carry cos θ (which loses half the digits near θ = 0) but the exact
+//! quantities `D = k11 k22 − k12²` and `Δ = k11 + k22 − 2 k12`, updated by formulas without
+//! cancellation; see [`Activation::dual`].
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::f64::consts::PI;
+
+/// Activation of the hidden layers.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "lowercase")]
+pub enum Activation {
+    /// max(x, 0).
+    Relu,
+    /// a·min(x,0) + b·max(x,0); leaky ReLU with slope α is `AbRelu { a: α, b: 1 }`.
+    #[serde(rename = "abrelu")]
+    AbRelu { a: f64, b: f64 },
+    /// erf(x).
+    Erf,
+    /// x (the network is linear in its input).
+    Identity,
+}
+
+/// The second-moment state of a pair of pre-activations at one layer, carried without
+/// cancellation: `q1 = k11`, `q2 = k22`, `c = k12`, `d = k11 k22 − k12² ≥ 0`,
+/// `delta = k11 + k22 − 2 k12 ≥ 0`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PairState {
+    pub q1: f64,
+    pub q2: f64,
+    pub c: f64,
+    pub d: f64,
+    pub delta: f64,
+}
+
+/// The dual of one activation applied to a [`PairState`]: `t1 = T(k11,k11)`, `t2 = T(k22,k22)`,
+/// `t12 = T(k11,k12,k22)`, `tdot = Ṫ(k11,k12,k22)`, plus the exact combinations
+/// `td = t1 t2 − t12²` and `tdelta = t1 + t2 − 2 t12` that the next layer needs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dual {
+    pub t1: f64,
+    pub t2: f64,
+    pub t12: f64,
+    pub tdot: f64,
+    pub td: f64,
+    pub tdelta: f64,
+}
+
+/// `h(θ) = sin θ − θ cos θ`, by its Taylor series `Σ_k (−1)^{k+1} 2k θ^{2k+1}/(2k+1)!` for small θ
+/// (where the difference cancels) and directly otherwise.
+pub fn sin_minus_theta_cos(theta: f64) -> f64 {
+    if theta < 0.5 {
+        // term_k = (−1)^{k+1} · 2k/(2k+1)! · θ^{2k+1}, k ≥ 1
+        let t2 = theta * theta;
+        let mut pow = theta * t2; // θ^3
+        let mut fact = 6.0; // 3!
+        let mut sum = 0.0;
+        let mut sign = 1.0;
+        for k in 1..20 {
+            let term = sign * (2.0 * k as f64) / fact * pow;
+            sum += term;
+            if term.abs() <= 1e-18 * sum.abs() {
+                break;
+            }
+            pow *= t2;
+            fact *= (2 * k + 2) as f64 * (2 * k + 3) as f64;
+            sign = -sign;
+        }
+        sum
+    } else {
+        theta.sin() - theta * theta.cos()
+    }
+}
+
+impl Activation {
+    /// Leaky ReLU with negative slope α.
+    pub fn leaky_relu(alpha: f64) -> Self {
+        Activation::AbRelu { a: alpha, b: 1.0 }
+    }
+
+    /// Short name used in the CLI and exchange files.
+    pub fn name(&self) -> String {
+        match self {
+            Activation::Relu => "relu".into(),
+            Activation::AbRelu { a, b } => format!("abrelu({a},{b})"),
+            Activation::Erf => "erf".into(),
+            Activation::Identity => "identity".into(),
+        }
+    }
+
+    /// Parse `relu`, `erf`, `identity`, `leaky_relu(α)` / `leaky-relu:α`, `abrelu(a,b)`.
+    pub fn parse(s: &str) -> Result<Self> {
+        let t = s.trim().to_ascii_lowercase();
+        let args = |t: &str| -> Option<Vec<f64>> {
+            let open = t.find(['(', ':'])?;
+            let inner = t[open + 1..].trim_end_matches(')');
+            inner
+                .split(',')
+                .map(|p| p.trim().parse::<f64>().ok())
+                .collect()
+        };
+        let act = match t.as_str() {
+            "relu" => Activation::Relu,
+            "erf" => Activation::Erf,
+            "identity" | "linear" => Activation::Identity,
+            _ if t.starts_with("leaky") => match args(&t).as_deref() {
+                Some([alpha]) => Activation::leaky_relu(*alpha),
+                _ => return Err(Error::param("activation", s, "expected leaky_relu(alpha)")),
+            },
+            _ if t.starts_with("abrelu") => match args(&t).as_deref() {
+                Some([a, b]) => Activation::AbRelu { a: *a, b: *b },
+                _ => return Err(Error::param("activation", s, "expected abrelu(a,b)")),
+            },
+            _ => {
+                return Err(Error::param(
+                    "activation",
+                    s,
+                    "unknown; expected relu, leaky_relu(alpha), abrelu(a,b), erf or identity",
+                ))
+            }
+        };
+        act.validate()?;
+        Ok(act)
+    }
+
+    /// Finite parameters.
+    pub fn validate(&self) -> Result<()> {
+        if let Activation::AbRelu { a, b } = self {
+            if !(a.is_finite() && b.is_finite()) {
+                return Err(Error::param(
+                    "activation",
+                    self.name(),
+                    "slopes must be finite",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Pointwise value φ(x).
+    pub fn apply(&self, x: f64) -> f64 {
+        match *self {
+            Activation::Relu => x.max(0.0),
+            Activation::AbRelu { a, b } => {
+                if x < 0.0 {
+                    a * x
+                } else {
+                    b * x
+                }
+            }
+            Activation::Erf => statrs::function::erf::erf(x),
+            Activation::Identity => x,
+        }
+    }
+
+    /// The dual kernels on a pair state (see the module docs for the formulas).
+    ///
+    /// ReLU family, with A = (a² + b²)/2, B = (a − b)²/(2π), θ = atan2(√D, k12) and
+    /// E = √D − θ k12 = √(k11 k22)·(sin θ − θ cos θ) (series for small θ):
+    /// `t12 = A k12 + B E`, `Ṫ = A − B θ`, `t1 t2 − t12² = A² D − 2AB k12 E − B² E²`,
+    /// `t1 + t2 − 2 t12 = A Δ − 2 B E`.
+    ///
+    /// Erf, with P = (1 + 2k11)(1 + 2k22) − 4k12² = 1 + 2(k11 + k22) + 4D (no cancellation):
+    /// `t12 = (2/π) atan2(2 k12, √P)`, `Ṫ = (4/π)/√P`. Its outputs lie in [−1, 1] so the next
+    /// layer's P ≥ 1 absorbs the rounding of `t1 t2 − t12²`.
+    pub fn dual(&self, s: &PairState) -> Dual {
+        match *self {
+            Activation::Identity => Dual {
+                t1: s.q1,
+                t2: s.q2,
+                t12: s.c,
+                tdot: 1.0,
+                td: s.d,
+                tdelta: s.delta,
+            },
+            Activation::Relu => relu_family(0.0, 1.0, s),
+            Activation::AbRelu { a, b } => relu_family(a, b, s),
+            Activation::Erf => {
+                let two_over_pi = 2.0 / PI;
+                let p = 1.0 + 2.0 * (s.q1 + s.q2) + 4.0 * s.d;
+                let sp = p.sqrt();
+                let t12 = two_over_pi * (2.0 * s.c).atan2(sp);
+                let t1 = two_over_pi * (2.0 * s.q1).atan2((1.0 + 4.0 * s.q1).sqrt());
+                let t2 = two_over_pi * (2.0 * s.q2).atan2((1.0 + 4.0 * s.q2).sqrt());
+                let tdot = (4.0 / PI) / sp;
+                Dual {
+                    t1,
+                    t2,
+                    t12,
+                    tdot,
+                    td: (t1 * t2 - t12 * t12).max(0.0),
+                    tdelta: (t1 + t2 - 2.0 * t12).max(0.0),
+                }
+            }
+        }
+    }
+}
+
+fn relu_family(a: f64, b: f64, s: &PairState) -> Dual {
+    let big_a = 0.5 * (a * a + b * b);
+    let big_b = (a - b) * (a - b) / (2.0 * PI);
+    let sd = s.d.max(0.0).sqrt();
+    let theta = sd.atan2(s.c); // atan2(0, 0) = 0: zero inputs give the finite limit
+    let r = (s.q1 * s.q2).sqrt();
+    let e = if theta < 0.5 {
+        r * sin_minus_theta_cos(theta)
+    } else {
+        sd - theta * s.c
+    };
+    let t12 = big_a * s.c + big_b * e;
+    let tdot = big_a - big_b * theta;
+    let td = big_a * big_a * s.d - 2.0 * big_a * big_b * s.c * e - big_b * big_b * e * e;
+    let tdelta = big_a * s.delta - 2.0 * big_b * e;
+    Dual {
+        t1: big_a * s.q1,
+        t2: big_a * s.q2,
+        t12,
+        tdot,
+        td: td.max(0.0),
+        tdelta: tdelta.max(0.0),
+    }
+}

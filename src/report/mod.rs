@@ -1,0 +1,1 @@
+//! Tables and SVG plots. (Being built: issue 5.)
