@@ -1,0 +1,178 @@
+//! The base kernel Θ the Meta Neural Kernel is built from (MATH.md §3), pluggable.
+//!
+//! * [`BaseKernel::Analytic`]: the infinite-width NTK (and NNGP) of a fully-connected network,
+//!   computed by [`crate::kernel`] from the input coordinates.
+//! * [`BaseKernel::Precomputed`]: a user-supplied Gram matrix over a fixed list of points. The
+//!   task inputs are then **point indices**: every input row is a single column holding the
+//!   integer index of the point in the precomputed matrix (d = 1). This lets any kernel (a
+//!   convolutional NTK, an empirical NTK, a cosine-normalised kernel, ...) be plugged in.
+//!
+//! [`Variant::Anil`] uses the NNGP kernel Σ as the *inner-loop* kernel (ANIL adapts only the
+//! linear readout; in the NTK parameterization the readout layer's contribution to the NTK is
+//! exactly Σ^{L+1}), while the outer (meta) Jacobian still involves all parameters, so the outer
+//! kernel blocks stay the NTK Θ:
+//! `J_F,i = J(X_i) − Σ(X_i, X'_i) T_i^Σ J(X'_i)`, `T_i^Σ = g(Σ(X'_i, X'_i))`, and
+//! `Φ_ij = Θ_ij − A_i Θ(X'_i, X_j) − Θ(X_i, X'_j) A_jᵀ + A_i Θ(X'_i, X'_j) A_jᵀ` with
+//! `A_i = Σ(X_i, X'_i) T_i^Σ`. The G term of the predictor uses the same A_i.
+
+use crate::error::{Error, Result};
+use crate::kernel::{self, Arch};
+use ndarray::{Array2, ArrayView2};
+use std::ops::Range;
+
+/// Which kernel adapts in the inner loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    /// MAML: all parameters adapt; inner kernel = outer kernel = NTK Θ.
+    #[default]
+    Maml,
+    /// ANIL: only the readout adapts; inner kernel = NNGP Σ, outer kernel = NTK Θ.
+    Anil,
+}
+
+/// A Gram matrix over a fixed point list, addressed by index (see the module docs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Precomputed {
+    /// The outer kernel Θ (P × P, symmetric).
+    pub ntk: Array2<f64>,
+    /// The ANIL inner kernel Σ (P × P, symmetric), if ANIL is used.
+    pub nngp: Option<Array2<f64>>,
+}
+
+/// The base kernel.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BaseKernel {
+    /// Analytic infinite-width kernels of this architecture.
+    Analytic(Arch),
+    /// A precomputed Gram matrix; task inputs are point indices.
+    Precomputed(Precomputed),
+}
+
+/// Kernel blocks between two point lists: outer kernel Θ and (when available) the NNGP Σ.
+#[derive(Clone, Debug)]
+pub(crate) struct Blocks {
+    pub ntk: Array2<f64>,
+    pub nngp: Option<Array2<f64>>,
+}
+
+impl Blocks {
+    /// The inner-loop kernel of `variant`.
+    pub fn inner(&self, variant: Variant) -> Result<&Array2<f64>> {
+        match variant {
+            Variant::Maml => Ok(&self.ntk),
+            Variant::Anil => self.nngp.as_ref().ok_or_else(|| {
+                Error::Unsupported(
+                    "ANIL needs the NNGP kernel; the precomputed kernel has none".into(),
+                )
+            }),
+        }
+    }
+}
+
+impl BaseKernel {
+    /// Check the kernel description (architecture or precomputed matrices).
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            BaseKernel::Analytic(a) => a.validate(),
+            BaseKernel::Precomputed(p) => {
+                let n = p.ntk.nrows();
+                if p.ntk.ncols() != n {
+                    return Err(Error::shape(
+                        "precomputed NTK",
+                        "square",
+                        format!("{:?}", p.ntk.dim()),
+                    ));
+                }
+                crate::error::ensure_finite(p.ntk.view(), "precomputed NTK")?;
+                if let Some(s) = &p.nngp {
+                    if s.dim() != (n, n) {
+                        return Err(Error::shape(
+                            "precomputed NNGP",
+                            format!("{n}×{n}"),
+                            format!("{:?}", s.dim()),
+                        ));
+                    }
+                    crate::error::ensure_finite(s.view(), "precomputed NNGP")?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn indices(&self, x: ArrayView2<f64>, what: &str) -> Result<Vec<usize>> {
+        let BaseKernel::Precomputed(p) = self else {
+            unreachable!()
+        };
+        if x.ncols() != 1 {
+            return Err(Error::shape(
+                format!("{what} (precomputed kernel: inputs are point indices)"),
+                "d = 1",
+                format!("d = {}", x.ncols()),
+            ));
+        }
+        let n = p.ntk.nrows();
+        x.column(0)
+            .iter()
+            .map(|&v| {
+                if v >= 0.0 && v.fract() == 0.0 && (v as usize) < n {
+                    Ok(v as usize)
+                } else {
+                    Err(Error::param(
+                        "point index",
+                        v,
+                        format!("{what}: must be an integer in 0..{n} (precomputed kernel size)"),
+                    ))
+                }
+            })
+            .collect()
+    }
+
+    /// Blocks K(X1, X2) (`None`: K(X1, X1), exactly symmetric).
+    pub(crate) fn blocks<'a>(
+        &self,
+        x1: ArrayView2<'a, f64>,
+        x2: Option<ArrayView2<'a, f64>>,
+    ) -> Result<Blocks> {
+        match self {
+            BaseKernel::Analytic(arch) => {
+                let k = kernel::kernels(arch, x1, x2)?;
+                Ok(Blocks {
+                    ntk: k.ntk,
+                    nngp: Some(k.nngp),
+                })
+            }
+            BaseKernel::Precomputed(p) => {
+                let i1 = self.indices(x1, "inputs")?;
+                let i2 = match x2 {
+                    Some(x2) => self.indices(x2, "inputs")?,
+                    None => i1.clone(),
+                };
+                let pick = |g: &Array2<f64>| {
+                    Array2::from_shape_fn((i1.len(), i2.len()), |(a, b)| g[[i1[a], i2[b]]])
+                };
+                Ok(Blocks {
+                    ntk: pick(&p.ntk),
+                    nngp: p.nngp.as_ref().map(pick),
+                })
+            }
+        }
+    }
+
+    /// Rows `rows` of K(X, X): bit-identical to the same rows of `blocks(x, None)`.
+    pub(crate) fn blocks_rows(&self, x: ArrayView2<f64>, rows: Range<usize>) -> Result<Blocks> {
+        match self {
+            BaseKernel::Analytic(arch) => {
+                let k = kernel::kernels_rows(arch, x, rows)?;
+                Ok(Blocks {
+                    ntk: k.ntk,
+                    nngp: Some(k.nngp),
+                })
+            }
+            BaseKernel::Precomputed(_) => {
+                let xr = x.clone().slice_move(ndarray::s![rows, ..]);
+                self.blocks(xr, Some(x))
+            }
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Built-in task generators, all seeded with `ChaCha8Rng::seed_from_u64` (same seed, same bits).
+//!
+//! * [`sine_tasks`]: 1-d regression y = A sin(x − φ), A ~ U[0.1, 5], φ ~ U[0, π],
+//!   x ~ U[−5, 5] (support and query drawn independently); with label-noise fraction p each
+//!   label is independently replaced, with probability p, by a random label ~ U[−5, 5].
+//! * [`linear_tasks`]: y = w_i·x with w_i = w̄ + s·ε_i, w̄ ~ N(0, I_d/d) drawn once per seed,
+//!   ε_i ~ N(0, I_d/d), x ~ N(0, I_d): s controls how much the tasks share (s = 0: one task).
+//! * [`omniglot_tasks`]: N-way K-shot classification from the Omniglot subset in
+//!   `fixtures/omniglot/` (242 classes × 20 drawers, 28×28); images flattened to 784 and scaled
+//!   to [0, 1]; labels are centred one-hot ([`super::centred_one_hot`]).
+
+use super::predict::centred_one_hot;
+use super::tasks::{Task, TaskSet};
+use crate::error::{Error, Result};
+use ndarray::{Array2, Array4, Axis};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+/// Parameters of the sine-regression family.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SineSpec {
+    /// Number of tasks N.
+    pub tasks: usize,
+    /// Support points per task m.
+    pub m: usize,
+    /// Query points per task n.
+    pub n: usize,
+    /// Label-noise fraction p ∈ [0, 1].
+    pub noise: f64,
+}
+
+fn check_sizes(tasks: usize, m: usize, n: usize) -> Result<()> {
+    if tasks == 0 || m == 0 || n == 0 {
+        return Err(Error::param(
+            "task sizes",
+            format!("N = {tasks}, m = {m}, n = {n}"),
+            "all must be >= 1",
+        ));
+    }
+    Ok(())
+}
+
+/// Sine-regression tasks (see the module docs); d = k = 1.
+pub fn sine_tasks(spec: SineSpec, seed: u64) -> Result<TaskSet> {
+    check_sizes(spec.tasks, spec.m, spec.n)?;
+    if !(0.0..=1.0).contains(&spec.noise) {
+        return Err(Error::param(
+            "noise",
+            spec.noise,
+            "fraction must lie in [0, 1]",
+        ));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut tasks = Vec::with_capacity(spec.tasks);
+    for _ in 0..spec.tasks {
+        let amp: f64 = rng.gen_range(0.1..=5.0);
+        let phase: f64 = rng.gen_range(0.0..=std::f64::consts::PI);
+        let draw = |cnt: usize, rng: &mut ChaCha8Rng| {
+            let x = Array2::from_shape_fn((cnt, 1), |_| rng.gen_range(-5.0..=5.0));
+            let y = Array2::from_shape_fn((cnt, 1), |(i, _)| {
+                let clean = amp * (x[[i, 0]] - phase).sin();
+                if spec.noise > 0.0 && rng.gen_bool(spec.noise) {
+                    rng.gen_range(-5.0..=5.0)
+                } else {
+                    clean
+                }
+            });
+            (x, y)
+        };
+        let (xs, ys) = draw(spec.m, &mut rng);
+        let (xq, yq) = draw(spec.n, &mut rng);
+        tasks.push(Task::new(xs, ys, xq, yq)?);
+    }
+    TaskSet::new(tasks)
+}
+
+/// Parameters of the random linear family.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinearSpec {
+    pub tasks: usize,
+    pub m: usize,
+    pub n: usize,
+    /// Input dimension d.
+    pub d: usize,
+    /// Task spread s ≥ 0 around the shared weight w̄.
+    pub spread: f64,
+}
+
+/// Random linear tasks (see the module docs); k = 1.
+pub fn linear_tasks(spec: LinearSpec, seed: u64) -> Result<TaskSet> {
+    check_sizes(spec.tasks, spec.m, spec.n)?;
+    if spec.d == 0 {
+        return Err(Error::param("d", 0, "input dimension must be >= 1"));
+    }
+    if !(spec.spread.is_finite() && spec.spread >= 0.0) {
+        return Err(Error::param(
+            "spread",
+            spec.spread,
+            "must be finite and >= 0",
+        ));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let d = spec.d;
+    let sd = 1.0 / (d as f64).sqrt();
+    let normal = |rng: &mut ChaCha8Rng| -> f64 { StandardNormal.sample(rng) };
+    let wbar: Vec<f64> = (0..d).map(|_| sd * normal(&mut rng)).collect();
+    let mut tasks = Vec::with_capacity(spec.tasks);
+    for _ in 0..spec.tasks {
+        let w: Vec<f64> = wbar
+            .iter()
+            .map(|&wb| wb + spec.spread * sd * normal(&mut rng))
+            .collect();
+        let draw = |cnt: usize, rng: &mut ChaCha8Rng| {
+            let x = Array2::from_shape_fn((cnt, d), |_| normal(rng));
+            let y = Array2::from_shape_fn((cnt, 1), |(i, _)| {
+                x.row(i).iter().zip(&w).map(|(a, b)| a * b).sum::<f64>()
+            });
+            (x, y)
+        };
+        let (xs, ys) = draw(spec.m, &mut rng);
+        let (xq, yq) = draw(spec.n, &mut rng);
+        tasks.push(Task::new(xs, ys, xq, yq)?);
+    }
+    TaskSet::new(tasks)
+}
+
+/// The Omniglot image array: `images[class][drawer]` flattened to 784 values in [0, 1].
+#[derive(Clone, Debug)]
+pub struct Omniglot {
+    /// classes × drawers × 784.
+    pub images: ndarray::Array3<f64>,
+}
+
+/// Which classes a task may draw from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OmniglotSplit {
+    /// Classes 0..[`Omniglot::n_train_classes`] (alphabets Balinese … Korean, Latin, part of
+    /// Sanskrit in the fixture's order).
+    Train,
+    /// The remaining classes (disjoint from the training classes).
+    Test,
+}
+
+/// Parameters of an Omniglot few-shot family.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OmniglotSpec {
+    pub tasks: usize,
+    /// N-way.
+    pub ways: usize,
+    /// K-shot (support images per class).
+    pub shots: usize,
+    /// Query images per class.
+    pub queries: usize,
+    pub split: OmniglotSplit,
+}
+
+impl Omniglot {
+    /// Load `omniglot28.npy` (uint8, [classes, drawers, 28, 28]).
+    pub fn load(path: &std::path::Path) -> Result<Omniglot> {
+        let f = std::fs::File::open(path).map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        let raw: Array4<u8> = ndarray_npy::ReadNpyExt::read_npy(f).map_err(|e| Error::Parse {
+            what: "Omniglot .npy (expected uint8 [classes, drawers, 28, 28])".into(),
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let (c, dr, h, w) = raw.dim();
+        if c < 2 || dr < 2 || h * w == 0 {
+            return Err(Error::Parse {
+                what: "Omniglot .npy".into(),
+                path: path.display().to_string(),
+                reason: format!("shape {:?} too small", raw.dim()),
+            });
+        }
+        let images = raw
+            .mapv(|v| v as f64 / 255.0)
+            .into_shape_with_order((c, dr, h * w))
+            .expect("contiguous");
+        Ok(Omniglot { images })
+    }
+
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        self.images.len_of(Axis(0))
+    }
+
+    /// Training classes: the first ⌊0.7·C⌋ (170 of 242), the rest are test classes.
+    pub fn n_train_classes(&self) -> usize {
+        self.classes() * 7 / 10
+    }
+
+    /// N-way K-shot tasks: per task, `ways` distinct classes from the split in random order
+    /// (task label j = j-th drawn class), and per class `shots + queries` distinct drawers.
+    /// Returns the tasks and, per task, the query class labels (0..ways).
+    pub fn tasks(&self, spec: OmniglotSpec, seed: u64) -> Result<(TaskSet, Vec<Vec<usize>>)> {
+        check_sizes(spec.tasks, spec.shots, spec.queries)?;
+        let drawers = self.images.len_of(Axis(1));
+        let pool: Vec<usize> = match spec.split {
+            OmniglotSplit::Train => (0..self.n_train_classes()).collect(),
+            OmniglotSplit::Test => (self.n_train_classes()..self.classes()).collect(),
+        };
+        if spec.ways < 2 || spec.ways > pool.len() {
+            return Err(Error::param(
+                "ways",
+                spec.ways,
+                format!("must lie in 2..={}", pool.len()),
+            ));
+        }
+        if spec.shots + spec.queries > drawers {
+            return Err(Error::param(
+                "shots + queries",
+                spec.shots + spec.queries,
+                format!("at most {drawers} images per class"),
+            ));
+        }
+        let d = self.images.len_of(Axis(2));
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut tasks = Vec::with_capacity(spec.tasks);
+        let mut labels = Vec::with_capacity(spec.tasks);
+        for _ in 0..spec.tasks {
+            let classes: Vec<usize> = pool.choose_multiple(&mut rng, spec.ways).copied().collect();
+            let m = spec.ways * spec.shots;
+            let n = spec.ways * spec.queries;
+            let mut xs = Array2::zeros((m, d));
+            let mut xq = Array2::zeros((n, d));
+            let mut ls = Vec::with_capacity(m);
+            let mut lq = Vec::with_capacity(n);
+            for (j, &c) in classes.iter().enumerate() {
+                let mut idx: Vec<usize> = (0..drawers).collect();
+                idx.shuffle(&mut rng);
+                for s in 0..spec.shots {
+                    xs.row_mut(j * spec.shots + s)
+                        .assign(&self.images.slice(ndarray::s![c, idx[s], ..]));
+                    ls.push(j);
+                }
+                for q in 0..spec.queries {
+                    xq.row_mut(j * spec.queries + q)
+                        .assign(&self.images.slice(ndarray::s![c, idx[spec.shots + q], ..]));
+                    lq.push(j);
+                }
+            }
+            let ys = centred_one_hot(&ls, spec.ways)?;
+            let yq = centred_one_hot(&lq, spec.ways)?;
+            tasks.push(Task::new(xs, ys, xq, yq)?);
+            labels.push(lq);
+        }
+        Ok((TaskSet::new(tasks)?, labels))
+    }
+}
+
+/// Path of the Omniglot fixture in this source tree.
+pub fn omniglot_fixture_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/omniglot/omniglot28.npy")
+}

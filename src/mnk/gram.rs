@@ -1,0 +1,391 @@
+//! The Meta Neural Kernel Φ: training Gram matrix, exact row blocks, cross kernel and test block
+//! (MATH.md §3).
+//!
+//! Per task i, with the inner kernel Θ_in (Θ for MAML, Σ for ANIL, see [`Variant`]):
+//!
+//! ```text
+//! T_i = g(Θ_in(X'_i, X'_i))                 (inner operator, [`Schedule`])
+//! A_i = Θ_in(X_i, X'_i) T_i                 (n_i × m_i, the "adapter")
+//! Φ_ij = Θ(X_i, X_j) − A_i Θ(X'_i, X_j) − Θ(X_i, X'_j) A_jᵀ + A_i Θ(X'_i, X'_j) A_jᵀ
+//! ```
+//!
+//! Whole matrix at once, with K the outer-kernel Gram over all query (q) and support (s) points
+//! and P = blockdiag(A_i):
+//!
+//! ```text
+//! Φ = K_qq − P K_sq − K_qs Pᵀ + P K_ss Pᵀ = K_qq − (S + Sᵀ),
+//! S = P Dᵀ,   Dᵀ = K_sq − ½ K_ss Pᵀ          (Σm × Σn)
+//! ```
+//!
+//! (a symmetric rank-2k update: P Dᵀ + D Pᵀ = P K_sq + K_qs Pᵀ − P K_ss Pᵀ). Cost
+//! Σn·Σm·m̄ for Dᵀ and (Σn)²·m̄ for S — far below the Gram matrix K itself, which costs
+//! (Σn + Σm)²·d for the first layer alone. Every entry of Dᵀ and S is a fixed-order sum over the
+//! m̄ support points of one task (no blocked GEMM whose summation order could depend on the
+//! requested block), and Φ_rc = K_rc − (S_rc + S_cr) is exactly symmetric because floating-point
+//! addition is commutative. Hence [`Mnk::phi_rows`] returns **bit-identical** rows of
+//! [`Mnk::phi`] (given a base kernel whose row blocks are exact, which
+//! [`crate::kernel::kernels_rows`] and precomputed kernels are).
+//!
+//! The adapters A_i are computed per task from a per-task kernel evaluation on [X_i; X'_i], so
+//! they do not depend on which rows are requested either.
+//!
+//! Cross kernel (test tasks t̂ against training tasks), with P̂ = blockdiag(Â_i):
+//! `Φ(test, train) = U_q − U_s Pᵀ`, `U_q = K_q̂q − P̂ K_ŝq`, `U_s = K_q̂s − P̂ K_ŝs`.
+
+use super::base::{BaseKernel, Blocks, Variant};
+use super::inner::{InnerTime, Schedule};
+use super::tasks::TaskSet;
+use crate::error::{Error, Result};
+use ndarray::{s, Array2, ArrayView1, ArrayView2, Axis};
+use rayon::prelude::*;
+use std::ops::Range;
+
+/// A Meta Neural Kernel: base kernel, inner-loop schedule and variant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mnk {
+    /// Base (outer) kernel Θ.
+    pub kernel: BaseKernel,
+    /// Inner-loop schedule (defines T).
+    pub inner: InnerTime,
+    /// MAML (inner kernel Θ) or ANIL (inner kernel Σ).
+    pub variant: Variant,
+}
+
+/// Per-task inner quantities of a task set.
+#[derive(Clone, Debug)]
+pub struct Adapters {
+    /// T_i (m_i × m_i).
+    pub t: Vec<Array2<f64>>,
+    /// A_i = Θ_in(X_i, X'_i) T_i (n_i × m_i).
+    pub a: Vec<Array2<f64>>,
+}
+
+/// `A·B` by plain fixed-order loops (small per-task products; deterministic bits).
+fn small_matmul(a: ArrayView2<f64>, b: ArrayView2<f64>) -> Array2<f64> {
+    let (n, k) = a.dim();
+    let m = b.ncols();
+    let mut c = Array2::zeros((n, m));
+    for i in 0..n {
+        for j in 0..m {
+            let mut acc = 0.0;
+            for l in 0..k {
+                acc += a[[i, l]] * b[[l, j]];
+            }
+            c[[i, j]] = acc;
+        }
+    }
+    c
+}
+
+impl Mnk {
+    /// MAML MNK with base kernel and inner schedule.
+    pub fn new(kernel: BaseKernel, inner: Schedule) -> Self {
+        Mnk {
+            kernel,
+            inner,
+            variant: Variant::Maml,
+        }
+    }
+
+    /// Builder: variant.
+    pub fn with_variant(mut self, v: Variant) -> Self {
+        self.variant = v;
+        self
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.kernel.validate()?;
+        self.inner.validate()
+    }
+
+    /// Outer-kernel blocks between the stacked points of a task set (queries first).
+    fn task_kernel(&self, set: &TaskSet, i: usize) -> Result<Blocks> {
+        let t = &set.tasks()[i];
+        let z = ndarray::concatenate(Axis(0), &[t.xq.view(), t.xs.view()]).expect("same d");
+        self.kernel.blocks(z.view(), None)
+    }
+
+    /// T_i and A_i for every task (computed per task from Θ_in on [X_i; X'_i]).
+    pub fn adapters(&self, set: &TaskSet) -> Result<Adapters> {
+        self.validate()?;
+        let res: Vec<Result<(Array2<f64>, Array2<f64>)>> = (0..set.len())
+            .into_par_iter()
+            .map(|i| {
+                let n = set.tasks()[i].n();
+                let b = self.task_kernel(set, i)?;
+                let kin = b.inner(self.variant)?;
+                let ks = kin.slice(s![n.., n..]);
+                let kqs = kin.slice(s![..n, n..]);
+                let t = self
+                    .inner
+                    .apply(ks, &format!("task {i}: inner kernel on the support"))?;
+                let a = small_matmul(kqs, t.view());
+                Ok((t, a))
+            })
+            .collect();
+        let mut out = Adapters {
+            t: Vec::with_capacity(set.len()),
+            a: Vec::with_capacity(set.len()),
+        };
+        for r in res {
+            let (t, a) = r?;
+            out.t.push(t);
+            out.a.push(a);
+        }
+        Ok(out)
+    }
+
+    /// The training Gram matrix Φ (Σn × Σn), exactly symmetric.
+    pub fn phi(&self, set: &TaskSet) -> Result<Array2<f64>> {
+        let ad = self.adapters(set)?;
+        self.phi_with(set, &ad)
+    }
+
+    /// Φ given precomputed adapters (see [`Mnk::adapters`]).
+    pub fn phi_with(&self, set: &TaskSet, ad: &Adapters) -> Result<Array2<f64>> {
+        self.validate()?;
+        let z = set.points();
+        let k = self.kernel.blocks(z.view(), None)?.ntk;
+        Ok(assemble_full(set, &ad.a, &k))
+    }
+
+    /// Rows `rows` (of the Σn query rows) of Φ, bit-identical to the same rows of [`Mnk::phi`].
+    /// Needs the base kernel only on the requested query rows and the support rows of the tasks
+    /// they touch.
+    pub fn phi_rows(&self, set: &TaskSet, rows: Range<usize>) -> Result<Array2<f64>> {
+        let nq = set.n_query();
+        if rows.start > rows.end || rows.end > nq {
+            return Err(Error::param(
+                "rows",
+                format!("{}..{}", rows.start, rows.end),
+                format!("must lie within 0..{nq} (number of query points)"),
+            ));
+        }
+        let ad = self.adapters(set)?;
+        if rows.is_empty() {
+            return Ok(Array2::zeros((0, nq)));
+        }
+        let z = set.points();
+        let i0 = set.task_of_query(rows.start);
+        let i1 = set.task_of_query(rows.end - 1);
+        let so = set.support_offsets();
+        let kq = self.kernel.blocks_rows(z.view(), rows.clone())?.ntk;
+        let kss = self
+            .kernel
+            .blocks_rows(z.view(), nq + so[i0]..nq + so[i1 + 1])?
+            .ntk;
+        Ok(assemble_rows(set, &ad.a, &kq, &kss, rows, i0, i1))
+    }
+
+    /// The cross kernel Φ(test, train) (Σn̂ × Σn).
+    pub fn cross(&self, test: &TaskSet, train: &TaskSet) -> Result<Array2<f64>> {
+        let at = self.adapters(test)?;
+        let ar = self.adapters(train)?;
+        self.cross_with(test, &at, train, &ar)
+    }
+
+    /// Cross kernel given both sets' adapters.
+    pub fn cross_with(
+        &self,
+        test: &TaskSet,
+        at: &Adapters,
+        train: &TaskSet,
+        ar: &Adapters,
+    ) -> Result<Array2<f64>> {
+        self.validate()?;
+        if test.d() != train.d() {
+            return Err(Error::shape(
+                "test tasks vs training tasks",
+                format!("d = {}", train.d()),
+                format!("d = {}", test.d()),
+            ));
+        }
+        let zt = test.points();
+        let zr = train.points();
+        let k = self.kernel.blocks(zt.view(), Some(zr.view()))?.ntk;
+        Ok(assemble_cross(test, &at.a, train, &ar.a, &k))
+    }
+
+    /// The test × test block Φ(test, test) (same formula as [`Mnk::phi`] on the test set).
+    pub fn test_block(&self, test: &TaskSet) -> Result<Array2<f64>> {
+        self.phi(test)
+    }
+}
+
+/// Row `s` (a support index) of Dᵀ = K_sq − ½ K_ss Pᵀ: `krow` is the K row of that support
+/// point (length Σn + Σm). Entry c (query of task j): `K[s,c] − ½ Σ_k A_j[c',k] K[s, nq+so_j+k]`.
+fn dt_row(set: &TaskSet, a: &[Array2<f64>], krow: ArrayView1<f64>, out: &mut [f64]) {
+    let nq = set.n_query();
+    let qo = set.query_offsets();
+    let so = set.support_offsets();
+    for (j, aj) in a.iter().enumerate() {
+        let kv = krow.slice(s![nq + so[j]..nq + so[j + 1]]);
+        for cp in 0..aj.nrows() {
+            let c = qo[j] + cp;
+            let mut acc = 0.0;
+            for (kk, &kval) in kv.iter().enumerate() {
+                acc += aj[[cp, kk]] * kval;
+            }
+            out[c] = krow[c] - 0.5 * acc;
+        }
+    }
+}
+
+/// Row r (query of task i, local row rp) of S = P Dᵀ: `Σ_k A_i[rp,k] Dᵀ[so_i + k, ·]`.
+fn s_row(ai: ArrayView2<f64>, rp: usize, dt_rows: ArrayView2<f64>, out: &mut [f64]) {
+    out.iter_mut().for_each(|v| *v = 0.0);
+    for kk in 0..ai.ncols() {
+        let coef = ai[[rp, kk]];
+        let d = dt_rows.row(kk);
+        for (o, &dv) in out.iter_mut().zip(d.iter()) {
+            *o += coef * dv;
+        }
+    }
+}
+
+fn assemble_full(set: &TaskSet, a: &[Array2<f64>], k: &Array2<f64>) -> Array2<f64> {
+    let nq = set.n_query();
+    let ns = set.n_support();
+    let qo = set.query_offsets();
+    let so = set.support_offsets();
+    // Dᵀ (Σm × Σn).
+    let mut dt = Array2::<f64>::zeros((ns, nq));
+    dt.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(sidx, mut row)| {
+            dt_row(set, a, k.row(nq + sidx), row.as_slice_mut().unwrap());
+        });
+    // S (Σn × Σn).
+    let mut sm = Array2::<f64>::zeros((nq, nq));
+    sm.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(r, mut row)| {
+            let i = set.task_of_query(r);
+            let rows = dt.slice(s![so[i]..so[i + 1], ..]);
+            s_row(a[i].view(), r - qo[i], rows, row.as_slice_mut().unwrap());
+        });
+    // Φ = K_qq − (S + Sᵀ), exactly symmetric.
+    let mut phi = Array2::<f64>::zeros((nq, nq));
+    phi.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(r, mut row)| {
+            for c in 0..nq {
+                row[c] = k[[r, c]] - (sm[[r, c]] + sm[[c, r]]);
+            }
+        });
+    phi
+}
+
+fn assemble_rows(
+    set: &TaskSet,
+    a: &[Array2<f64>],
+    kq: &Array2<f64>,
+    kss: &Array2<f64>,
+    rows: Range<usize>,
+    i0: usize,
+    i1: usize,
+) -> Array2<f64> {
+    let nq = set.n_query();
+    let ns = set.n_support();
+    let qo = set.query_offsets();
+    let so = set.support_offsets();
+    let s_base = so[i0];
+    // Dᵀ rows of the touched tasks' supports.
+    let mut dt_t = Array2::<f64>::zeros((so[i1 + 1] - s_base, nq));
+    dt_t.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(l, mut row)| {
+            dt_row(set, a, kss.row(l), row.as_slice_mut().unwrap());
+        });
+    let out: Vec<Vec<f64>> = rows
+        .clone()
+        .into_par_iter()
+        .map(|r| {
+            let lr = r - rows.start;
+            let i = set.task_of_query(r);
+            let rp = r - qo[i];
+            // S[r, ·]
+            let mut srow = vec![0.0; nq];
+            let dti = dt_t.slice(s![so[i] - s_base..so[i + 1] - s_base, ..]);
+            s_row(a[i].view(), rp, dti, &mut srow);
+            // Dᵀ[·, r] (column r, all supports): K[s, r] − ½ Σ_k A_i[rp,k] K[s, nq+so_i+k],
+            // with K[s, r] = K[r, s] (query row r) and K[s, nq+so_i+k] = K[nq+so_i+k, s].
+            let mut dtcol = vec![0.0; ns];
+            for (sidx, v) in dtcol.iter_mut().enumerate() {
+                let mut acc = 0.0;
+                for kk in 0..a[i].ncols() {
+                    acc += a[i][[rp, kk]] * kss[[so[i] - s_base + kk, nq + sidx]];
+                }
+                *v = kq[[lr, nq + sidx]] - 0.5 * acc;
+            }
+            // S[c, r] = Σ_k A_j[c',k] Dᵀ[so_j+k, r].
+            let mut row = vec![0.0; nq];
+            for (j, aj) in a.iter().enumerate() {
+                for cp in 0..aj.nrows() {
+                    let c = qo[j] + cp;
+                    let mut acc = 0.0;
+                    for kk in 0..aj.ncols() {
+                        acc += aj[[cp, kk]] * dtcol[so[j] + kk];
+                    }
+                    row[c] = kq[[lr, c]] - (srow[c] + acc);
+                }
+            }
+            row
+        })
+        .collect();
+    let mut phi = Array2::zeros((rows.len(), nq));
+    for (l, r) in out.into_iter().enumerate() {
+        phi.row_mut(l).assign(&ArrayView1::from(&r[..]));
+    }
+    phi
+}
+
+fn assemble_cross(
+    test: &TaskSet,
+    at: &[Array2<f64>],
+    train: &TaskSet,
+    ar: &[Array2<f64>],
+    k: &Array2<f64>,
+) -> Array2<f64> {
+    let nqt = test.n_query();
+    let nq = train.n_query();
+    let ncol = k.ncols();
+    let qot = test.query_offsets();
+    let sot = test.support_offsets();
+    let qo = train.query_offsets();
+    let so = train.support_offsets();
+    let mut out = Array2::<f64>::zeros((nqt, nq));
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(r, mut row)| {
+            let i = test.task_of_query(r);
+            let rp = r - qot[i];
+            let ai = &at[i];
+            // U[r, ·] = K[q̂_r, ·] − Σ_k Â_i[rp,k] K[ŝ_{so_i+k}, ·] over all train points.
+            let mut u = k.row(r).to_vec();
+            for kk in 0..ai.ncols() {
+                let coef = ai[[rp, kk]];
+                let kr = k.row(nqt + sot[i] + kk);
+                for (uv, &kv) in u.iter_mut().zip(kr.iter()) {
+                    *uv -= coef * kv;
+                }
+            }
+            debug_assert_eq!(u.len(), ncol);
+            for (j, aj) in ar.iter().enumerate() {
+                for cp in 0..aj.nrows() {
+                    let c = qo[j] + cp;
+                    let mut acc = 0.0;
+                    for kk in 0..aj.ncols() {
+                        acc += aj[[cp, kk]] * u[nq + so[j] + kk];
+                    }
+                    row[c] = u[c] - acc;
+                }
+            }
+        });
+    out
+}
