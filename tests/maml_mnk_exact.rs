@@ -70,7 +70,8 @@ fn mnk_formula(
     for (i, row) in blocks.iter().enumerate() {
         let mut oj = 0;
         for (j, b) in row.iter().enumerate() {
-            phi.slice_mut(s![oi..oi + sizes[i], oj..oj + sizes[j]]).assign(b);
+            phi.slice_mut(s![oi..oi + sizes[i], oj..oj + sizes[j]])
+                .assign(b);
             oj += sizes[j];
         }
         oi += sizes[i];
@@ -81,8 +82,12 @@ fn mnk_formula(
 #[test]
 fn depth0_identity_phi_equals_formula() {
     for k in [1, 2] {
-        for (param, sw) in [(Parameterization::Ntk, 1.3), (Parameterization::Standard, 1.0)] {
-            let net = Mlp::from_parts(3, vec![], k, NetActivation::Identity, sw, Some(0.7), param).unwrap();
+        for (param, sw) in [
+            (Parameterization::Ntk, 1.3),
+            (Parameterization::Standard, 1.0),
+        ] {
+            let net = Mlp::from_parts(3, vec![], k, NetActivation::Identity, sw, Some(0.7), param)
+                .unwrap();
             let theta = net.init(1);
             let tasks = random_tasks(3, 4, 3, 3, k, 10);
             for tau in [1, 2, 5] {
@@ -90,10 +95,12 @@ fn depth0_identity_phi_equals_formula() {
                 let cfg = MamlConfig::new(lr, tau);
                 let phi_hat = maml::empirical_mnk(&net, theta.view(), &tasks, &cfg).unwrap();
                 let kern = |a: &Array2<f64>, b: &Array2<f64>| {
-                    net.empirical_ntk(theta.view(), a.view(), Some(b.view())).unwrap()
+                    net.empirical_ntk(theta.view(), a.view(), Some(b.view()))
+                        .unwrap()
                 };
                 let phi = mnk_formula(&kern, &tasks, lr, tau);
-                let err = tol::normwise_rel_err(phi_hat.as_slice().unwrap(), phi.as_slice().unwrap());
+                let err =
+                    tol::normwise_rel_err(phi_hat.as_slice().unwrap(), phi.as_slice().unwrap());
                 println!("depth 0, k={k}, {param:?}, τ={tau}: normwise rel. err {err:.2e}");
                 assert!(err <= 1e-12);
             }
@@ -103,8 +110,16 @@ fn depth0_identity_phi_equals_formula() {
 
 #[test]
 fn anil_head_block_equals_formula() {
-    let net = Mlp::from_parts(2, vec![6, 5], 1, NetActivation::Tanh, 1.2, Some(0.3), Parameterization::Ntk)
-        .unwrap();
+    let net = Mlp::from_parts(
+        2,
+        vec![6, 5],
+        1,
+        NetActivation::Tanh,
+        1.2,
+        Some(0.3),
+        Parameterization::Ntk,
+    )
+    .unwrap();
     let theta = net.init(3);
     let tasks = random_tasks(3, 4, 3, 2, 1, 20);
     let head = net.head_range();
@@ -118,7 +133,8 @@ fn anil_head_block_equals_formula() {
         let kern = |a: &Array2<f64>, b: &Array2<f64>| {
             let ja = net.jacobian(theta.view(), a.view()).unwrap();
             let jb = net.jacobian(theta.view(), b.view()).unwrap();
-            ja.slice(s![.., head.clone()]).dot(&jb.slice(s![.., head.clone()]).t())
+            ja.slice(s![.., head.clone()])
+                .dot(&jb.slice(s![.., head.clone()]).t())
         };
         let phi = mnk_formula(&kern, &tasks, lr, tau);
         let err = tol::normwise_rel_err(phi_hat.as_slice().unwrap(), phi.as_slice().unwrap());
