@@ -1,0 +1,59 @@
+//! Reading and writing the `.npy` arrays of exchange files (little-endian `<f8` only).
+//!
+//! Reading goes through a bounded view of the whole file (`ndarray_npy::ViewNpyExt` on an
+//! 8-byte-aligned copy), so a header that claims more data than the file holds is a typed
+//! [`Error::Parse`], never a huge allocation.
+
+use crate::error::{Error, Result};
+use ndarray::{ArrayD, ArrayViewD};
+use ndarray_npy::ViewNpyExt;
+use std::path::Path;
+
+/// Largest `.npy` file accepted (1 GiB).
+pub const MAX_BYTES: usize = 1 << 30;
+
+/// Parse an in-memory `.npy` file of f64 (`path` names it in errors).
+pub fn parse_bytes(bytes: &[u8], path: &str) -> Result<ArrayD<f64>> {
+    if bytes.len() > MAX_BYTES {
+        return Err(Error::Parse {
+            what: ".npy file".into(),
+            path: path.into(),
+            reason: format!("{} bytes is above the limit of {MAX_BYTES}", bytes.len()),
+        });
+    }
+    // Copy into an 8-byte aligned position of a buffer so the f64 payload can be viewed in place.
+    let mut buf = vec![0u8; bytes.len() + 8];
+    let off = buf.as_ptr().align_offset(8).min(8);
+    buf[off..off + bytes.len()].copy_from_slice(bytes);
+    let aligned: &[u8] = &buf[off..off + bytes.len()];
+    let view = ArrayViewD::<f64>::view_npy(aligned).map_err(|e| Error::Parse {
+        what: ".npy file".into(),
+        path: path.into(),
+        reason: format!("{e} (expected a little-endian float64 array, dtype '<f8')"),
+    })?;
+    Ok(view.to_owned())
+}
+
+/// Read a `.npy` file of f64.
+pub fn read(path: &Path) -> Result<ArrayD<f64>> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse_bytes(&bytes, &path.display().to_string())
+}
+
+/// Write an f64 array as `.npy` (C order).
+pub fn write<D: ndarray::Dimension>(path: &Path, a: &ndarray::Array<f64, D>) -> Result<()> {
+    let a = a.as_standard_layout().to_owned();
+    ndarray_npy::write_npy(path, &a).map_err(|e| match e {
+        ndarray_npy::WriteNpyError::Io(source) => Error::Io {
+            path: path.display().to_string(),
+            source,
+        },
+        other => Error::Io {
+            path: path.display().to_string(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    })
+}

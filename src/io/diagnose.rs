@@ -1,0 +1,236 @@
+//! Diagnosis of convention mistakes: when a candidate does not match our reference, recompute the
+//! quantity under the usual alternative conventions and name those under which it matches.
+//!
+//! An alternative *explains* the candidate when the candidate's minimum LRE against it is at least
+//! `min(tolerance.min_digits, DIAGNOSIS_MIN_DIGITS)` and at least [`DIAGNOSIS_MARGIN`] digits
+//! better than against the stated convention. Alternatives that coincide with the reference (e.g.
+//! "no bias" vs "σ_b = 0" in the NTK parameterization) cannot be told apart and are skipped.
+//!
+//! Alternatives tried (identifier: what the candidate did):
+//!
+//! | identifier | quantities | the candidate's convention |
+//! |---|---|---|
+//! | `standard_parameterization` / `ntk_parameterization` | all | the other parameterization (standard needs `widths`) |
+//! | `missing_input_scaling_1_over_d` | all | first layer `σ_w² x·x'` without the 1/d (our value on inputs √d·x) |
+//! | `nngp_instead_of_ntk` / `ntk_instead_of_nngp` | nngp, ntk | the other kernel |
+//! | `zero_bias_instead_of_no_bias` / `no_bias_instead_of_zero_bias` | all | a trainable bias with σ_b = 0 vs no bias (differs in the standard parameterization) |
+//! | `transposed` | 2-D outputs | the output stored transposed (e.g. Φ(train, test), or Tᵀ) |
+
+use super::compare::{compare_arrays, reference, Inputs, Stats};
+use super::manifest::{Manifest, Quantity};
+use super::tolerance::Tolerance;
+use crate::error::Result;
+use crate::kernel::Parameterization;
+use ndarray::{ArrayD, Ix2};
+use serde::Serialize;
+
+/// Minimum digits an alternative must reach to explain a candidate (capped by the tolerance).
+pub const DIAGNOSIS_MIN_DIGITS: f64 = 6.0;
+/// How many digits better than the stated convention an alternative must be.
+pub const DIAGNOSIS_MARGIN: f64 = 2.0;
+
+/// One alternative convention under which the candidate matches.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Diagnosis {
+    /// Stable identifier (see the module table).
+    pub name: String,
+    /// Human-readable explanation.
+    pub explanation: String,
+    /// The candidate's minimum LRE against our value under this alternative.
+    pub min_lre: f64,
+}
+
+/// Our value under an alternative convention.
+pub struct Alternative {
+    /// Stable identifier.
+    pub name: &'static str,
+    /// What the candidate did.
+    pub explanation: String,
+    /// Our value under that convention.
+    pub value: ArrayD<f64>,
+}
+
+/// Recompute under a modified manifest / inputs; `None` if that alternative cannot be computed.
+fn alt_with(
+    m: &Manifest,
+    inputs: &Inputs,
+    edit: impl FnOnce(&mut Manifest, &mut Inputs),
+) -> Option<ArrayD<f64>> {
+    let mut m2 = m.clone();
+    let mut i2 = inputs.clone();
+    edit(&mut m2, &mut i2);
+    reference(&m2, &i2).ok()
+}
+
+/// Every input array holding points (rows), by role.
+fn point_roles(q: Quantity) -> &'static [&'static str] {
+    match q {
+        Quantity::Nngp | Quantity::Ntk => &["x1", "x2"],
+        _ => &["x_support", "x_query", "test_x_support", "test_x_query"],
+    }
+}
+
+/// Our values under the alternative conventions that apply to the manifest's quantity.
+pub fn alternatives(m: &Manifest, inputs: &Inputs) -> Vec<Alternative> {
+    let mut out = Vec::new();
+    let c = &m.conventions;
+    // Parameterization.
+    match c.parameterization {
+        Parameterization::Ntk => {
+            if let Some(v) = alt_with(m, inputs, |m2, _| {
+                m2.conventions.parameterization = Parameterization::Standard
+            }) {
+                out.push(Alternative {
+                    name: "standard_parameterization",
+                    explanation: "computed in the standard parameterization, the manifest says ntk"
+                        .into(),
+                    value: v,
+                });
+            }
+        }
+        Parameterization::Standard => {
+            if let Some(v) = alt_with(m, inputs, |m2, _| {
+                m2.conventions.parameterization = Parameterization::Ntk
+            }) {
+                out.push(Alternative {
+                    name: "ntk_parameterization",
+                    explanation: "computed in the NTK parameterization, the manifest says standard"
+                        .into(),
+                    value: v,
+                });
+            }
+        }
+    }
+    // Missing 1/d: σ_w² x·x' instead of σ_w² x·x'/d equals our kernel on √d·x.
+    if let Some(v) = alt_with(m, inputs, |_, i2| {
+        for role in point_roles(m.quantity) {
+            if let Some(a) = i2.get_mut(*role) {
+                let d = a.shape().last().copied().unwrap_or(1) as f64;
+                a.mapv_inplace(|x| x * d.sqrt());
+            }
+        }
+    }) {
+        out.push(Alternative {
+            name: "missing_input_scaling_1_over_d",
+            explanation: "first layer uses σ_w² x·x' without the 1/d input scaling".into(),
+            value: v,
+        });
+    }
+    // The other kernel.
+    match m.quantity {
+        Quantity::Ntk => {
+            if let Some(v) = alt_with(m, inputs, |m2, _| m2.quantity = Quantity::Nngp) {
+                out.push(Alternative {
+                    name: "nngp_instead_of_ntk",
+                    explanation: "the NNGP kernel Σ was written where the NTK Θ was asked for"
+                        .into(),
+                    value: v,
+                });
+            }
+        }
+        Quantity::Nngp => {
+            if let Some(v) = alt_with(m, inputs, |m2, _| m2.quantity = Quantity::Ntk) {
+                out.push(Alternative {
+                    name: "ntk_instead_of_nngp",
+                    explanation: "the NTK Θ was written where the NNGP kernel Σ was asked for"
+                        .into(),
+                    value: v,
+                });
+            }
+        }
+        _ => {}
+    }
+    // Bias convention.
+    match c.sigma_b {
+        None => {
+            if let Some(v) = alt_with(m, inputs, |m2, _| m2.conventions.sigma_b = Some(0.0)) {
+                out.push(Alternative {
+                    name: "zero_bias_instead_of_no_bias",
+                    explanation: "layers have a trainable bias with σ_b = 0 (neural-tangents \
+                                  b_std=0), the manifest says no bias (sigma_b: null)"
+                        .into(),
+                    value: v,
+                });
+            }
+        }
+        Some(b) if b == 0.0 => {
+            if let Some(v) = alt_with(m, inputs, |m2, _| m2.conventions.sigma_b = None) {
+                out.push(Alternative {
+                    name: "no_bias_instead_of_zero_bias",
+                    explanation: "layers have no bias at all (b_std=None), the manifest says \
+                                  sigma_b = 0 (a trainable zero-variance bias)"
+                        .into(),
+                    value: v,
+                });
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The diagnoses of a mismatching candidate (see the module docs for the rule).
+pub fn diagnose(
+    m: &Manifest,
+    inputs: &Inputs,
+    candidate: &ArrayD<f64>,
+    reference: &ArrayD<f64>,
+    stats: &Stats,
+    tol: &Tolerance,
+) -> Result<Vec<Diagnosis>> {
+    let need = tol.min_digits.min(DIAGNOSIS_MIN_DIGITS);
+    let mut out = Vec::new();
+    let mut alts = alternatives(m, inputs);
+    // Transposed square output (non-square is handled by the shape check).
+    if let Ok(r2) = reference.view().into_dimensionality::<Ix2>() {
+        if r2.is_square() && r2 != r2.t() {
+            alts.push(Alternative {
+                name: "transposed",
+                explanation: "the output is stored transposed".into(),
+                value: r2.t().to_owned().into_dyn(),
+            });
+        }
+    }
+    for alt in alts {
+        if alt.value.shape() != reference.shape() {
+            continue;
+        }
+        // Indistinguishable from the stated convention on these inputs: skip.
+        let same = compare_arrays(alt.value.view(), reference.view(), tol.floor)?;
+        if same.min_lre >= need {
+            continue;
+        }
+        let s = compare_arrays(candidate.view(), alt.value.view(), tol.floor)?;
+        if s.min_lre >= need && s.min_lre >= stats.min_lre + DIAGNOSIS_MARGIN {
+            out.push(Diagnosis {
+                name: alt.name.into(),
+                explanation: alt.explanation,
+                min_lre: s.min_lre,
+            });
+        }
+    }
+    out.sort_by(|a, b| b.min_lre.total_cmp(&a.min_lre));
+    Ok(out)
+}
+
+/// Diagnosis for a candidate whose shape is the transpose of the reference's.
+pub fn transposed(
+    candidate: &ArrayD<f64>,
+    reference: &ArrayD<f64>,
+    tol: &Tolerance,
+) -> Result<Option<Diagnosis>> {
+    let r2 = reference.view().into_dimensionality::<Ix2>().ok();
+    let Some(r2) = r2 else { return Ok(None) };
+    let rt = r2.t().to_owned().into_dyn();
+    let s = compare_arrays(candidate.view(), rt.view(), tol.floor)?;
+    let need = tol.min_digits.min(DIAGNOSIS_MIN_DIGITS);
+    Ok((s.min_lre >= need).then(|| Diagnosis {
+        name: "transposed".into(),
+        explanation: format!(
+            "the output has shape {:?}, the transpose of the expected {:?}, and matches the transposed reference",
+            candidate.shape(),
+            reference.shape()
+        ),
+        min_lre: s.min_lre,
+    }))
+}

@@ -1,0 +1,1 @@
+//! Bodies of the cargo-fuzz targets in `fuzz/` (placeholder, filled below).

@@ -1,0 +1,497 @@
+//! The exchange manifest (`docs/FORMAT.md`, JSON Schema `docs/schema/manifest.schema.json`).
+//!
+//! A manifest names one quantity, its inputs (`.npy` files, paths relative to the manifest), the
+//! candidate's output (`.npy`) and every convention needed to recompute the quantity:
+//!
+//! ```json
+//! { "format": "gbml-exchange", "version": 1, "implementation": "my-ntk 0.1",
+//!   "quantity": "ntk", "inputs": { "x1": "x.npy" }, "output": "ntk.npy",
+//!   "conventions": { "parameterization": "ntk", "sigma_w": 1.0, "sigma_b": null,
+//!                    "depth": 2, "activation": "relu", "widths": null } }
+//! ```
+//!
+//! Parsing is strict: unknown fields and missing required fields are [`Error::Parse`] errors
+//! naming the field; fields that may be "nothing" (`sigma_b`, `widths`) must be written as
+//! `null`, never omitted. The meta-learning fields of the conventions block (`loss`, `inner`,
+//! `outer`, `layout`, `f0`) may be omitted for the kernel quantities and are required (the error
+//! names `conventions.<field>`) for quantities that depend on them.
+
+use crate::error::{Error, Result};
+use crate::kernel::{Activation, Arch, Parameterization};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The value of the `format` field.
+pub const FORMAT_NAME: &str = "gbml-exchange";
+/// The only manifest version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A quantity that can be exchanged and compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quantity {
+    /// NNGP Gram matrix Σ^{L+1}(X1, X2) (MATH.md §1).
+    Nngp,
+    /// NTK Gram matrix Θ^{L+1}(X1, X2) (MATH.md §1).
+    Ntk,
+    /// Meta Neural Kernel Φ on the training tasks, Nn × Nn (MATH.md §3).
+    MnkGram,
+    /// Cross kernel Φ(test tasks, training tasks) (MATH.md §3).
+    MnkCross,
+    /// Inner-loop operator T of one support set, m × m (MATH.md §2).
+    InnerOperatorT,
+    /// Kernel-regression meta-predictions on test tasks (MATH.md §5).
+    Predictions,
+    /// Meta-gradient ∇_θ L of a finite network (MATH.md §4).
+    MetaGradient,
+    /// Meta-loss after each outer step (MATH.md §4).
+    MetaLossTrajectory,
+    /// Data-dependent complexity C = √(Ỹᵀ Φ⁻¹ Ỹ / N) (MATH.md §7).
+    Complexity,
+}
+
+impl Quantity {
+    /// Every quantity, in manifest order.
+    pub const ALL: [Quantity; 9] = [
+        Quantity::Nngp,
+        Quantity::Ntk,
+        Quantity::MnkGram,
+        Quantity::MnkCross,
+        Quantity::InnerOperatorT,
+        Quantity::Predictions,
+        Quantity::MetaGradient,
+        Quantity::MetaLossTrajectory,
+        Quantity::Complexity,
+    ];
+
+    /// The name used in manifests and tolerance files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Quantity::Nngp => "nngp",
+            Quantity::Ntk => "ntk",
+            Quantity::MnkGram => "mnk_gram",
+            Quantity::MnkCross => "mnk_cross",
+            Quantity::InnerOperatorT => "inner_operator_t",
+            Quantity::Predictions => "predictions",
+            Quantity::MetaGradient => "meta_gradient",
+            Quantity::MetaLossTrajectory => "meta_loss_trajectory",
+            Quantity::Complexity => "complexity",
+        }
+    }
+
+    /// Whether the quantity depends on the meta-learning conventions (loss, loops, layout, f0).
+    pub fn is_meta(self) -> bool {
+        !matches!(self, Quantity::Nngp | Quantity::Ntk)
+    }
+}
+
+impl std::fmt::Display for Quantity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Loss normalisation: the project's convention is `sum` (½‖f − y‖²); `mean` divides by the
+/// number of label entries (neural-tangents' `predict`), i.e. scales time by 1/`y.size`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossNorm {
+    Sum,
+    Mean,
+}
+
+/// Where a ridge ρ applies in a finite-time loop: only in the inverse (the authors' code:
+/// `(Θ + ρI)⁻¹ (I − e^{−sΘ})`) or in both the inverse and the exponent
+/// (`(Θ + ρI)⁻¹ (I − e^{−s(Θ + ρI)})`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RidgeMode {
+    InverseOnly,
+    InverseAndExponent,
+}
+
+/// An inner or outer loop.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Loop {
+    /// `steps` steps of gradient descent at rate `lr`.
+    Steps { lr: f64, steps: usize },
+    /// Gradient flow for time `time` (= λτ or ηt).
+    Flow { time: f64 },
+    /// Infinite time; `ridge` ρ ≥ 0 regularises the inverse, `ridge_mode` says where it applies.
+    Infinite { ridge: f64, ridge_mode: RidgeMode },
+}
+
+impl Loop {
+    /// Validate the numbers of the loop (`name` is `conventions.inner` or `conventions.outer`).
+    pub fn validate(&self, name: &str) -> Result<()> {
+        match *self {
+            Loop::Steps { lr, .. } => {
+                if !(lr.is_finite() && lr >= 0.0) {
+                    return Err(Error::param(
+                        format!("{name}.lr"),
+                        lr,
+                        "must be finite and >= 0",
+                    ));
+                }
+            }
+            Loop::Flow { time } => {
+                if !(time.is_finite() && time >= 0.0) {
+                    return Err(Error::param(
+                        format!("{name}.time"),
+                        time,
+                        "must be finite and >= 0",
+                    ));
+                }
+            }
+            Loop::Infinite { ridge, .. } => {
+                if !(ridge.is_finite() && ridge >= 0.0) {
+                    return Err(Error::param(
+                        format!("{name}.ridge"),
+                        ridge,
+                        "must be finite and >= 0",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Order of the stacked points of a task set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// Task by task (the project's convention): rows of task 1, then task 2, ...
+    PerTask,
+    /// All query sets first, then all support sets (MetaNTK-NAS code).
+    QueriesFirst,
+}
+
+/// The network output at initialization used by the predictor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum F0 {
+    /// f₀ ≡ 0 (centred network, the authors' code).
+    Zero,
+    /// f₀ given by the `f0_*` input files.
+    File,
+}
+
+/// Deserialize a nullable field that must be present (`null` is allowed, omission is not).
+fn required_nullable<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d)
+}
+
+/// The conventions block.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conventions {
+    /// `ntk` or `standard`.
+    pub parameterization: Parameterization,
+    /// σ_w > 0.
+    pub sigma_w: f64,
+    /// σ_b ≥ 0, or `null` for no bias at all (a bias with σ_b = 0 is not the same in the standard
+    /// parameterization).
+    #[serde(deserialize_with = "required_nullable")]
+    pub sigma_b: Option<f64>,
+    /// Number of hidden layers L.
+    pub depth: usize,
+    /// `relu`, `erf`, `identity`, `leaky_relu(α)`, `abrelu(a,b)`.
+    pub activation: String,
+    /// Hidden widths (required by the standard parameterization), or `null`.
+    #[serde(deserialize_with = "required_nullable")]
+    pub widths: Option<Vec<usize>>,
+    /// Loss normalisation (meta quantities).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<LossNorm>,
+    /// Inner loop (meta quantities).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inner: Option<Loop>,
+    /// Outer loop (predictions, trajectories).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outer: Option<Loop>,
+    /// Layout of stacked task sets (meta quantities).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<Layout>,
+    /// f₀ (predictions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub f0: Option<F0>,
+}
+
+impl Conventions {
+    /// Kernel conventions only (no meta-learning fields).
+    pub fn from_arch(arch: &Arch) -> Self {
+        Conventions {
+            parameterization: arch.parameterization,
+            sigma_w: arch.sigma_w,
+            sigma_b: arch.sigma_b,
+            depth: arch.depth,
+            activation: arch.activation.name(),
+            widths: if arch.widths.is_empty() {
+                None
+            } else {
+                Some(arch.widths.clone())
+            },
+            loss: None,
+            inner: None,
+            outer: None,
+            layout: None,
+            f0: None,
+        }
+    }
+
+    /// The architecture these conventions describe (validated).
+    pub fn arch(&self) -> Result<Arch> {
+        let act = Activation::parse(&self.activation)?;
+        let arch = Arch::new(self.depth, act)
+            .with_sigma_w(self.sigma_w)
+            .with_sigma_b(self.sigma_b)
+            .with_parameterization(self.parameterization)
+            .with_widths(self.widths.clone().unwrap_or_default());
+        arch.validate()?;
+        Ok(arch)
+    }
+
+    fn missing(field: &str, q: Quantity) -> Error {
+        Error::Parse {
+            what: "manifest".into(),
+            path: String::new(),
+            reason: format!("missing field `conventions.{field}` (required for quantity `{q}`)"),
+        }
+    }
+
+    /// Loss normalisation, required.
+    pub fn loss_for(&self, q: Quantity) -> Result<LossNorm> {
+        self.loss.ok_or_else(|| Self::missing("loss", q))
+    }
+    /// Inner loop, required.
+    pub fn inner_for(&self, q: Quantity) -> Result<Loop> {
+        self.inner.ok_or_else(|| Self::missing("inner", q))
+    }
+    /// Outer loop, required.
+    pub fn outer_for(&self, q: Quantity) -> Result<Loop> {
+        self.outer.ok_or_else(|| Self::missing("outer", q))
+    }
+    /// Layout, required.
+    pub fn layout_for(&self, q: Quantity) -> Result<Layout> {
+        self.layout.ok_or_else(|| Self::missing("layout", q))
+    }
+    /// f₀, required.
+    pub fn f0_for(&self, q: Quantity) -> Result<F0> {
+        self.f0.ok_or_else(|| Self::missing("f0", q))
+    }
+}
+
+/// A parsed manifest. See the module docs and `docs/FORMAT.md`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Always `"gbml-exchange"`.
+    pub format: String,
+    /// Always 1.
+    pub version: u32,
+    /// Free text naming the implementation that produced `output` (e.g. `neural-tangents 0.6.5`).
+    pub implementation: String,
+    /// The quantity.
+    pub quantity: Quantity,
+    /// Input arrays: role name → `.npy` path relative to the manifest.
+    pub inputs: BTreeMap<String, String>,
+    /// The candidate's output `.npy`, relative to the manifest.
+    pub output: String,
+    /// Conventions.
+    pub conventions: Conventions,
+    /// Digits certified by the producer (conformance packs), or absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certified_digits: Option<f64>,
+    /// Free-text notes, or absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+/// The input roles each quantity requires and accepts (required, optional).
+pub fn input_roles(q: Quantity) -> (&'static [&'static str], &'static [&'static str]) {
+    match q {
+        Quantity::Nngp | Quantity::Ntk => (&["x1"], &["x2"]),
+        Quantity::InnerOperatorT => (&["x_support"], &["y_support"]),
+        Quantity::MnkGram => (&["x_support", "x_query"], &[]),
+        Quantity::MnkCross => (
+            &["x_support", "x_query", "test_x_support", "test_x_query"],
+            &[],
+        ),
+        Quantity::Predictions => (
+            &[
+                "x_support",
+                "y_support",
+                "x_query",
+                "y_query",
+                "test_x_support",
+                "test_y_support",
+                "test_x_query",
+            ],
+            &["f0_support", "f0_query", "test_f0_support", "test_f0_query"],
+        ),
+        Quantity::Complexity => (&["x_support", "y_support", "x_query", "y_query"], &[]),
+        Quantity::MetaGradient | Quantity::MetaLossTrajectory => (
+            &["params", "x_support", "y_support", "x_query", "y_query"],
+            &[],
+        ),
+    }
+}
+
+impl Manifest {
+    /// A manifest with the current format name and version.
+    pub fn new(
+        implementation: impl Into<String>,
+        quantity: Quantity,
+        inputs: BTreeMap<String, String>,
+        output: impl Into<String>,
+        conventions: Conventions,
+    ) -> Self {
+        Manifest {
+            format: FORMAT_NAME.into(),
+            version: FORMAT_VERSION,
+            implementation: implementation.into(),
+            quantity,
+            inputs,
+            output: output.into(),
+            conventions,
+            certified_digits: None,
+            notes: None,
+        }
+    }
+
+    /// Parse and validate manifest text; `path` is only used in error messages.
+    pub fn parse_str(text: &str, path: &str) -> Result<Self> {
+        let parse_err = |reason: String| Error::Parse {
+            what: "manifest".into(),
+            path: path.to_string(),
+            reason,
+        };
+        let m: Manifest = serde_json::from_str(text).map_err(|e| parse_err(e.to_string()))?;
+        m.validate().map_err(|e| match e {
+            Error::Parse { what, reason, .. } => Error::Parse {
+                what,
+                path: path.to_string(),
+                reason,
+            },
+            other => other,
+        })?;
+        Ok(m)
+    }
+
+    /// Read, parse and validate a manifest file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse_str(&text, &path.display().to_string())
+    }
+
+    /// Pretty JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("manifest serialises")
+    }
+
+    /// Write the manifest as pretty JSON.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        std::fs::write(path, self.to_json() + "\n").map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// Semantic checks after parsing: format and version, input roles, conventions.
+    pub fn validate(&self) -> Result<()> {
+        let perr = |reason: String| Error::Parse {
+            what: "manifest".into(),
+            path: String::new(),
+            reason,
+        };
+        if self.format != FORMAT_NAME {
+            return Err(perr(format!(
+                "field `format` is {:?}, expected {FORMAT_NAME:?}",
+                self.format
+            )));
+        }
+        if self.version != FORMAT_VERSION {
+            return Err(perr(format!(
+                "field `version` is {}, this build reads version {FORMAT_VERSION}",
+                self.version
+            )));
+        }
+        let (req, opt) = input_roles(self.quantity);
+        for r in req {
+            if !self.inputs.contains_key(*r) {
+                return Err(perr(format!(
+                    "missing field `inputs.{r}` (required for quantity `{}`)",
+                    self.quantity
+                )));
+            }
+        }
+        for k in self.inputs.keys() {
+            if !req.contains(&k.as_str()) && !opt.contains(&k.as_str()) {
+                return Err(perr(format!(
+                    "unknown field `inputs.{k}` for quantity `{}`, expected one of {:?}",
+                    self.quantity,
+                    req.iter().chain(opt.iter()).collect::<Vec<_>>()
+                )));
+            }
+        }
+        for (k, v) in self
+            .inputs
+            .iter()
+            .map(|(k, v)| (format!("inputs.{k}"), v))
+            .chain([("output".to_string(), &self.output)])
+        {
+            if v.is_empty() {
+                return Err(perr(format!("field `{k}` is an empty path")));
+            }
+        }
+        if let Some(c) = self.certified_digits {
+            if !(c.is_finite() && (0.0..=16.0).contains(&c)) {
+                return Err(perr(format!(
+                    "field `certified_digits` is {c}, expected a number in [0, 16]"
+                )));
+            }
+        }
+        let c = &self.conventions;
+        c.arch()?;
+        let q = self.quantity;
+        if q.is_meta() {
+            c.loss_for(q)?;
+            c.layout_for(q)?;
+            let inner = c.inner_for(q)?;
+            inner.validate("conventions.inner")?;
+            if matches!(q, Quantity::Predictions | Quantity::MetaLossTrajectory) {
+                c.outer_for(q)?.validate("conventions.outer")?;
+            }
+            if q == Quantity::Predictions {
+                let f0 = c.f0_for(q)?;
+                let has_f0 = self.inputs.keys().any(|k| k.contains("f0_"));
+                if f0 == F0::File && !has_f0 {
+                    return Err(perr(
+                        "`conventions.f0` is \"file\" but no `inputs.*f0_*` files are given".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolve a path of the manifest relative to the manifest's directory.
+    pub fn resolve(base: &Path, rel: &str) -> PathBuf {
+        let p = Path::new(rel);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    }
+}
