@@ -85,3 +85,11 @@ pub const GRAD_MIN_DIGITS: f64 = 8.0;
 pub const METAGRAD_MIN_DIGITS: f64 = 7.0;
 /// Minimum correct digits against JAX float64 meta-gradient fixtures.
 pub const JAX_MIN_DIGITS: f64 = 10.0;
+
+/// Normwise relative tolerance of the exact linear-model identities of `checks::linear` (static
+/// quantities: NTK, one inner loop, Φ̂ vs the MNK formula). Problem sizes there are ≤ 40, so this
+/// is ~450 ε: machine precision (measured ≈ 1e-16–1e-15) with room for the conditioning of T.
+pub const LINEAR_IDENTITY_REL: f64 = 1e-13;
+/// Relative tolerance of linear-model trajectories after up to 300 outer steps (rounding grows
+/// about linearly in the number of steps).
+pub const LINEAR_TRAJECTORY_REL: f64 = 1e-12;

@@ -16,6 +16,8 @@
 //! confidence interval too wide to say anything); it does not make `gbml check` exit non-zero.
 //! Where a claim fails on honest numbers the report's `details` say why (MATH.md §9).
 
+pub mod common;
+pub mod linear;
 pub mod stats;
 
 use serde::Serialize;
@@ -331,7 +333,7 @@ pub type Checker = fn(&Settings) -> crate::Result<CheckReport>;
 
 /// All checkers in issue order, with their family ids.
 pub fn all_checkers() -> Vec<(&'static str, Checker)> {
-    vec![]
+    vec![("linear", linear::check_linear_identities)]
 }
 
 /// Run a checker and record its wall time.

@@ -1,0 +1,139 @@
+//! Helpers shared by the checkers: task conversion, matrix distances, slope claims and figures.
+
+use super::stats::{loglog_slope, SlopeFit};
+use super::{fmt_num, ClaimResult, Figure, Series, Style, Verdict};
+use crate::error::Result;
+use crate::maml::MetaTask;
+use crate::mnk::TaskSet;
+use ndarray::{Array2, ArrayView2};
+
+/// The MAML view of an MNK task set (same support/query arrays).
+pub fn meta_tasks(set: &TaskSet) -> Vec<MetaTask> {
+    set.tasks()
+        .iter()
+        .map(|t| MetaTask::new(t.xs.clone(), t.ys.clone(), t.xq.clone(), t.yq.clone()))
+        .collect()
+}
+
+/// Frobenius norm.
+pub fn fro(a: ArrayView2<f64>) -> f64 {
+    a.iter().map(|v| v * v).sum::<f64>().sqrt()
+}
+
+/// Relative Frobenius distance ‖a − b‖_F / ‖b‖_F.
+pub fn rel_fro(a: ArrayView2<f64>, b: ArrayView2<f64>) -> f64 {
+    let d = &a - &b;
+    fro(d.view()) / fro(b)
+}
+
+/// Stack per-task outputs (n_i × k each) into one (Σn × k) matrix.
+pub fn stack(parts: &[Array2<f64>]) -> Array2<f64> {
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    ndarray::concatenate(ndarray::Axis(0), &views).expect("same number of columns")
+}
+
+/// Geometric mean.
+pub fn geo_mean(v: &[f64]) -> f64 {
+    (v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp()
+}
+
+/// The slope test of claims 1, 3, 4: fit log10(err) = a + b log10(width) over all (width, seed)
+/// points; pass when the 95% CI contains `target` OR the point estimate lies in `band`
+/// (false-positive discussion in [`super::stats`]). Inconclusive when the CI is wider than 1
+/// (too few or too noisy points to say anything).
+pub fn slope_claim(
+    id: &str,
+    claim: &str,
+    widths: &[f64],
+    errs: &[f64],
+    target: f64,
+    band: (f64, f64),
+) -> Result<(ClaimResult, SlopeFit)> {
+    let fit = loglog_slope(widths, errs, 0.95)?;
+    let ok = fit.ci_contains(target) || (fit.slope >= band.0 && fit.slope <= band.1);
+    let verdict = if ok {
+        Verdict::Pass
+    } else if fit.ci_hi - fit.ci_lo > 1.0 {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Fail
+    };
+    let margin_band = (fit.slope - band.0).min(band.1 - fit.slope);
+    let c = ClaimResult {
+        id: id.into(),
+        claim: claim.into(),
+        measured: fit.slope,
+        measured_text: format!(
+            "slope {} [{}, {}]",
+            fmt_num(fit.slope),
+            fmt_num(fit.ci_lo),
+            fmt_num(fit.ci_hi)
+        ),
+        predicted: format!(
+            "{} (CI ∋ it, or ∈ [{}, {}])",
+            fmt_num(target),
+            fmt_num(band.0),
+            fmt_num(band.1)
+        ),
+        margin: margin_band,
+        verdict,
+        note: format!(
+            "OLS log-log fit over {} points, 95% t-interval; margin = distance of the slope to the \
+             nearer end of the band (R² = {:.3})",
+            fit.n, fit.r2
+        ),
+    };
+    Ok((c, fit))
+}
+
+/// Figure: error vs width on log-log axes, measured points, per-width geometric means, the fitted
+/// line and a line of the theoretical slope through the first mean.
+pub fn width_figure(
+    id: &str,
+    title: &str,
+    y_label: &str,
+    widths: &[f64],
+    errs: &[f64],
+    fit: &SlopeFit,
+    target: f64,
+) -> Figure {
+    let mut uniq: Vec<f64> = widths.to_vec();
+    uniq.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    uniq.dedup();
+    let means: Vec<f64> = uniq
+        .iter()
+        .map(|w| {
+            let v: Vec<f64> = widths
+                .iter()
+                .zip(errs)
+                .filter(|(x, _)| *x == w)
+                .map(|(_, e)| *e)
+                .collect();
+            geo_mean(&v)
+        })
+        .collect();
+    let fitted: Vec<f64> = uniq.iter().map(|&w| fit.predict(w)).collect();
+    let theory: Vec<f64> = uniq
+        .iter()
+        .map(|&w| means[0] * (w / uniq[0]).powf(target))
+        .collect();
+    Figure {
+        id: id.into(),
+        title: title.into(),
+        x_label: "width".into(),
+        y_label: y_label.into(),
+        log_x: true,
+        log_y: true,
+        series: vec![
+            Series::new("measured (each seed)", widths.to_vec(), errs.to_vec(), Style::Markers),
+            Series::new("geometric mean over seeds", uniq.clone(), means, Style::LineMarkers),
+            Series::new(
+                format!("OLS fit, slope {:.3}", fit.slope),
+                uniq.clone(),
+                fitted,
+                Style::Dashed,
+            ),
+            Series::new(format!("theory, slope {target}"), uniq, theory, Style::Line),
+        ],
+    }
+}
