@@ -83,6 +83,8 @@ fn check(
 }
 
 /// Meta-loss L(θ) and its gradient (exact second-order, or first-order per `cfg.order`).
+/// Full adaptation uses the factored, task-batched algorithm of [`super::lowrank`]; head-only
+/// adaptation the dense reference ([`meta_loss_grad_dense`]).
 pub fn meta_loss_grad(
     mlp: &Mlp,
     theta: ArrayView1<'_, f64>,
@@ -94,6 +96,31 @@ pub fn meta_loss_grad(
 }
 
 pub(crate) fn meta_loss_grad_unchecked(
+    mlp: &Mlp,
+    theta: ArrayView1<'_, f64>,
+    tasks: &[MetaTask],
+    cfg: &MamlConfig,
+) -> (f64, Array1<f64>) {
+    match cfg.adapt {
+        Adapt::Full => super::lowrank::meta_loss_grad_lowrank(mlp, theta, tasks, cfg),
+        Adapt::Head => meta_loss_grad_dense_unchecked(mlp, theta, tasks, cfg),
+    }
+}
+
+/// The reference algorithm: per task, dense parameter iterates θ_0..θ_τ and dense HVPs
+/// ([`task_meta_grad`]). [`meta_loss_grad`] computes the same quantity with the factored
+/// algorithm of [`super::lowrank`] for full adaptation.
+pub fn meta_loss_grad_dense(
+    mlp: &Mlp,
+    theta: ArrayView1<'_, f64>,
+    tasks: &[MetaTask],
+    cfg: &MamlConfig,
+) -> Result<(f64, Array1<f64>)> {
+    check(mlp, theta, tasks, cfg)?;
+    Ok(meta_loss_grad_dense_unchecked(mlp, theta, tasks, cfg))
+}
+
+fn meta_loss_grad_dense_unchecked(
     mlp: &Mlp,
     theta: ArrayView1<'_, f64>,
     tasks: &[MetaTask],
