@@ -459,3 +459,51 @@ fn bad_inputs_are_typed_errors() {
         .phi(&TaskSet::new(vec![it]).unwrap());
     assert!(matches!(r, Err(Error::Unsupported(_))));
 }
+
+/// Layout round trips: per-task arrays and the queries-first stack reproduce the task set;
+/// index tasks over a precomputed Gram reproduce the analytic Φ and cross kernel.
+#[test]
+fn layouts_round_trip() {
+    use gbml_testbed::mnk::layout::*;
+    let set = linear_set(9, 4, 3, 2);
+    let pt = to_per_task(&set).unwrap();
+    assert_eq!(
+        from_per_task(pt.xs.view(), pt.ys.view(), pt.xq.view(), pt.yq.view()).unwrap(),
+        set
+    );
+    let (x, y) = to_queries_first(&set);
+    assert_eq!(
+        from_queries_first(x.view(), y.view(), 4, 3, 2).unwrap(),
+        set
+    );
+    assert!(matches!(
+        from_queries_first(x.view(), y.view(), 4, 2, 3),
+        Ok(_)
+    ));
+    assert!(matches!(
+        from_queries_first(x.view(), y.view(), 5, 3, 2),
+        Err(Error::Shape { .. })
+    ));
+    let test = linear_set(10, 2, 3, 2);
+    let all = ndarray::concatenate(
+        ndarray::Axis(0),
+        &[set.points().view(), test.points().view()],
+    )
+    .unwrap();
+    let k = kernel::kernels(&arch(), all.view(), None).unwrap();
+    let pre = BaseKernel::Precomputed(Precomputed {
+        ntk: k.ntk,
+        nngp: Some(k.nngp),
+    });
+    let itrain = index_tasks(&set, 0).unwrap();
+    let itest = index_tasks(&test, set.n_query() + set.n_support()).unwrap();
+    let a = Mnk::new(BaseKernel::Analytic(arch()), Schedule::flow(0.8));
+    let b = Mnk::new(pre, Schedule::flow(0.8));
+    assert!(rel_err(&a.phi(&set).unwrap(), &b.phi(&itrain).unwrap()) <= tol::n_eps(10.0, 20));
+    assert!(
+        rel_err(
+            &a.cross(&test, &set).unwrap(),
+            &b.cross(&itest, &itrain).unwrap()
+        ) <= tol::n_eps(10.0, 20)
+    );
+}

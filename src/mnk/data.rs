@@ -256,3 +256,25 @@ impl Omniglot {
 pub fn omniglot_fixture_path() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/omniglot/omniglot28.npy")
 }
+
+/// The same tasks with every input row scaled to unit Euclidean norm (zero rows stay zero).
+/// For a ReLU network without bias the NTK is positively homogeneous, so this equals the
+/// cosine-normalised kernel the authors' experiments use.
+pub fn unit_norm_inputs(set: &TaskSet) -> Result<TaskSet> {
+    let f = |x: &Array2<f64>| {
+        let mut x = x.clone();
+        for mut r in x.rows_mut() {
+            let n = r.dot(&r).sqrt();
+            if n > 0.0 {
+                r /= n;
+            }
+        }
+        x
+    };
+    TaskSet::new(
+        set.tasks()
+            .iter()
+            .map(|t| Task::new(f(&t.xs), t.ys.clone(), f(&t.xq), t.yq.clone()))
+            .collect::<Result<Vec<_>>>()?,
+    )
+}

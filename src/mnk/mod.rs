@@ -27,6 +27,7 @@ pub mod base;
 pub mod data;
 pub mod gram;
 pub mod inner;
+pub mod layout;
 pub mod predict;
 pub mod spectral;
 pub mod tasks;
