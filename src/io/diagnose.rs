@@ -14,13 +14,22 @@
 //! | `missing_input_scaling_1_over_d` | all | first layer `σ_w² x·x'` without the 1/d (our value on inputs √d·x) |
 //! | `nngp_instead_of_ntk` / `ntk_instead_of_nngp` | nngp, ntk | the other kernel |
 //! | `zero_bias_instead_of_no_bias` / `no_bias_instead_of_zero_bias` | all | a trainable bias with σ_b = 0 vs no bias (differs in the standard parameterization) |
-//! | `transposed` | 2-D outputs | the output stored transposed (e.g. Φ(train, test), or Tᵀ) |
+//! | `transposed` | 2-D outputs | the output stored transposed (e.g. Φ(train, test)); T itself is symmetric |
+//! | `mean_loss_instead_of_sum` / `sum_loss_instead_of_mean` | task-set quantities | the other loss normalisation (time × 1/y.size) |
+//! | `queries_first_layout` / `per_task_layout` | stacked task sets | the stacked arrays read in the other order |
+//! | `ridge_in_exponent` / `ridge_not_in_exponent` | finite inner time with ridge | ridge also in (or not in) the exponent |
+//! | `outer_ridge_mode_swapped` | predictions | the same for the outer loop |
+//! | `inner_time_lambda_instead_of_lambda_tau` | inner steps, τ > 1 | inner time λ instead of λτ |
+//! | `gradient_flow_instead_of_steps` | inner steps | gradient flow for λτ instead of τ discrete steps |
+//! | `anil_instead_of_maml` / `maml_instead_of_anil` | task-set quantities | the other inner kernel |
+//! | `f0_zero_instead_of_file` | predictions with f0 files | f0 ≡ 0 |
 
 use super::compare::{compare_arrays, reference, Inputs, Stats};
-use super::manifest::{Manifest, Quantity};
+use super::manifest::{Layout, Loop, LossNorm, Manifest, Quantity, RidgeMode, F0};
 use super::tolerance::Tolerance;
 use crate::error::Result;
 use crate::kernel::Parameterization;
+use crate::mnk::Variant;
 use ndarray::{ArrayD, Ix2};
 use serde::Serialize;
 
@@ -166,7 +175,183 @@ pub fn alternatives(m: &Manifest, inputs: &Inputs) -> Vec<Alternative> {
         }
         _ => {}
     }
+    if m.quantity.is_meta() {
+        meta_alternatives(m, inputs, &mut out);
+    }
     out
+}
+
+fn flip_ridge_mode(l: &mut Loop) -> bool {
+    match l {
+        Loop::Steps {
+            ridge, ridge_mode, ..
+        }
+        | Loop::Flow {
+            ridge, ridge_mode, ..
+        } if *ridge > 0.0 => {
+            *ridge_mode = match *ridge_mode {
+                RidgeMode::InverseOnly => RidgeMode::InverseAndExponent,
+                RidgeMode::InverseAndExponent => RidgeMode::InverseOnly,
+            };
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Alternatives of the task-set quantities.
+fn meta_alternatives(m: &Manifest, inputs: &Inputs, out: &mut Vec<Alternative>) {
+    let c = &m.conventions;
+    let mut push = |name: &'static str, explanation: String, v: Option<ArrayD<f64>>| {
+        if let Some(value) = v {
+            out.push(Alternative {
+                name,
+                explanation,
+                value,
+            });
+        }
+    };
+    // Loss normalisation.
+    match c.loss {
+        Some(LossNorm::Sum) => push(
+            "mean_loss_instead_of_sum",
+            "the loss is a mean over label entries (time scaled by 1/y.size, as in \
+             neural-tangents' predict), the manifest says sum"
+                .into(),
+            alt_with(m, inputs, |m2, _| {
+                m2.conventions.loss = Some(LossNorm::Mean)
+            }),
+        ),
+        Some(LossNorm::Mean) => push(
+            "sum_loss_instead_of_mean",
+            "the loss is a sum (½‖f − y‖²), the manifest says mean".into(),
+            alt_with(m, inputs, |m2, _| m2.conventions.loss = Some(LossNorm::Sum)),
+        ),
+        None => {}
+    }
+    // Layout of the stacked arrays.
+    match c.layout {
+        Some(Layout::PerTask) => push(
+            "queries_first_layout",
+            "the stacked arrays were read queries-first ([X_1; …; X_N; X'_1; …; X'_N], the \
+             MetaNTK-NAS order), the manifest says per_task"
+                .into(),
+            alt_with(m, inputs, |m2, _| {
+                m2.conventions.layout = Some(Layout::QueriesFirst)
+            }),
+        ),
+        Some(Layout::QueriesFirst) => push(
+            "per_task_layout",
+            "the stacked arrays were read per task ([X'_1; X_1; X'_2; X_2; …]), the manifest \
+             says queries_first"
+                .into(),
+            alt_with(m, inputs, |m2, _| {
+                m2.conventions.layout = Some(Layout::PerTask)
+            }),
+        ),
+        None => {}
+    }
+    // Ridge in the exponent (inner or outer loop).
+    if let Some(mut inner) = c.inner {
+        let was = match inner {
+            Loop::Steps { ridge_mode, .. } | Loop::Flow { ridge_mode, .. } => Some(ridge_mode),
+            Loop::Infinite { .. } => None,
+        };
+        if flip_ridge_mode(&mut inner) {
+            let (name, expl) = if was == Some(RidgeMode::InverseOnly) {
+                (
+                    "ridge_in_exponent",
+                    "the inner-loop ridge was applied in the exponent too ((Θ'+ρI)⁻¹(I − e^{−s(Θ'+ρI)})), the manifest says inverse only",
+                )
+            } else {
+                (
+                    "ridge_not_in_exponent",
+                    "the inner-loop ridge was applied in the inverse only ((Θ'+ρI)⁻¹(I − e^{−sΘ'}), the authors' code), the manifest says inverse and exponent",
+                )
+            };
+            push(
+                name,
+                expl.into(),
+                alt_with(m, inputs, |m2, _| m2.conventions.inner = Some(inner)),
+            );
+        }
+        // Inner time λ instead of λτ.
+        if let Loop::Steps {
+            lr,
+            steps,
+            ridge,
+            ridge_mode,
+        } = inner
+        {
+            if steps > 1 {
+                push(
+                    "inner_time_lambda_instead_of_lambda_tau",
+                    format!(
+                        "the inner loop ran for time λ = {lr} instead of λτ = {} (the rate was passed where the authors' code expects the time λτ)",
+                        lr * steps as f64
+                    ),
+                    alt_with(m, inputs, |m2, _| {
+                        m2.conventions.inner = Some(Loop::Flow {
+                            time: lr,
+                            ridge,
+                            ridge_mode,
+                        })
+                    }),
+                );
+            }
+            push(
+                "gradient_flow_instead_of_steps",
+                format!(
+                    "the inner loop is gradient flow for time λτ = {} instead of {steps} discrete steps",
+                    lr * steps as f64
+                ),
+                alt_with(m, inputs, |m2, _| {
+                    m2.conventions.inner = Some(Loop::Flow {
+                        time: lr * steps as f64,
+                        ridge,
+                        ridge_mode,
+                    })
+                }),
+            );
+        }
+    }
+    if let Some(mut outer) = c.outer {
+        if flip_ridge_mode(&mut outer) {
+            push(
+                "outer_ridge_mode_swapped",
+                "the outer-loop ridge was applied in the other place (exponent vs inverse only)"
+                    .into(),
+                alt_with(m, inputs, |m2, _| m2.conventions.outer = Some(outer)),
+            );
+        }
+    }
+    // Variant.
+    match c.variant.unwrap_or_default() {
+        Variant::Maml => push(
+            "anil_instead_of_maml",
+            "the inner loop adapts only the readout (ANIL: inner kernel = NNGP), the manifest says MAML".into(),
+            alt_with(m, inputs, |m2, _| m2.conventions.variant = Some(Variant::Anil)),
+        ),
+        Variant::Anil => push(
+            "maml_instead_of_anil",
+            "the inner loop adapts all parameters (MAML: inner kernel = NTK), the manifest says ANIL".into(),
+            alt_with(m, inputs, |m2, _| m2.conventions.variant = Some(Variant::Maml)),
+        ),
+    }
+    // f0.
+    if c.f0 == Some(F0::File) {
+        push(
+            "f0_zero_instead_of_file",
+            "the network output at initialization was taken as 0 (centred network), the manifest gives f0 files".into(),
+            alt_with(m, inputs, |m2, i2| {
+                m2.conventions.f0 = Some(F0::Zero);
+                i2.remove("f0");
+                i2.remove("test_f0");
+                m2.inputs.remove("f0");
+                m2.inputs.remove("test_f0");
+            }),
+        );
+    }
 }
 
 /// The diagnoses of a mismatching candidate (see the module docs for the rule).

@@ -28,7 +28,9 @@
 
 use super::arrays;
 use super::compare::{reference, Inputs};
-use super::manifest::{Conventions, Manifest, Quantity};
+use super::manifest::{
+    Conventions, Layout, Loop, LossNorm, Manifest, Quantity, RidgeMode, TaskShape, F0 as ManifestF0,
+};
 use super::tolerance::default_tolerance;
 use crate::error::{Error, Result};
 use crate::kernel::{Activation, Arch, Parameterization};
@@ -257,9 +259,201 @@ fn grade_name(g: Grade) -> &'static str {
     }
 }
 
+/// Stack per-task blocks (supports `s`, queries `q`, task-by-task) in `layout` order.
+fn stack(s: &Array2<f64>, q: &Array2<f64>, shape: TaskShape, layout: Layout) -> Array2<f64> {
+    let (m, n) = (shape.support, shape.query);
+    let nt = s.nrows() / m;
+    let mut blocks: Vec<ndarray::ArrayView2<f64>> = Vec::new();
+    match layout {
+        Layout::PerTask => {
+            for i in 0..nt {
+                blocks.push(s.slice(ndarray::s![i * m..(i + 1) * m, ..]));
+                blocks.push(q.slice(ndarray::s![i * n..(i + 1) * n, ..]));
+            }
+        }
+        Layout::QueriesFirst => {
+            blocks.push(q.view());
+            blocks.push(s.view());
+        }
+    }
+    ndarray::concatenate(ndarray::Axis(0), &blocks).expect("same columns")
+}
+
+/// Random regression tasks: inputs Gaussian in R^d, labels a·sin(w·x + b) per task.
+fn regression_tasks(
+    rng: &mut ChaCha8Rng,
+    nt: usize,
+    shape: TaskShape,
+    d: usize,
+    layout: Layout,
+) -> (Array2<f64>, Array2<f64>) {
+    let xs = gaussian(rng, nt * shape.support, d);
+    let xq = gaussian(rng, nt * shape.query, d);
+    let w = gaussian(rng, nt, d);
+    let amp: Vec<f64> = (0..nt)
+        .map(|_| {
+            0.5 + {
+                let v: f64 = StandardNormal.sample(rng);
+                v.abs()
+            }
+        })
+        .collect();
+    let label = |x: &Array2<f64>, per: usize| {
+        Array2::from_shape_fn((x.nrows(), 1), |(r, _)| {
+            let t = r / per;
+            amp[t] * (x.row(r).dot(&w.row(t)) + 0.3).sin()
+        })
+    };
+    let ys = label(&xs, shape.support);
+    let yq = label(&xq, shape.query);
+    (
+        stack(&xs, &xq, shape, layout),
+        stack(&ys, &yq, shape, layout),
+    )
+}
+
+/// The task-set cases (MNK Gram and cross kernel, inner operator T, predictions, complexity).
+pub fn meta_cases() -> Vec<Case> {
+    let mut rng = ChaCha8Rng::seed_from_u64(20_260_602);
+    let mut out = Vec::new();
+    let setups: Vec<(&str, Grade, &str, Arch, Conventions)> = {
+        let relu = Arch::new(1, Activation::Relu).with_sigma_b(Some(0.1));
+        let mut c1 = Conventions::from_arch(&relu);
+        c1.loss = Some(LossNorm::Sum);
+        c1.inner = Some(Loop::Steps {
+            lr: 0.1,
+            steps: 3,
+            ridge: 0.0,
+            ridge_mode: RidgeMode::InverseOnly,
+        });
+        c1.outer = Some(Loop::Flow {
+            time: 10.0,
+            ridge: 0.0,
+            ridge_mode: RidgeMode::InverseOnly,
+        });
+        c1.layout = Some(Layout::PerTask);
+        c1.f0 = Some(ManifestF0::Zero);
+        c1.task_shape = Some(TaskShape {
+            support: 4,
+            query: 3,
+        });
+        let erf = Arch::new(2, Activation::Erf)
+            .with_sigma_w(1.3)
+            .with_sigma_b(Some(0.2));
+        let mut c2 = Conventions::from_arch(&erf);
+        c2.loss = Some(LossNorm::Sum);
+        c2.inner = Some(Loop::Flow {
+            time: 2.0,
+            ridge: 1e-2,
+            ridge_mode: RidgeMode::InverseOnly,
+        });
+        c2.outer = Some(Loop::Infinite {
+            ridge: 1e-4,
+            ridge_mode: RidgeMode::InverseOnly,
+        });
+        c2.layout = Some(Layout::QueriesFirst);
+        c2.f0 = Some(ManifestF0::Zero);
+        c2.task_shape = Some(TaskShape {
+            support: 5,
+            query: 2,
+        });
+        vec![
+            (
+                "relu_d1_steps",
+                Grade::Easy,
+                "ReLU, 1 hidden layer, σ_b = 0.1; 3 training and 2 test sine tasks in R², m = 4, n = 3, per-task layout; inner: 3 steps at λ = 0.1; outer: flow for ηt = 10",
+                relu,
+                c1,
+            ),
+            (
+                "erf_d2_flow_ridge",
+                Grade::IllConditioned,
+                "erf, 2 hidden layers; 4 training and 2 test tasks in R³, m = 5, n = 2, queries-first layout; inner: flow λτ = 2 with ridge 1e-2 in the inverse only (authors' convention); outer: infinite time with ridge 1e-4",
+                erf,
+                c2,
+            ),
+        ]
+    };
+    for (slug, grade, desc, _arch, conv) in setups {
+        let shape = conv.task_shape.expect("set");
+        let layout = conv.layout.expect("set");
+        let (nt, d) = if slug.starts_with("relu") {
+            (3, 2)
+        } else {
+            (4, 3)
+        };
+        let (x, y) = regression_tasks(&mut rng, nt, shape, d, layout);
+        let (tx, ty) = regression_tasks(&mut rng, 2, shape, d, layout);
+        for q in [
+            Quantity::InnerOperatorT,
+            Quantity::MnkGram,
+            Quantity::MnkCross,
+            Quantity::Predictions,
+            Quantity::Complexity,
+        ] {
+            let mut inputs = Inputs::new();
+            let mut conv = conv.clone();
+            if q == Quantity::InnerOperatorT {
+                // The support set of the first training task.
+                let (xs, _) = super::compare::unstack(x.view(), layout, shape, "x").expect("valid");
+                let (ys, _) = super::compare::unstack(y.view(), layout, shape, "y").expect("valid");
+                let m = shape.support;
+                inputs.insert(
+                    "x_support".into(),
+                    xs.slice(ndarray::s![0..m, ..]).to_owned().into_dyn(),
+                );
+                inputs.insert(
+                    "y_support".into(),
+                    ys.slice(ndarray::s![0..m, ..]).to_owned().into_dyn(),
+                );
+                conv.outer = None;
+                conv.layout = None;
+                conv.task_shape = None;
+                conv.f0 = None;
+            } else {
+                inputs.insert("x".into(), x.clone().into_dyn());
+                inputs.insert("y".into(), y.clone().into_dyn());
+                if matches!(q, Quantity::MnkCross | Quantity::Predictions) {
+                    inputs.insert("test_x".into(), tx.clone().into_dyn());
+                    inputs.insert("test_y".into(), ty.clone().into_dyn());
+                }
+                if !matches!(q, Quantity::Predictions | Quantity::Complexity) {
+                    conv.outer = None;
+                }
+                if q != Quantity::Predictions {
+                    conv.f0 = None;
+                }
+            }
+            let files = inputs
+                .keys()
+                .map(|k| (k.clone(), format!("{k}.npy")))
+                .collect();
+            let mut manifest = Manifest::new(
+                format!("gbml-testbed {}", env!("CARGO_PKG_VERSION")),
+                q,
+                files,
+                "reference.npy",
+                conv,
+            );
+            manifest.certified_digits = Some(default_tolerance(q).min_digits);
+            manifest.notes = Some(desc.to_string());
+            out.push(Case {
+                name: format!("{}-{}-{}", grade_name(grade), slug, q),
+                grade,
+                description: desc.to_string(),
+                manifest,
+                inputs,
+            });
+        }
+    }
+    out
+}
+
 /// Every case of the pack.
 pub fn cases() -> Vec<Case> {
-    kernel_cases()
+    let mut c = kernel_cases();
+    c.extend(meta_cases());
+    c
 }
 
 const README: &str = include_str!("pack_readme.md");

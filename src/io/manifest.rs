@@ -101,9 +101,9 @@ pub enum LossNorm {
     Mean,
 }
 
-/// Where a ridge ρ applies in a finite-time loop: only in the inverse (the authors' code:
+/// Where a ridge ρ applies: only in the inverse (the authors' code:
 /// `(Θ + ρI)⁻¹ (I − e^{−sΘ})`) or in both the inverse and the exponent
-/// (`(Θ + ρI)⁻¹ (I − e^{−s(Θ + ρI)})`).
+/// (`(Θ + ρI)⁻¹ (I − e^{−s(Θ + ρI)})`, gradient descent on Θ + ρI). Irrelevant for infinite time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RidgeMode {
@@ -111,21 +111,79 @@ pub enum RidgeMode {
     InverseAndExponent,
 }
 
-/// An inner or outer loop.
+impl RidgeMode {
+    /// The library's ridge mode.
+    pub fn to_mnk(self) -> crate::mnk::RidgeMode {
+        match self {
+            RidgeMode::InverseOnly => crate::mnk::RidgeMode::InverseOnly,
+            RidgeMode::InverseAndExponent => crate::mnk::RidgeMode::Both,
+        }
+    }
+}
+
+/// An inner or outer loop (every field required; write `"ridge": 0` for none).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Loop {
-    /// `steps` steps of gradient descent at rate `lr`.
-    Steps { lr: f64, steps: usize },
+    /// `steps` steps of gradient descent at rate `lr` (λ, τ inner; η, t outer).
+    Steps {
+        lr: f64,
+        steps: usize,
+        ridge: f64,
+        ridge_mode: RidgeMode,
+    },
     /// Gradient flow for time `time` (= λτ or ηt).
-    Flow { time: f64 },
-    /// Infinite time; `ridge` ρ ≥ 0 regularises the inverse, `ridge_mode` says where it applies.
+    Flow {
+        time: f64,
+        ridge: f64,
+        ridge_mode: RidgeMode,
+    },
+    /// Infinite time: `(K + ρI)⁻¹`.
     Infinite { ridge: f64, ridge_mode: RidgeMode },
 }
 
 impl Loop {
+    /// The ridge ρ.
+    pub fn ridge(&self) -> f64 {
+        match *self {
+            Loop::Steps { ridge, .. } | Loop::Flow { ridge, .. } | Loop::Infinite { ridge, .. } => {
+                ridge
+            }
+        }
+    }
+
+    /// The library schedule, with the rate / time multiplied by `scale` (1 for sum losses,
+    /// 1/`y.size` for mean losses).
+    pub fn schedule(&self, scale: f64) -> crate::mnk::Schedule {
+        use crate::mnk::Schedule;
+        match *self {
+            Loop::Steps {
+                lr,
+                steps,
+                ridge,
+                ridge_mode,
+            } => Schedule::steps(lr * scale, steps).with_ridge(ridge, ridge_mode.to_mnk()),
+            Loop::Flow {
+                time,
+                ridge,
+                ridge_mode,
+            } => Schedule::flow(time * scale).with_ridge(ridge, ridge_mode.to_mnk()),
+            Loop::Infinite { ridge, ridge_mode } => {
+                Schedule::infinite().with_ridge(ridge, ridge_mode.to_mnk())
+            }
+        }
+    }
+
     /// Validate the numbers of the loop (`name` is `conventions.inner` or `conventions.outer`).
     pub fn validate(&self, name: &str) -> Result<()> {
+        let ridge = self.ridge();
+        if !(ridge.is_finite() && ridge >= 0.0) {
+            return Err(Error::param(
+                format!("{name}.ridge"),
+                ridge,
+                "must be finite and >= 0",
+            ));
+        }
         match *self {
             Loop::Steps { lr, .. } => {
                 if !(lr.is_finite() && lr >= 0.0) {
@@ -136,7 +194,7 @@ impl Loop {
                     ));
                 }
             }
-            Loop::Flow { time } => {
+            Loop::Flow { time, .. } => {
                 if !(time.is_finite() && time >= 0.0) {
                     return Err(Error::param(
                         format!("{name}.time"),
@@ -145,27 +203,28 @@ impl Loop {
                     ));
                 }
             }
-            Loop::Infinite { ridge, .. } => {
-                if !(ridge.is_finite() && ridge >= 0.0) {
-                    return Err(Error::param(
-                        format!("{name}.ridge"),
-                        ridge,
-                        "must be finite and >= 0",
-                    ));
-                }
-            }
+            Loop::Infinite { .. } => {}
         }
         Ok(())
     }
+}
+
+/// Sizes of every task in a stacked task-set array: `support` points m and `query` points n.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskShape {
+    pub support: usize,
+    pub query: usize,
 }
 
 /// Order of the stacked points of a task set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Layout {
-    /// Task by task (the project's convention): rows of task 1, then task 2, ...
+    /// Task by task, support before query: `[X'_1; X_1; X'_2; X_2; …]`.
     PerTask,
-    /// All query sets first, then all support sets (MetaNTK-NAS code).
+    /// All query sets first, then all support sets (MetaNTK-NAS code):
+    /// `[X_1; …; X_N; X'_1; …; X'_N]`.
     QueriesFirst,
 }
 
@@ -222,6 +281,13 @@ pub struct Conventions {
     /// f₀ (predictions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub f0: Option<F0>,
+    /// Sizes of each task in the stacked `x`/`y` arrays (task-set quantities).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_shape: Option<TaskShape>,
+    /// `maml` (default when omitted) or `anil` (inner loop adapts the readout only: inner kernel
+    /// = NNGP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<crate::mnk::Variant>,
 }
 
 impl Conventions {
@@ -243,6 +309,8 @@ impl Conventions {
             outer: None,
             layout: None,
             f0: None,
+            task_shape: None,
+            variant: None,
         }
     }
 
@@ -282,6 +350,11 @@ impl Conventions {
     pub fn layout_for(&self, q: Quantity) -> Result<Layout> {
         self.layout.ok_or_else(|| Self::missing("layout", q))
     }
+    /// Task shape, required.
+    pub fn task_shape_for(&self, q: Quantity) -> Result<TaskShape> {
+        self.task_shape
+            .ok_or_else(|| Self::missing("task_shape", q))
+    }
     /// f₀, required.
     pub fn f0_for(&self, q: Quantity) -> Result<F0> {
         self.f0.ok_or_else(|| Self::missing("f0", q))
@@ -318,29 +391,11 @@ pub struct Manifest {
 pub fn input_roles(q: Quantity) -> (&'static [&'static str], &'static [&'static str]) {
     match q {
         Quantity::Nngp | Quantity::Ntk => (&["x1"], &["x2"]),
-        Quantity::InnerOperatorT => (&["x_support"], &["y_support"]),
-        Quantity::MnkGram => (&["x_support", "x_query"], &[]),
-        Quantity::MnkCross => (
-            &["x_support", "x_query", "test_x_support", "test_x_query"],
-            &[],
-        ),
-        Quantity::Predictions => (
-            &[
-                "x_support",
-                "y_support",
-                "x_query",
-                "y_query",
-                "test_x_support",
-                "test_y_support",
-                "test_x_query",
-            ],
-            &["f0_support", "f0_query", "test_f0_support", "test_f0_query"],
-        ),
-        Quantity::Complexity => (&["x_support", "y_support", "x_query", "y_query"], &[]),
-        Quantity::MetaGradient | Quantity::MetaLossTrajectory => (
-            &["params", "x_support", "y_support", "x_query", "y_query"],
-            &[],
-        ),
+        Quantity::InnerOperatorT => (&["x_support", "y_support"], &[]),
+        Quantity::MnkGram | Quantity::Complexity => (&["x", "y"], &[]),
+        Quantity::MnkCross => (&["x", "y", "test_x", "test_y"], &[]),
+        Quantity::Predictions => (&["x", "y", "test_x", "test_y"], &["f0", "test_f0"]),
+        Quantity::MetaGradient | Quantity::MetaLossTrajectory => (&["params", "x", "y"], &[]),
     }
 }
 
@@ -466,7 +521,16 @@ impl Manifest {
         let q = self.quantity;
         if q.is_meta() {
             c.loss_for(q)?;
-            c.layout_for(q)?;
+            if q != Quantity::InnerOperatorT {
+                c.layout_for(q)?;
+                let ts = c.task_shape_for(q)?;
+                if ts.support == 0 || ts.query == 0 {
+                    return Err(Error::Empty(format!(
+                        "`conventions.task_shape` has support = {}, query = {}: both must be >= 1",
+                        ts.support, ts.query
+                    )));
+                }
+            }
             let inner = c.inner_for(q)?;
             inner.validate("conventions.inner")?;
             if matches!(q, Quantity::Predictions | Quantity::MetaLossTrajectory) {
@@ -474,10 +538,10 @@ impl Manifest {
             }
             if q == Quantity::Predictions {
                 let f0 = c.f0_for(q)?;
-                let has_f0 = self.inputs.keys().any(|k| k.contains("f0_"));
+                let has_f0 = self.inputs.contains_key("f0") && self.inputs.contains_key("test_f0");
                 if f0 == F0::File && !has_f0 {
                     return Err(perr(
-                        "`conventions.f0` is \"file\" but no `inputs.*f0_*` files are given".into(),
+                        "`conventions.f0` is \"file\" but `inputs.f0` and `inputs.test_f0` are not both given".into(),
                     ));
                 }
             }
