@@ -61,7 +61,7 @@ pub struct Dual {
 /// `h(θ) = sin θ − θ cos θ`, by its Taylor series `Σ_k (−1)^{k+1} 2k θ^{2k+1}/(2k+1)!` for small θ
 /// (where the difference cancels) and directly otherwise.
 pub fn sin_minus_theta_cos(theta: f64) -> f64 {
-    if theta < 0.5 {
+    if theta.abs() < 0.5 {
         // term_k = (−1)^{k+1} · 2k/(2k+1)! · θ^{2k+1}, k ≥ 1
         let t2 = theta * theta;
         let mut pow = theta * t2; // θ^3
@@ -167,7 +167,9 @@ impl Activation {
 
     /// The dual kernels on a pair state (see the module docs for the formulas).
     ///
-    /// ReLU family, with A = (a² + b²)/2, B = (a − b)²/(2π), θ = atan2(√D, k12) and
+    /// ReLU family, with A = (a² + b²)/2, B = (a − b)²/(2π), θ = atan2(√D, k12) (θ = π/2 when
+    /// k11 k22 = 0, i.e. φ'(0) = (a + b)/2 as in neural-tangents; for k12 < 0 the recursion works
+    /// with φ = π − θ = atan2(√D, −k12) instead) and
     /// E = √D − θ k12 = √(k11 k22)·(sin θ − θ cos θ) (series for small θ):
     /// `t12 = A k12 + B E`, `Ṫ = A − B θ`, `t1 t2 − t12² = A² D − 2AB k12 E − B² E²`,
     /// `t1 + t2 − 2 t12 = A Δ − 2 B E`.
@@ -212,15 +214,29 @@ fn relu_family(a: f64, b: f64, s: &PairState) -> Dual {
     let big_a = 0.5 * (a * a + b * b);
     let big_b = (a - b) * (a - b) / (2.0 * PI);
     let sd = s.d.max(0.0).sqrt();
-    let theta = sd.atan2(s.c); // atan2(0, 0) = 0: zero inputs give the finite limit
     let r = (s.q1 * s.q2).sqrt();
-    let e = if theta < 0.5 {
-        r * sin_minus_theta_cos(theta)
+    // (t12, Ṫ, E) with E = √D − θ k12 = √(k11 k22)(sin θ − θ cos θ).
+    let (t12, tdot, e) = if sd == 0.0 && s.c == 0.0 {
+        // Zero variance on one side (k11 k22 = 0): θ = π/2, i.e. φ'(0) = (a + b)/2
+        // (neural-tangents' convention). Then k12 = 0, E = 0.
+        (0.0, big_a - big_b * (PI / 2.0), 0.0)
+    } else if s.c >= 0.0 {
+        let theta = sd.atan2(s.c);
+        let e = if theta < 0.5 {
+            r * sin_minus_theta_cos(theta)
+        } else {
+            sd - theta * s.c
+        };
+        (big_a * s.c + big_b * e, big_a - big_b * theta, e)
     } else {
-        sd - theta * s.c
+        // θ > π/2: carry φ = π − θ = atan2(√D, −k12), accurate near antipodal pairs. With
+        // A − Bπ = ab: E = r h(φ) − π k12, T = ab k12 + B r h(φ), Ṫ = ab + B φ, where
+        // h(φ) = sin φ − φ cos φ (series for small φ), so the O(φ³) NNGP of nearly antipodal
+        // ReLU inputs keeps its relative accuracy.
+        let phi = sd.atan2(-s.c);
+        let rh = r * sin_minus_theta_cos(phi);
+        (a * b * s.c + big_b * rh, a * b + big_b * phi, rh - PI * s.c)
     };
-    let t12 = big_a * s.c + big_b * e;
-    let tdot = big_a - big_b * theta;
     let td = big_a * big_a * s.d - 2.0 * big_a * big_b * s.c * e - big_b * big_b * e * e;
     let tdelta = big_a * s.delta - 2.0 * big_b * e;
     Dual {

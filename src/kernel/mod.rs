@@ -13,8 +13,8 @@
 //!
 //! Accuracy: the pair state carries `D = k11 k22 − k12²` and `Δ = k11 + k22 − 2k12` exactly
 //! (see [`activation::Activation::dual`]); at the first layer they are recomputed from
-//! `x − x'` and the half-angle `θ = 2 atan2(‖u − v‖, ‖u + v‖)` of the normalised inputs whenever
-//! the Gram-matrix difference would cancel.
+//! `x − x'` and a re-orthogonalised residual ([`wedge2`]) whenever the Gram-matrix difference
+//! would cancel.
 //!
 //! Cost: one M×M×d product (faer) plus O(M² L) elementwise work, parallel over rows with rayon;
 //! every entry is computed by the same sequential code whatever the thread count.
@@ -75,8 +75,33 @@ fn first_layer_naive(arch: &Arch, d: f64, n1: f64, n2: f64, g: f64) -> PairState
     }
 }
 
-/// First-layer pair state, recomputing D and Δ from x − x' when the difference of Gram entries
-/// would cancel. `same` marks an exact diagonal entry (x and x' are the same row).
+/// `‖x‖²‖y‖² − (x·y)²` to a few ulps of relative accuracy for ANY angle, in O(d): with
+/// μ = x·y/‖x‖², r = y − μx (one fma per entry), one re-orthogonalisation step
+/// r ← r − ((x·r)/‖x‖²) x, and the identity ‖x‖²‖y − μx‖² = ‖x‖²‖y‖² − (x·y)² (an error δ in μ
+/// only adds δ²‖x‖⁴, second order; after the second step δ = O(dε‖r‖/‖x‖)).
+pub fn wedge2(x: ArrayView1<f64>, y: ArrayView1<f64>, nx2: f64, g: f64) -> f64 {
+    if nx2 == 0.0 {
+        return 0.0;
+    }
+    let mu = g / nx2;
+    let mut r: Vec<f64> = x
+        .iter()
+        .zip(y.iter())
+        .map(|(&a, &b)| (-mu).mul_add(a, b))
+        .collect();
+    let xr: f64 = x.iter().zip(&r).map(|(a, b)| a * b).sum();
+    let dmu = xr / nx2;
+    for (ri, &a) in r.iter_mut().zip(x.iter()) {
+        *ri = (-dmu).mul_add(a, *ri);
+    }
+    nx2 * r.iter().map(|v| v * v).sum::<f64>()
+}
+
+/// First-layer pair state. When the Gram-entry formulas for D and Δ would cancel (nearly
+/// collinear pairs, either direction), recompute them without cancellation:
+/// `Δ = σ_w²‖x − x'‖²/d`, `D = (σ_w²/d)² (‖x‖²‖x'‖² − (x·x')²) + (σ_w² σ_b²/d) ‖x − x'‖²`, the
+/// wedge term by [`wedge2`]. O(d) per such pair; ordinary pairs never take this path.
+/// `same` marks an exact diagonal entry (x and x' are the same row).
 #[inline]
 fn first_layer(
     arch: &Arch,
@@ -90,6 +115,8 @@ fn first_layer(
     let dim = x.len() as f64;
     let mut st = first_layer_naive(arch, dim, n1, n2, g);
     if same {
+        st.c = st.q1;
+        st.q2 = st.q1;
         st.d = 0.0;
         st.delta = 0.0;
         return st;
@@ -98,24 +125,13 @@ fn first_layer(
     if cancels {
         let sw2 = arch.sigma_w * arch.sigma_w;
         let sb2 = arch.sigma_b2();
-        // ‖x − y‖² directly.
         let diff2: f64 = x.iter().zip(y.iter()).map(|(a, b)| (a - b) * (a - b)).sum();
-        // ‖x ∧ y‖² = ‖x‖²‖y‖² sin²θ₀ with θ₀ = 2 atan2(‖u − v‖, ‖u + v‖).
-        let (nx, ny) = (n1.sqrt(), n2.sqrt());
-        let wedge2 = if nx == 0.0 || ny == 0.0 {
-            0.0
+        let w2 = if n1 >= n2 {
+            wedge2(x, y, n1, g)
         } else {
-            let (mut dm, mut dp) = (0.0, 0.0);
-            for (a, b) in x.iter().zip(y.iter()) {
-                let (u, v) = (a / nx, b / ny);
-                dm += (u - v) * (u - v);
-                dp += (u + v) * (u + v);
-            }
-            let theta0 = 2.0 * dm.sqrt().atan2(dp.sqrt());
-            let s = theta0.sin();
-            n1 * n2 * s * s
+            wedge2(y, x, n2, g)
         };
-        st.d = (sw2 / dim) * (sw2 / dim) * wedge2 + sw2 * sb2 / dim * diff2;
+        st.d = (sw2 / dim) * (sw2 / dim) * w2 + sw2 * sb2 / dim * diff2;
         st.delta = sw2 * diff2 / dim;
     }
     st
