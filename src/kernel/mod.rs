@@ -126,7 +126,19 @@ fn first_layer(
         let sw2 = arch.sigma_w * arch.sigma_w;
         let sb2 = arch.sigma_b2();
         let diff2: f64 = x.iter().zip(y.iter()).map(|(a, b)| (a - b) * (a - b)).sum();
-        let w2 = if n1 >= n2 {
+        // Project onto the longer vector; ties are broken by the lexicographic order of the
+        // entries so that k(x, y) and k(y, x) are the same bits.
+        let x_first = match n1.total_cmp(&n2) {
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Equal => x
+                .iter()
+                .zip(y.iter())
+                .map(|(a, b)| a.total_cmp(b))
+                .find(|o| o.is_ne())
+                .map_or(true, |o| o.is_gt()),
+        };
+        let w2 = if x_first {
             wedge2(x, y, n1, g)
         } else {
             wedge2(y, x, n2, g)
@@ -212,35 +224,86 @@ fn validate_inputs(arch: &Arch, x1: &ArrayView2<f64>, x2: Option<&ArrayView2<f64
 /// full matrix.
 const TILE: usize = 64;
 
+/// One `TILE`-row block product `X1[r0..r1] · X2ᵀ[c0..c1]`, sequential faer GEMM (its bits depend
+/// only on the two blocks, not on the thread count or on which other blocks are computed).
+fn block_product(
+    x1: ArrayView2<f64>,
+    x2: ArrayView2<f64>,
+    r: Range<usize>,
+    c: Range<usize>,
+) -> Array2<f64> {
+    let mut out = Array2::<f64>::zeros((r.len(), c.len()));
+    let xa = x1.slice(s![r, ..]);
+    let xb = x2.slice(s![c, ..]);
+    let mut ov = out.view_mut();
+    faer::linalg::matmul::matmul(
+        linalg::as_faer_mut(&mut ov),
+        faer::Accum::Replace,
+        linalg::as_faer(&xa),
+        linalg::as_faer(&xb.t()),
+        1.0,
+        faer::Par::Seq,
+    );
+    out
+}
+
 /// `X1[rows] · X2ᵀ` computed tile by tile (fixed tiles of [`TILE`] rows, each a sequential faer
 /// product over all columns), so that an entry's bits do not depend on which rows were asked for.
 fn gram_rows(x1: ArrayView2<f64>, x2: ArrayView2<f64>, rows: Range<usize>) -> Array2<f64> {
     let t0 = rows.start / TILE * TILE;
-    let t1 = rows.end.div_ceil(TILE) * TILE;
-    let t1 = t1.min(x1.nrows());
+    let t1 = (rows.end.div_ceil(TILE) * TILE).min(x1.nrows());
     let mut out = Array2::<f64>::zeros((t1 - t0, x2.nrows()));
     out.axis_chunks_iter_mut(Axis(0), TILE)
         .into_par_iter()
         .enumerate()
         .for_each(|(k, mut chunk)| {
             let r0 = t0 + k * TILE;
-            let xa = x1.slice(s![r0..r0 + chunk.nrows(), ..]);
-            let mut cv = chunk.view_mut();
-            let cf = linalg::as_faer_mut(&mut cv);
-            faer::linalg::matmul::matmul(
-                cf,
-                faer::Accum::Replace,
-                linalg::as_faer(&xa),
-                linalg::as_faer(&x2.t()),
-                1.0,
-                faer::Par::Seq,
-            );
+            let b = block_product(x1, x2, r0..r0 + chunk.nrows(), 0..x2.nrows());
+            chunk.assign(&b);
         });
     out.slice(s![rows.start - t0..rows.end - t0, ..]).to_owned()
 }
 
+/// Rows `rows` of the Gram matrix `X Xᵀ`, EXACTLY symmetric: the matrix is cut into
+/// [`TILE`]×[`TILE`] blocks, block (I, J) with I ≥ J is one sequential faer product
+/// `X_I X_Jᵀ`, and block (J, I) is its transpose. A faer GEMM does not give `G_ij == G_ji` bit
+/// for bit across tiles, and the row-block API ([`kernels_rows`]) needs exactly that.
+fn gram_sym_rows(x: ArrayView2<f64>, rows: Range<usize>) -> Array2<f64> {
+    let n = x.nrows();
+    let nt = n.div_ceil(TILE);
+    let tr = |t: usize| t * TILE..((t + 1) * TILE).min(n);
+    let i0 = rows.start / TILE;
+    let i1 = rows.end.div_ceil(TILE);
+    // Canonical blocks (I, J), I ≥ J, needed by the row tiles i0..i1.
+    let mut need: Vec<(usize, usize)> = (i0..i1)
+        .flat_map(|i| (0..nt).map(move |j| (i.max(j), i.min(j))))
+        .collect();
+    need.sort_unstable();
+    need.dedup();
+    let blocks: Vec<Array2<f64>> = need
+        .par_iter()
+        .map(|&(i, j)| block_product(x, x, tr(i), tr(j)))
+        .collect();
+    let t0 = i0 * TILE;
+    let t1 = (i1 * TILE).min(n);
+    let mut out = Array2::<f64>::zeros((t1 - t0, n));
+    for (&(i, j), b) in need.iter().zip(&blocks) {
+        if (i0..i1).contains(&i) {
+            let r = tr(i);
+            out.slice_mut(s![r.start - t0..r.end - t0, tr(j)]).assign(b);
+        }
+        if i != j && (i0..i1).contains(&j) {
+            let r = tr(j);
+            out.slice_mut(s![r.start - t0..r.end - t0, tr(i)])
+                .assign(&b.t());
+        }
+    }
+    out.slice(s![rows.start - t0..rows.end - t0, ..]).to_owned()
+}
+
 /// Core: rows `rows` of the kernel matrices between X1 and X2 (X2 = X1 when `sym`), with an
-/// optional per-layer sink.
+/// optional per-layer sink. With `lower_only` (symmetric full matrix) only entries j ≤ i are
+/// computed; the caller mirrors them.
 fn compute(
     arch: &Arch,
     x1: ArrayView2<f64>,
@@ -248,80 +311,95 @@ fn compute(
     sym: bool,
     rows: Range<usize>,
     per_layer: bool,
+    lower_only: bool,
 ) -> (Kernels, Vec<Kernels>) {
-    let g = gram_rows(x1, x2, rows.clone());
+    let g = if sym {
+        gram_sym_rows(x1, rows.clone())
+    } else {
+        gram_rows(x1, x2, rows.clone())
+    };
     let n1: Vec<f64> = x1.rows().into_iter().map(|r| r.dot(&r)).collect();
-    let n2: Vec<f64> = x2.rows().into_iter().map(|r| r.dot(&r)).collect();
+    let n2: Vec<f64> = if sym {
+        n1.clone()
+    } else {
+        x2.rows().into_iter().map(|r| r.dot(&r)).collect()
+    };
     let m = rows.len();
     let n = x2.nrows();
     let nl = arch.depth + 1;
+    // Each entry (i, j) is computed from its own data only; in the symmetric case the pair is
+    // ordered canonically (smaller index first) and the Gram matrix is exactly symmetric, so
+    // K[i, j] and K[j, i] are the same bits.
+    let entry = |li: usize, j: usize| -> (PairState, f64) {
+        let i = rows.start + li;
+        let (a, b) = if sym && j < i { (j, i) } else { (i, j) };
+        let gij = g[[li, j]];
+        let st = first_layer(arch, x1.row(a), x2.row(b), n1[a], n2[b], gij, sym && a == b);
+        (st, gij)
+    };
     let mut nngp = Array2::<f64>::zeros((m, n));
     let mut ntk = Array2::<f64>::zeros((m, n));
-    let mut layers: Vec<(Array2<f64>, Array2<f64>)> = if per_layer {
-        (0..nl)
-            .map(|_| (Array2::zeros((m, n)), Array2::zeros((m, n))))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    // Each entry (i, j) is computed from its own data only; in the symmetric case the pair is
-    // ordered canonically (smaller index first) so K[i, j] and K[j, i] are the same bits.
-    let row_results: Vec<(Vec<f64>, Vec<f64>, Vec<Vec<(f64, f64)>>)> = (0..m)
+    if !per_layer {
+        nngp.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .zip(ntk.axis_iter_mut(Axis(0)).into_par_iter())
+            .enumerate()
+            .for_each(|(li, (mut rn, mut rt))| {
+                let jmax = if lower_only { rows.start + li + 1 } else { n };
+                for j in 0..jmax {
+                    let (st, gij) = entry(li, j);
+                    let (kn, kt) = recurse_pair(arch, st, gij, |_, _, _| {});
+                    rn[j] = kn;
+                    rt[j] = kt;
+                }
+            });
+        return (Kernels { nngp, ntk }, Vec::new());
+    }
+    let row_results: Vec<Vec<Vec<(f64, f64)>>> = (0..m)
         .into_par_iter()
         .map(|li| {
-            let i = rows.start + li;
-            let mut rn = vec![0.0; n];
-            let mut rt = vec![0.0; n];
-            let mut rl = if per_layer {
-                vec![vec![(0.0, 0.0); n]; nl]
-            } else {
-                Vec::new()
-            };
-            for j in 0..n {
-                let (a, b) = if sym && j < i { (j, i) } else { (i, j) };
-                // Inner product: for the symmetric lower part use the Gram entry of the
-                // canonical pair when available in this block, else the mirrored one
-                // (fma-symmetric dot products make them equal; see tests).
-                let gij = g[[li, j]];
-                let st = first_layer(
-                    arch,
-                    x1.row(a),
-                    x2.row(b),
-                    n1[a],
-                    if sym { n1[b] } else { n2[b] },
-                    gij,
-                    sym && a == b,
-                );
-                let (kn, kt) = recurse_pair(arch, st, gij, |h, s, t| {
-                    if per_layer {
-                        rl[h - 1][j] = (s, t);
-                    }
-                });
-                rn[j] = kn;
-                rt[j] = kt;
+            let mut rl = vec![vec![(0.0, 0.0); n]; nl];
+            let jmax = if lower_only { rows.start + li + 1 } else { n };
+            for j in 0..jmax {
+                let (st, gij) = entry(li, j);
+                recurse_pair(arch, st, gij, |h, s, t| rl[h - 1][j] = (s, t));
             }
-            (rn, rt, rl)
+            rl
         })
         .collect();
-    for (li, (rn, rt, rl)) in row_results.into_iter().enumerate() {
-        nngp.row_mut(li).assign(&ArrayView1::from(&rn[..]));
-        ntk.row_mut(li).assign(&ArrayView1::from(&rt[..]));
+    let mut layers: Vec<Kernels> = (0..nl)
+        .map(|_| Kernels {
+            nngp: Array2::zeros((m, n)),
+            ntk: Array2::zeros((m, n)),
+        })
+        .collect();
+    for (li, rl) in row_results.into_iter().enumerate() {
         for (h, v) in rl.into_iter().enumerate() {
             for (j, (s, t)) in v.into_iter().enumerate() {
-                layers[h].0[[li, j]] = s;
-                layers[h].1[[li, j]] = t;
+                layers[h].nngp[[li, j]] = s;
+                layers[h].ntk[[li, j]] = t;
             }
         }
     }
-    let layers = layers
-        .into_iter()
-        .map(|(nngp, ntk)| Kernels { nngp, ntk })
-        .collect();
+    if let Some(last) = layers.last() {
+        nngp.assign(&last.nngp);
+        ntk.assign(&last.ntk);
+    }
     (Kernels { nngp, ntk }, layers)
 }
 
+/// Copy the lower triangle of a square matrix onto its upper triangle.
+fn mirror_lower(mat: &mut Array2<f64>) {
+    let n = mat.nrows();
+    for i in 0..n {
+        for j in 0..i {
+            mat[[j, i]] = mat[[i, j]];
+        }
+    }
+}
+
 /// NNGP and NTK Gram matrices between the rows of X1 and X2 (`None`: X1 with itself, exactly
-/// symmetric).
+/// symmetric; only the lower triangle is computed).
 pub fn kernels<'a>(
     arch: &Arch,
     x1: ArrayView2<'a, f64>,
@@ -330,23 +408,18 @@ pub fn kernels<'a>(
     validate_inputs(arch, &x1, x2.as_ref())?;
     let sym = x2.is_none();
     let x2v = x2.unwrap_or(x1);
-    let (mut k, _) = compute(arch, x1, x2v, sym, 0..x1.nrows(), false);
+    let (mut k, _) = compute(arch, x1, x2v, sym, 0..x1.nrows(), false, sym);
     if sym {
-        // Exact symmetry: mirror the lower triangle.
-        for mat in [&mut k.nngp, &mut k.ntk] {
-            let n = mat.nrows();
-            for i in 0..n {
-                for j in 0..i {
-                    mat[[j, i]] = mat[[i, j]];
-                }
-            }
-        }
+        mirror_lower(&mut k.nngp);
+        mirror_lower(&mut k.ntk);
     }
     Ok(k)
 }
 
-/// Rows `rows` of the symmetric Gram matrices K(X, X): an exact slice of [`kernels`]`(X, None)`,
-/// so a large Gram matrix can be computed by independent jobs and stitched back.
+/// Rows `rows` of the symmetric Gram matrices K(X, X): a bit-exact slice of
+/// [`kernels`]`(X, None)`, so a large Gram matrix can be computed by independent jobs and
+/// stitched back (the Gram product is exactly symmetric by construction, and every pair is
+/// evaluated in canonical order).
 pub fn kernels_rows(arch: &Arch, x: ArrayView2<f64>, rows: Range<usize>) -> Result<Kernels> {
     validate_inputs(arch, &x, None)?;
     if rows.start > rows.end || rows.end > x.nrows() {
@@ -356,10 +429,7 @@ pub fn kernels_rows(arch: &Arch, x: ArrayView2<f64>, rows: Range<usize>) -> Resu
             format!("must lie within 0..{}", x.nrows()),
         ));
     }
-    // Entries above the diagonal are mirrored from below in the full matrix; the pair is ordered
-    // canonically inside `compute`, so these are the same bits as long as the tiled Gram product
-    // is symmetric (checked by the row-block tests).
-    let (k, _) = compute(arch, x, x, true, rows, false);
+    let (k, _) = compute(arch, x, x, true, rows, false, false);
     Ok(k)
 }
 
@@ -372,7 +442,13 @@ pub fn kernels_per_layer<'a>(
     validate_inputs(arch, &x1, x2.as_ref())?;
     let sym = x2.is_none();
     let x2v = x2.unwrap_or(x1);
-    let (_, layers) = compute(arch, x1, x2v, sym, 0..x1.nrows(), true);
+    let (_, mut layers) = compute(arch, x1, x2v, sym, 0..x1.nrows(), true, sym);
+    if sym {
+        for k in &mut layers {
+            mirror_lower(&mut k.nngp);
+            mirror_lower(&mut k.ntk);
+        }
+    }
     Ok(layers)
 }
 
