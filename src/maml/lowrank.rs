@@ -87,7 +87,7 @@ impl Ctx<'_, '_> {
         &self,
         h: usize,
         xs: &[ArrayView2<'_, f64>],
-        st: &[TaskState],
+        st: &[&TaskState],
         s: usize,
     ) -> Vec<Array2<f64>> {
         let w = self.net.w(self.theta, h);
@@ -116,7 +116,7 @@ impl Ctx<'_, '_> {
         &self,
         h: usize,
         ds: &[ArrayView2<'_, f64>],
-        st: &[TaskState],
+        st: &[&TaskState],
         s: usize,
     ) -> Vec<Array2<f64>> {
         let w = self.net.w(self.theta, h);
@@ -146,7 +146,7 @@ impl Ctx<'_, '_> {
     fn forward(
         &self,
         xs: Vec<Array2<f64>>,
-        st: &[TaskState],
+        st: &[&TaskState],
         s: usize,
     ) -> (
         Vec<Vec<Array2<f64>>>,
@@ -190,7 +190,7 @@ impl Ctx<'_, '_> {
         &self,
         r: Vec<Array2<f64>>,
         dphi: &[Vec<Array2<f64>>],
-        st: &[TaskState],
+        st: &[&TaskState],
         s: usize,
     ) -> (Vec<Vec<Array2<f64>>>, Vec<Vec<Array2<f64>>>) {
         let net = self.net;
@@ -215,23 +215,10 @@ impl Ctx<'_, '_> {
     }
 }
 
-/// Meta-loss and meta-gradient, full adaptation, by the factored algorithm (module docs).
-/// Inputs assumed checked.
-pub(crate) fn meta_loss_grad_lowrank(
-    net: &Mlp,
-    theta: ArrayView1<'_, f64>,
-    tasks: &[MetaTask],
-    cfg: &MamlConfig,
-) -> (f64, Array1<f64>) {
-    let ctx = Ctx {
-        net,
-        theta,
-        lr: cfg.inner_lr,
-    };
-    let depth = net.depth();
-    let nl = depth + 1;
-    let act = net.activation;
-    let curved = act.has_curvature();
+/// The inner loop of every task in lock-step: support caches and low-rank corrections.
+fn inner_states(ctx: &Ctx<'_, '_>, tasks: &[MetaTask], cfg: &MamlConfig) -> Vec<TaskState> {
+    let net = ctx.net;
+    let nl = net.depth() + 1;
     let has_b = net.sigma_b.is_some();
     let layers = net.layers();
     let mut st: Vec<TaskState> = tasks
@@ -244,12 +231,15 @@ pub(crate) fn meta_loss_grad_lowrank(
             m: t.xs.nrows(),
         })
         .collect();
-
-    // ---- inner loop, all tasks in lock-step ----
     for s in 0..cfg.inner_steps {
-        let (a, z, dphi, out) = ctx.forward(tasks.iter().map(|t| t.xs.clone()).collect(), &st, s);
-        let r: Vec<Array2<f64>> = out.iter().zip(tasks).map(|(o, t)| o - &t.ys).collect();
-        let (delta, d) = ctx.backward(r, &dphi, &st, s);
+        let (a, z, dphi, delta, d) = {
+            let refs: Vec<&TaskState> = st.iter().collect();
+            let (a, z, dphi, out) =
+                ctx.forward(tasks.iter().map(|t| t.xs.clone()).collect(), &refs, s);
+            let r: Vec<Array2<f64>> = out.iter().zip(tasks).map(|(o, t)| o - &t.ys).collect();
+            let (delta, d) = ctx.backward(r, &dphi, &refs, s);
+            (a, z, dphi, delta, d)
+        };
         for (i, (((ai, zi), dpi), (de, di))) in a
             .into_iter()
             .zip(z)
@@ -275,17 +265,149 @@ pub(crate) fn meta_loss_grad_lowrank(
             });
         }
     }
+    st
+}
 
-    // ---- query pass at θ_τ ----
+/// Back-propagate factored parameter cotangents through the inner loop,
+/// g_k ← (I − λ H_s^{(owner k)}) g_k for s = τ−1..0; `st[k]` is the task state of cotangent k.
+fn backprop_factored(ctx: &Ctx<'_, '_>, st: &[&TaskState], g: &mut [Factored], cfg: &MamlConfig) {
+    if cfg.order != Order::Second || cfg.inner_lr == 0.0 {
+        return;
+    }
+    let net = ctx.net;
+    let depth = net.depth();
+    let nl = depth + 1;
+    let act = net.activation;
+    let curved = act.has_curvature();
+    let has_b = net.sigma_b.is_some();
+    let layers = net.layers();
+    let lr = cfg.inner_lr;
+    let nt = g.len();
+    for s in (0..cfg.inner_steps).rev() {
+        let ranks: Vec<Vec<usize>> = g
+            .iter()
+            .map(|gi| gi.p.iter().map(|p| p.nrows()).collect())
+            .collect();
+        // R-forward
+        let mut ra: Vec<Vec<Array2<f64>>> = vec![Vec::new(); nt]; // RA^1..RA^L
+        let mut rz: Vec<Vec<Array2<f64>>> = vec![Vec::new(); nt];
+        let mut rf: Vec<Array2<f64>> = Vec::new();
+        for h in 1..=nl {
+            let l = &layers[h - 1];
+            let lin = if h > 1 {
+                let views: Vec<ArrayView2<f64>> = ra.iter().map(|r| r[h - 2].view()).collect();
+                Some(ctx.fwd_lin(h, &views, st, s))
+            } else {
+                None
+            };
+            for i in 0..nt {
+                let sc = &st[i].steps[s];
+                let k = ranks[i][h - 1];
+                let pg = g[i].p[h - 1].slice(s![0..k, ..]);
+                let qg = g[i].q[h - 1].slice(s![0..k, ..]);
+                // A^{h−1} Vᵀ = (A^{h−1} Qᵀ) P
+                let aq_ = matmul_t(sc.a[h - 1].view(), qg);
+                let mut zi = match &lin {
+                    Some(lv) => lv[i].clone(),
+                    None => Array2::zeros((sc.a[0].nrows(), l.n_out)),
+                };
+                gemm_into(&mut zi, true, aq_.view(), false, pg, false, 1.0);
+                zi *= l.w_scale;
+                if has_b {
+                    let bb = &g[i].b[h - 1] * l.b_scale;
+                    zi += &bb.view().insert_axis(Axis(0));
+                }
+                if h <= depth {
+                    ra[i].push(&zi * &sc.dphi[h - 1]);
+                    rz[i].push(zi);
+                } else {
+                    rf.push(zi);
+                }
+            }
+        }
+        // R-backward
+        let mut rdelta: Vec<Array2<f64>> = rf;
+        for h in (1..=nl).rev() {
+            let l = &layers[h - 1];
+            let lin = if h > 1 {
+                let views: Vec<ArrayView2<f64>> = rdelta.iter().map(|r| r.view()).collect();
+                Some(ctx.bwd_lin(h, &views, st, s))
+            } else {
+                None
+            };
+            let mut next = Vec::with_capacity(nt);
+            for i in 0..nt {
+                let sc = &st[i].steps[s];
+                let dlt = &sc.delta[h - 1];
+                let rdl = &rdelta[i];
+                let k = ranks[i][h - 1];
+                if h > 1 {
+                    // RD = s_h (RΔ W_s + Δ V), Δ V = (Δ Pᵀ) Q with the direction before this step
+                    let mut rd = lin.as_ref().expect("h > 1")[i].clone();
+                    {
+                        let pg = g[i].p[h - 1].slice(s![0..k, ..]);
+                        let qg = g[i].q[h - 1].slice(s![0..k, ..]);
+                        let dp_ = matmul_t(dlt.view(), pg);
+                        gemm_into(&mut rd, true, dp_.view(), false, qg, false, 1.0);
+                    }
+                    rd *= l.w_scale;
+                    rd *= &sc.dphi[h - 2];
+                    if curved {
+                        ndarray::Zip::from(&mut rd)
+                            .and(&sc.d[h - 2])
+                            .and(&sc.z[h - 2])
+                            .and(&rz[i][h - 2])
+                            .for_each(|r, &dd, &zz, &rr| *r += dd * act.d2phi(zz) * rr);
+                    }
+                    next.push(rd);
+                }
+                // g ← g − λ Hv: weight factors −λ s_h [RΔ; Δ]ᵀ [A; RA], bias −λ β 1ᵀRΔ
+                let coef = -lr * l.w_scale;
+                let gi = &mut g[i];
+                append_rows(&mut gi.p[h - 1], (rdl * coef).view());
+                append_rows(&mut gi.q[h - 1], sc.a[h - 1].view());
+                if h > 1 {
+                    append_rows(&mut gi.p[h - 1], (dlt * coef).view());
+                    append_rows(&mut gi.q[h - 1], ra[i][h - 2].view());
+                }
+                if has_b {
+                    let cs = rdl.sum_axis(Axis(0));
+                    gi.b[h - 1].scaled_add(-lr * l.b_scale, &cs);
+                }
+            }
+            if h > 1 {
+                rdelta = next;
+            }
+        }
+    }
+}
+
+/// Meta-loss and meta-gradient, full adaptation, by the factored algorithm (module docs).
+/// Inputs assumed checked.
+pub(crate) fn meta_loss_grad_lowrank(
+    net: &Mlp,
+    theta: ArrayView1<'_, f64>,
+    tasks: &[MetaTask],
+    cfg: &MamlConfig,
+) -> (f64, Array1<f64>) {
+    let ctx = Ctx {
+        net,
+        theta,
+        lr: cfg.inner_lr,
+    };
+    let nl = net.depth() + 1;
+    let layers = net.layers();
+    let st = inner_states(&ctx, tasks, cfg);
+    let refs: Vec<&TaskState> = st.iter().collect();
     let tau = cfg.inner_steps;
     let (aq, _zq, dphiq, outq) =
-        ctx.forward(tasks.iter().map(|t| t.xq.clone()).collect(), &st, tau);
+        ctx.forward(tasks.iter().map(|t| t.xq.clone()).collect(), &refs, tau);
     let rq: Vec<Array2<f64>> = outq.iter().zip(tasks).map(|(o, t)| o - &t.yq).collect();
     let loss: f64 = rq
         .iter()
         .map(|r| 0.5 * r.iter().map(|v| v * v).sum::<f64>())
         .sum();
-    let (deltaq, _) = ctx.backward(rq, &dphiq, &st, tau);
+    let (deltaq, _) = ctx.backward(rq, &dphiq, &refs, tau);
     let mut g: Vec<Factored> = deltaq
         .iter()
         .zip(&aq)
@@ -299,111 +421,9 @@ pub(crate) fn meta_loss_grad_lowrank(
                 .collect(),
         })
         .collect();
+    backprop_factored(&ctx, &refs, &mut g, cfg);
 
-    // ---- back through the inner loop: g ← g − λ H_s g ----
-    if cfg.order == Order::Second && cfg.inner_lr != 0.0 {
-        let lr = cfg.inner_lr;
-        for s in (0..tau).rev() {
-            let ranks: Vec<Vec<usize>> = g
-                .iter()
-                .map(|gi| gi.p.iter().map(|p| p.nrows()).collect())
-                .collect();
-            // R-forward
-            let nt = tasks.len();
-            let mut ra: Vec<Vec<Array2<f64>>> = vec![Vec::new(); nt]; // RA^1..RA^L
-            let mut rz: Vec<Vec<Array2<f64>>> = vec![Vec::new(); nt];
-            let mut rf: Vec<Array2<f64>> = Vec::new();
-            for h in 1..=nl {
-                let l = &layers[h - 1];
-                let lin = if h > 1 {
-                    let views: Vec<ArrayView2<f64>> = ra.iter().map(|r| r[h - 2].view()).collect();
-                    Some(ctx.fwd_lin(h, &views, &st, s))
-                } else {
-                    None
-                };
-                for i in 0..nt {
-                    let sc = &st[i].steps[s];
-                    let k = ranks[i][h - 1];
-                    let pg = g[i].p[h - 1].slice(s![0..k, ..]);
-                    let qg = g[i].q[h - 1].slice(s![0..k, ..]);
-                    // A^{h−1} Vᵀ = (A^{h−1} Qᵀ) P
-                    let aq_ = matmul_t(sc.a[h - 1].view(), qg);
-                    let mut zi = match &lin {
-                        Some(lv) => lv[i].clone(),
-                        None => Array2::zeros((sc.a[0].nrows(), l.n_out)),
-                    };
-                    gemm_into(&mut zi, true, aq_.view(), false, pg, false, 1.0);
-                    zi *= l.w_scale;
-                    if has_b {
-                        let bb = &g[i].b[h - 1] * l.b_scale;
-                        zi += &bb.view().insert_axis(Axis(0));
-                    }
-                    if h <= depth {
-                        ra[i].push(&zi * &sc.dphi[h - 1]);
-                        rz[i].push(zi);
-                    } else {
-                        rf.push(zi);
-                    }
-                }
-            }
-            // R-backward
-            let mut rdelta: Vec<Array2<f64>> = rf;
-            for h in (1..=nl).rev() {
-                let l = &layers[h - 1];
-                let lin = if h > 1 {
-                    let views: Vec<ArrayView2<f64>> = rdelta.iter().map(|r| r.view()).collect();
-                    Some(ctx.bwd_lin(h, &views, &st, s))
-                } else {
-                    None
-                };
-                let mut next = Vec::with_capacity(nt);
-                for i in 0..nt {
-                    let sc = &st[i].steps[s];
-                    let dlt = &sc.delta[h - 1];
-                    let rdl = &rdelta[i];
-                    let k = ranks[i][h - 1];
-                    if h > 1 {
-                        // RD = s_h (RΔ W_s + Δ V), Δ V = (Δ Pᵀ) Q with the direction before this step
-                        let mut rd = lin.as_ref().expect("h > 1")[i].clone();
-                        {
-                            let pg = g[i].p[h - 1].slice(s![0..k, ..]);
-                            let qg = g[i].q[h - 1].slice(s![0..k, ..]);
-                            let dp_ = matmul_t(dlt.view(), pg);
-                            gemm_into(&mut rd, true, dp_.view(), false, qg, false, 1.0);
-                        }
-                        rd *= l.w_scale;
-                        rd *= &sc.dphi[h - 2];
-                        if curved {
-                            ndarray::Zip::from(&mut rd)
-                                .and(&sc.d[h - 2])
-                                .and(&sc.z[h - 2])
-                                .and(&rz[i][h - 2])
-                                .for_each(|r, &dd, &zz, &rr| *r += dd * act.d2phi(zz) * rr);
-                        }
-                        next.push(rd);
-                    }
-                    // g ← g − λ Hv: weight factors −λ s_h [RΔ; Δ]ᵀ [A; RA], bias −λ β 1ᵀRΔ
-                    let coef = -lr * l.w_scale;
-                    let gi = &mut g[i];
-                    append_rows(&mut gi.p[h - 1], (rdl * coef).view());
-                    append_rows(&mut gi.q[h - 1], sc.a[h - 1].view());
-                    if h > 1 {
-                        append_rows(&mut gi.p[h - 1], (dlt * coef).view());
-                        append_rows(&mut gi.q[h - 1], ra[i][h - 2].view());
-                    }
-                    if has_b {
-                        let cs = rdl.sum_axis(Axis(0));
-                        gi.b[h - 1].scaled_add(-lr * l.b_scale, &cs);
-                    }
-                }
-                if h > 1 {
-                    rdelta = next;
-                }
-            }
-        }
-    }
-
-    // ---- assemble the dense meta-gradient: one GEMM per layer over all tasks' factors ----
+    // assemble the dense meta-gradient: one GEMM per layer over all tasks' factors
     let mut grad = Array1::zeros(net.n_params());
     for h in 1..=nl {
         let l = &layers[h - 1];
@@ -426,4 +446,105 @@ pub(crate) fn meta_loss_grad_lowrank(
         }
     }
     (loss, grad)
+}
+
+/// Empirical MNK Φ̂ = J_F J_Fᵀ without forming J_F (full adaptation). Each meta-Jacobian row
+/// (task i, query point j, output c) is the factored cotangent obtained from the one-hot query
+/// cotangent e_{j,c} (rank 1 per layer: s_h Δ_q^h[j] ⊗ A_q^{h−1}[j]) back-propagated through the
+/// inner loop ([`backprop_factored`], rank 1 + 2mτ per layer). For two rows a, b with weight
+/// factors (P_a, Q_a), (P_b, Q_b): ⟨P_aᵀQ_a, P_bᵀQ_b⟩_F = Σ (P_a P_bᵀ) ⊙ (Q_a Q_bᵀ), so per layer
+/// Φ̂ += blocksum((P Pᵀ) ⊙ (Q Qᵀ)) over all rows' stacked factors, plus the bias Gram B Bᵀ.
+/// Row layout of [`super::meta_jacobian`]. Inputs assumed checked.
+pub(crate) fn empirical_mnk_lowrank(
+    net: &Mlp,
+    theta: ArrayView1<'_, f64>,
+    tasks: &[MetaTask],
+    cfg: &MamlConfig,
+) -> Array2<f64> {
+    let ctx = Ctx {
+        net,
+        theta,
+        lr: cfg.inner_lr,
+    };
+    let nl = net.depth() + 1;
+    let k = net.k_out;
+    let layers = net.layers();
+    let st = inner_states(&ctx, tasks, cfg);
+    let refs: Vec<&TaskState> = st.iter().collect();
+    let tau = cfg.inner_steps;
+    let (aq, _zq, dphiq, _outq) =
+        ctx.forward(tasks.iter().map(|t| t.xq.clone()).collect(), &refs, tau);
+    // one backward per output c with cotangent E_c (rows independent): Δ_q^h[j] for e_{j,c}
+    let mut owners: Vec<&TaskState> = Vec::new();
+    let mut g: Vec<Factored> = Vec::new();
+    let deltas: Vec<Vec<Vec<Array2<f64>>>> = (0..k)
+        .map(|c| {
+            let cots: Vec<Array2<f64>> = tasks
+                .iter()
+                .map(|t| {
+                    let mut e = Array2::zeros((t.xq.nrows(), k));
+                    e.column_mut(c).fill(1.0);
+                    e
+                })
+                .collect();
+            ctx.backward(cots, &dphiq, &refs, tau).0
+        })
+        .collect();
+    for (i, t) in tasks.iter().enumerate() {
+        for j in 0..t.xq.nrows() {
+            for dc in deltas.iter() {
+                owners.push(refs[i]);
+                g.push(Factored {
+                    p: (1..=nl)
+                        .map(|h| &dc[i][h - 1].slice(s![j..j + 1, ..]) * layers[h - 1].w_scale)
+                        .collect(),
+                    q: (1..=nl)
+                        .map(|h| aq[i][h - 1].slice(s![j..j + 1, ..]).to_owned())
+                        .collect(),
+                    b: (1..=nl)
+                        .map(|h| dc[i][h - 1].row(j).to_owned() * layers[h - 1].b_scale)
+                        .collect(),
+                });
+            }
+        }
+    }
+    backprop_factored(&ctx, &owners, &mut g, cfg);
+    let rows = g.len();
+    let mut phi = Array2::<f64>::zeros((rows, rows));
+    for h in 1..=nl {
+        let l = &layers[h - 1];
+        let ps: Vec<ArrayView2<f64>> = g.iter().map(|gi| gi.p[h - 1].view()).collect();
+        let qs: Vec<ArrayView2<f64>> = g.iter().map(|gi| gi.q[h - 1].view()).collect();
+        let offs: Vec<usize> = std::iter::once(0)
+            .chain(ps.iter().scan(0, |acc, p| {
+                *acc += p.nrows();
+                Some(*acc)
+            }))
+            .collect();
+        let p = concatenate(Axis(0), &ps).expect("same columns");
+        let q = concatenate(Axis(0), &qs).expect("same columns");
+        let mut m = matmul_t(p.view(), p.view());
+        m *= &matmul_t(q.view(), q.view());
+        for a in 0..rows {
+            for b in 0..=a {
+                let v = m
+                    .slice(s![offs[a]..offs[a + 1], offs[b]..offs[b + 1]])
+                    .sum();
+                phi[[a, b]] += v;
+            }
+        }
+        if l.b_offset.is_some() {
+            for a in 0..rows {
+                for b in 0..=a {
+                    phi[[a, b]] += g[a].b[h - 1].dot(&g[b].b[h - 1]);
+                }
+            }
+        }
+    }
+    for a in 0..rows {
+        for b in 0..a {
+            phi[[b, a]] = phi[[a, b]];
+        }
+    }
+    phi
 }

@@ -11,7 +11,7 @@
 
 use super::inner::inner_loop;
 use super::metagrad::backprop_inner;
-use super::task::{validate_tasks, MamlConfig, MetaTask};
+use super::task::{validate_tasks, Adapt, MamlConfig, MetaTask};
 use crate::error::Result;
 use crate::linalg::matmul_t;
 use crate::net::Mlp;
@@ -50,8 +50,28 @@ pub fn meta_jacobian(
     Ok(jf)
 }
 
-/// Empirical MNK Φ̂ = J_F J_Fᵀ ((Σ_i n_i k) square, layout of [`meta_jacobian`]).
+/// Empirical MNK Φ̂ = J_F J_Fᵀ ((Σ_i n_i k) square, layout of [`meta_jacobian`]). Full
+/// adaptation: computed from the factored meta-Jacobian rows without forming J_F
+/// ([`super::lowrank`]); head-only: from the explicit J_F ([`empirical_mnk_dense`]).
 pub fn empirical_mnk(
+    mlp: &Mlp,
+    theta: ArrayView1<'_, f64>,
+    tasks: &[MetaTask],
+    cfg: &MamlConfig,
+) -> Result<Array2<f64>> {
+    if cfg.adapt == Adapt::Full {
+        cfg.validate()?;
+        mlp.check_theta(theta)?;
+        validate_tasks(mlp, tasks)?;
+        return Ok(super::lowrank::empirical_mnk_lowrank(
+            mlp, theta, tasks, cfg,
+        ));
+    }
+    empirical_mnk_dense(mlp, theta, tasks, cfg)
+}
+
+/// Φ̂ = J_F J_Fᵀ from the explicit meta-Jacobian (reference; memory rows × P).
+pub fn empirical_mnk_dense(
     mlp: &Mlp,
     theta: ArrayView1<'_, f64>,
     tasks: &[MetaTask],

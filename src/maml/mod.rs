@@ -19,6 +19,6 @@ pub mod train;
 
 pub use inner::{adapt, inner_loop, InnerTrace};
 pub use metagrad::{meta_loss, meta_loss_grad, meta_loss_grad_dense, meta_outputs, task_meta_grad};
-pub use mnk_empirical::{empirical_mnk, meta_jacobian};
+pub use mnk_empirical::{empirical_mnk, empirical_mnk_dense, meta_jacobian};
 pub use task::{Adapt, MamlConfig, MetaTask, Order};
 pub use train::{centre_tasks, predict, train, StepRecord, TrainConfig, TrainResult};
