@@ -36,13 +36,10 @@ fn t_op(theta_s: &Array2<f64>, lr: f64, tau: usize) -> Array2<f64> {
     sum * lr
 }
 
+type Kern<'a> = dyn Fn(&Array2<f64>, &Array2<f64>) -> Array2<f64> + 'a;
+
 /// The MNK formula from a kernel function `kern(X1, X2)` (point-major, k outputs).
-fn mnk_formula(
-    kern: &dyn Fn(&Array2<f64>, &Array2<f64>) -> Array2<f64>,
-    tasks: &[MetaTask],
-    lr: f64,
-    tau: usize,
-) -> Array2<f64> {
+fn mnk_formula(kern: &Kern<'_>, tasks: &[MetaTask], lr: f64, tau: usize) -> Array2<f64> {
     let a: Vec<Array2<f64>> = tasks
         .iter()
         .map(|t| kern(&t.xq, &t.xs).dot(&t_op(&kern(&t.xs, &t.xs), lr, tau)))

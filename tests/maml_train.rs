@@ -96,7 +96,7 @@ fn divergence_is_detected_with_step() {
                 "diverged at step {step}, critical rate {critical_rate:.3e} (2/λmax = {:.3e})",
                 2.0 / lmax
             );
-            assert!(step >= 1 && step < 200);
+            assert!((1..200).contains(&step));
             assert!(tol::lre(critical_rate, 2.0 / lmax) >= 10.0);
         }
         other => panic!("expected Diverged, got {other:?}"),

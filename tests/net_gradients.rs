@@ -400,3 +400,36 @@ fn bad_input_is_a_typed_error() {
     let arch_no_width = gbml_testbed::kernel::Arch::new(2, Activation::Relu);
     assert!(Mlp::new(&arch_no_width, 3, 1).is_err());
 }
+
+#[test]
+fn non_finite_input_is_a_typed_error() {
+    let net = Mlp::from_parts(
+        2,
+        vec![3],
+        1,
+        NetActivation::Erf,
+        1.0,
+        None,
+        Parameterization::Ntk,
+    )
+    .unwrap();
+    let mut theta = net.init(0);
+    let x = Array2::<f64>::ones((2, 2));
+    let mut xn = x.clone();
+    xn[[1, 0]] = f64::INFINITY;
+    assert!(matches!(
+        net.forward(theta.view(), xn.view()),
+        Err(Error::NonFinite { .. })
+    ));
+    let mut yn = Array2::<f64>::zeros((2, 1));
+    yn[[0, 0]] = f64::NAN;
+    assert!(matches!(
+        net.loss_grad(theta.view(), x.view(), yn.view()),
+        Err(Error::NonFinite { .. })
+    ));
+    theta[0] = f64::NAN;
+    assert!(matches!(
+        net.forward(theta.view(), x.view()),
+        Err(Error::NonFinite { .. })
+    ));
+}

@@ -9,6 +9,23 @@
 //! * [`lowrank`]: the same meta-gradient without per-task parameter vectors (fast path).
 //! * [`mnk_empirical`]: meta-Jacobian rows and Φ̂.
 //! * [`train`]: outer training, diagnostics, predictions on test tasks, centred network.
+//!
+//! The closed-form linear case (f = w·x, loss ½(w·x)², λ = 1/2, one inner step):
+//!
+//! ```
+//! use gbml_testbed::kernel::Parameterization;
+//! use gbml_testbed::maml::{meta_loss_grad, MamlConfig, MetaTask, Order};
+//! use gbml_testbed::net::{Mlp, NetActivation};
+//! use ndarray::array;
+//! let net = Mlp::from_parts(3, vec![], 1, NetActivation::Identity, 1.0, None, Parameterization::Standard).unwrap();
+//! let task = MetaTask::new(array![[1.0, 2.0, 3.0]], array![[0.0]], array![[4.0, 5.0, 6.0]], array![[0.0]]);
+//! let w = array![2.0, 3.0, 5.0];
+//! let (_, g) = meta_loss_grad(&net, w.view(), &[task.clone()], &MamlConfig::new(0.5, 1)).unwrap();
+//! assert_eq!(g.to_vec(), vec![3780.0, 8505.0, 13230.0]);
+//! let fo = MamlConfig::new(0.5, 1).with_order(Order::First);
+//! let (_, g1) = meta_loss_grad(&net, w.view(), &[task], &fo).unwrap();
+//! assert_eq!(g1.to_vec(), vec![-1260.0, -1575.0, -1890.0]);
+//! ```
 
 pub mod inner;
 pub mod lowrank;

@@ -70,7 +70,7 @@ impl TrainConfig {
         if self.mnk_every == Some(0) {
             return Err(Error::param("mnk_every", 0, "must be >= 1"));
         }
-        if !(self.divergence_factor > 1.0) {
+        if self.divergence_factor.is_nan() || self.divergence_factor <= 1.0 {
             return Err(Error::param(
                 "divergence_factor",
                 self.divergence_factor,

@@ -106,7 +106,7 @@ impl Mlp {
         Ok(0.5 * (&f - &y).iter().map(|v| v * v).sum::<f64>())
     }
 
-    /// Y must be n × k for X with n rows.
+    /// Y must be n × k for X with n rows, with finite entries.
     pub fn check_labels(&self, x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>) -> Result<()> {
         if y.dim() != (x.nrows(), self.k_out) {
             return Err(Error::shape(
@@ -115,7 +115,7 @@ impl Mlp {
                 format!("{} × {}", y.nrows(), y.ncols()),
             ));
         }
-        Ok(())
+        crate::error::ensure_finite(y, "labels")
     }
 }
 

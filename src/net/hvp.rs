@@ -189,6 +189,7 @@ impl Mlp {
                 format!("{} entries", v.len()),
             ));
         }
+        crate::error::ensure_finite(v, "HVP direction")?;
         let cache = self.forward_cache_unchecked(theta, x);
         let r = &cache.out - &y;
         Ok(self.hvp_cached(theta, &cache, r.view(), v))

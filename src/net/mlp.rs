@@ -123,7 +123,7 @@ impl Mlp {
         if k_out == 0 {
             return Err(Error::param("k_out", k_out, "need at least one output"));
         }
-        if widths.iter().any(|&w| w == 0) {
+        if widths.contains(&0) {
             return Err(Error::param(
                 "widths",
                 format!("{widths:?}"),
@@ -218,7 +218,7 @@ impl Mlp {
         theta
     }
 
-    /// Check that θ has P entries.
+    /// Check that θ has P entries, all finite.
     pub fn check_theta(&self, theta: ArrayView1<'_, f64>) -> Result<()> {
         if theta.len() != self.n_params {
             return Err(Error::shape(
@@ -227,10 +227,10 @@ impl Mlp {
                 format!("{} entries", theta.len()),
             ));
         }
-        Ok(())
+        crate::error::ensure_finite(theta, "network parameters")
     }
 
-    /// Check that X has d columns and at least one row.
+    /// Check that X has d columns and finite entries.
     pub fn check_input(&self, x: ArrayView2<'_, f64>, context: &str) -> Result<()> {
         if x.ncols() != self.d_in {
             return Err(Error::shape(
@@ -239,7 +239,7 @@ impl Mlp {
                 format!("{} columns", x.ncols()),
             ));
         }
-        Ok(())
+        crate::error::ensure_finite(x, context)
     }
 
     /// View of `W^h` (h = 1..=L+1) inside θ, shape n_h × n_{h−1}.
