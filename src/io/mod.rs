@@ -15,4 +15,5 @@ pub mod diagnose;
 pub mod export;
 pub mod fuzz_targets;
 pub mod manifest;
+pub mod npy;
 pub mod tolerance;
