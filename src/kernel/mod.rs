@@ -433,6 +433,30 @@ pub fn kernels_rows(arch: &Arch, x: ArrayView2<f64>, rows: Range<usize>) -> Resu
     Ok(k)
 }
 
+/// Rows `rows` of K(X1, X2) (`None`: X1 with itself): a bit-exact slice of [`kernels`] in both
+/// cases.
+pub fn kernels_rows_between<'a>(
+    arch: &Arch,
+    x1: ArrayView2<'a, f64>,
+    x2: Option<ArrayView2<'a, f64>>,
+    rows: Range<usize>,
+) -> Result<Kernels> {
+    match x2 {
+        None => kernels_rows(arch, x1, rows),
+        Some(x2) => {
+            validate_inputs(arch, &x1, Some(&x2))?;
+            if rows.start > rows.end || rows.end > x1.nrows() {
+                return Err(Error::param(
+                    "rows",
+                    format!("{}..{}", rows.start, rows.end),
+                    format!("must lie within 0..{}", x1.nrows()),
+                ));
+            }
+            Ok(compute(arch, x1, x2, false, rows, false, false).0)
+        }
+    }
+}
+
 /// Per-layer values: `result[h-1]` holds (Σ^h, Θ^h) for h = 1..=L+1 (the last is NNGP/NTK).
 pub fn kernels_per_layer<'a>(
     arch: &Arch,
