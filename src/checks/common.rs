@@ -125,8 +125,18 @@ pub fn width_figure(
         log_x: true,
         log_y: true,
         series: vec![
-            Series::new("measured (each seed)", widths.to_vec(), errs.to_vec(), Style::Markers),
-            Series::new("geometric mean over seeds", uniq.clone(), means, Style::LineMarkers),
+            Series::new(
+                "measured (each seed)",
+                widths.to_vec(),
+                errs.to_vec(),
+                Style::Markers,
+            ),
+            Series::new(
+                "geometric mean over seeds",
+                uniq.clone(),
+                means,
+                Style::LineMarkers,
+            ),
             Series::new(
                 format!("OLS fit, slope {:.3}", fit.slope),
                 uniq.clone(),

@@ -51,8 +51,14 @@ pub fn check_linear_identities(st: &Settings) -> Result<CheckReport> {
     };
     let train_set = spec(st.seed)?;
     let test_set = spec(st.seed + 1)?;
-    rep.param("model", "f(x) = (σ_w/√d) W x + σ_b b, σ_w = 1.3, σ_b = 0.5, d = 24, k = 1");
-    rep.param("tasks", format!("random linear, N = {n_tasks}, m = {m}, n = {n}, spread 0.7"));
+    rep.param(
+        "model",
+        "f(x) = (σ_w/√d) W x + σ_b b, σ_w = 1.3, σ_b = 0.5, d = 24, k = 1",
+    );
+    rep.param(
+        "tasks",
+        format!("random linear, N = {n_tasks}, m = {m}, n = {n}, spread 0.7"),
+    );
     rep.param("inner", format!("λ = {lr}, τ = {tau}"));
 
     let mlp = Mlp::new(&arch, d, 1)?;
@@ -83,7 +89,8 @@ pub fn check_linear_identities(st: &Settings) -> Result<CheckReport> {
         let tt = mnk::inner_operator(k_ss.view(), &inner)?;
         let r0 = &mlp.forward(theta0.view(), t.xs.view())? - &t.ys;
         let a = crate::linalg::matmul(k_qs.view(), tt.view());
-        let pred = &mlp.forward(theta0.view(), t.xq.view())? - &crate::linalg::matmul(a.view(), r0.view());
+        let pred =
+            &mlp.forward(theta0.view(), t.xq.view())? - &crate::linalg::matmul(a.view(), r0.view());
         worst = worst.max(rel_fro(f_net.view(), pred.view()));
     }
     rep.push(ClaimResult::at_most(
@@ -162,7 +169,13 @@ pub fn check_linear_identities(st: &Settings) -> Result<CheckReport> {
         &Schedule::steps(eta, steps),
         Some((&f0_tr, &f0_te)),
     )?;
-    let net_pred = stack(&maml::predict(&mlp, res.theta.view(), None, &test_tasks, &cfg)?);
+    let net_pred = stack(&maml::predict(
+        &mlp,
+        res.theta.view(),
+        None,
+        &test_tasks,
+        &cfg,
+    )?);
     let e = rel_fro(net_pred.view(), pred.test.view());
     rep.push(ClaimResult::at_most(
         "linear.predictor_equivalence",
@@ -192,7 +205,12 @@ pub fn check_linear_identities(st: &Settings) -> Result<CheckReport> {
         log_x: false,
         log_y: true,
         series: vec![
-            Series::new("MAML training (depth 0)", t.clone(), measured.clone(), Style::Markers),
+            Series::new(
+                "MAML training (depth 0)",
+                t.clone(),
+                measured.clone(),
+                Style::Markers,
+            ),
             Series::new("½‖(I − ηΦ)^t r_0‖²", t.clone(), exact, Style::Line),
             Series::new(
                 "ρ(η)^{2t} L_0 (residual-ratio bound)",
@@ -204,4 +222,3 @@ pub fn check_linear_identities(st: &Settings) -> Result<CheckReport> {
     });
     Ok(rep)
 }
-

@@ -19,6 +19,8 @@
 pub mod common;
 pub mod linear;
 pub mod stats;
+pub mod sweep;
+pub mod theorem1;
 
 use serde::Serialize;
 use std::time::Instant;
@@ -333,7 +335,10 @@ pub type Checker = fn(&Settings) -> crate::Result<CheckReport>;
 
 /// All checkers in issue order, with their family ids.
 pub fn all_checkers() -> Vec<(&'static str, Checker)> {
-    vec![("linear", linear::check_linear_identities)]
+    vec![
+        ("theorem1", theorem1::check_theorem1),
+        ("linear", linear::check_linear_identities),
+    ]
 }
 
 /// Run a checker and record its wall time.

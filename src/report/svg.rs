@@ -120,7 +120,7 @@ fn log_label(v: f64) -> String {
     let k = v.log10();
     if (k - k.round()).abs() < 1e-9 {
         let k = k.round() as i32;
-        if (-2..=4).contains(&k) {
+        if (-2..=3).contains(&k) {
             return crate::checks::fmt_num(v);
         }
         return format!("1e{k}");
