@@ -32,7 +32,7 @@ fn tiny_sine_run_writes_trajectory() {
             "--steps",
             "5",
         ])
-        .args(["--activation", "tanh", "--inner-steps", "2", "--quiet"])
+        .args(["--activation", "tanh", "--inner-steps", "2", "--quiet", "--mnk-every", "5"])
         .arg("--csv")
         .arg(&csv)
         .arg("--json")
@@ -57,6 +57,11 @@ fn tiny_sine_run_writes_trajectory() {
         l0.is_finite() && l5.is_finite() && l5 < l0,
         "loss must decrease: {l0} → {l5}"
     );
+    let mnk = v["mnk"].as_array().unwrap();
+    assert_eq!(mnk.len(), 2, "Φ̂ at steps 0 and 5");
+    assert!(mnk[0]["lambda_min"].as_f64().unwrap() <= mnk[0]["lambda_max"].as_f64().unwrap());
+    assert_eq!(mnk[0]["rel_drift_fro"].as_f64().unwrap(), 0.0);
+    assert!(stdout.contains("critical rate"));
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -49,9 +49,13 @@ pub struct Args {
     /// Weight scale σ_w.
     #[arg(long, default_value_t = 1.0)]
     sigma_w: f64,
-    /// Bias scale σ_b (omit for no bias).
+    /// Bias scale σ_b. (Without bias a ReLU network on 1-d inputs is positively homogeneous,
+    /// f(x) = x·f(±1), so its kernels on sine tasks are rank 2.)
+    #[arg(long, default_value_t = 1.0)]
+    sigma_b: f64,
+    /// No bias parameters at all.
     #[arg(long)]
-    sigma_b: Option<f64>,
+    no_bias: bool,
     /// Inner rate λ.
     #[arg(long, default_value_t = 0.02)]
     inner_lr: f64,
@@ -73,6 +77,9 @@ pub struct Args {
     /// Train the centred network f(·; θ) − f(·; θ_0).
     #[arg(long)]
     centred: bool,
+    /// Record the empirical MNK Φ̂_t every this many steps (and at T): spectrum and drift.
+    #[arg(long)]
+    mnk_every: Option<usize>,
     /// Write the trajectory (step, meta-loss, ‖θ_t − θ_0‖, per-layer relative change) as CSV.
     #[arg(long)]
     csv: Option<PathBuf>,
@@ -187,13 +194,18 @@ pub fn run(args: Args) -> Result<i32> {
         other => return Err(Error::param("param", other, "expected ntk or standard")),
     };
     let act = NetActivation::parse(&args.activation)?;
+    let sigma_b = if args.no_bias {
+        None
+    } else {
+        Some(args.sigma_b)
+    };
     let net = Mlp::from_parts(
         d,
         vec![args.width; args.depth],
         k,
         act,
         args.sigma_w,
-        args.sigma_b,
+        sigma_b,
         param,
     )?;
     let cfg = MamlConfig::new(args.inner_lr, args.inner_steps)
@@ -204,7 +216,9 @@ pub fn run(args: Args) -> Result<i32> {
         })
         .with_adapt(if args.anil { Adapt::Head } else { Adapt::Full });
     cfg.validate()?;
-    let tc = TrainConfig::new(args.outer_lr, args.steps).with_centred(args.centred);
+    let tc = TrainConfig::new(args.outer_lr, args.steps)
+        .with_centred(args.centred)
+        .with_mnk_every(args.mnk_every);
     tc.validate()?;
     let theta0 = net.init(args.seed);
 
@@ -303,6 +317,33 @@ pub fn run(args: Args) -> Result<i32> {
         );
     }
 
+    // Φ̂_t diagnostics: extreme eigenvalues, critical rate 2/λ_max(Φ̂_0), relative drift.
+    let mut mnk_rows = Vec::new();
+    if let Some((_, phi0)) = res.mnk.first() {
+        let n0 = phi0.iter().map(|v| v * v).sum::<f64>().sqrt();
+        for (t, phi) in &res.mnk {
+            let w = gbml_testbed::linalg::sym_eigvals(phi.view())?;
+            let drift = (phi - phi0).iter().map(|v| v * v).sum::<f64>().sqrt() / n0;
+            mnk_rows.push(serde_json::json!({
+                "step": t, "lambda_min": w[0], "lambda_max": w[w.len() - 1], "rel_drift_fro": drift
+            }));
+        }
+        let first = &mnk_rows[0];
+        let lmax = first["lambda_max"].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "empirical MNK Φ̂_0: λ_min = {:.4e}, λ_max = {lmax:.4e}, critical rate 2/λ_max = {:.4e}",
+            first["lambda_min"].as_f64().unwrap_or(f64::NAN),
+            2.0 / lmax
+        );
+        if let Some(last) = mnk_rows.last() {
+            println!(
+                "‖Φ̂_t − Φ̂_0‖_F/‖Φ̂_0‖_F at step {}: {:.4e}",
+                last["step"],
+                last["rel_drift_fro"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
+
     if let Some(path) = &args.csv {
         let mut s = String::from("step,meta_loss,dist_from_init");
         for h in 1..=net.layers().len() {
@@ -326,7 +367,7 @@ pub fn run(args: Args) -> Result<i32> {
             "loss_convention": "sum, factor 1/2",
             "network": {"d": d, "k": k, "depth": args.depth, "width": args.width,
                         "activation": act, "parameterization": param, "sigma_w": args.sigma_w,
-                        "sigma_b": args.sigma_b, "n_params": net.n_params(), "seed": args.seed},
+                        "sigma_b": sigma_b, "n_params": net.n_params(), "seed": args.seed},
             "maml": cfg,
             "train": tc,
             "n_train_tasks": train_tasks.len(),
@@ -334,6 +375,7 @@ pub fn run(args: Args) -> Result<i32> {
             "test_loss_initial": test0,
             "test_loss_final": test1,
             "records": recs,
+            "mnk": mnk_rows,
         });
         let text = serde_json::to_string_pretty(&v).map_err(|e| Error::Parse {
             what: "JSON output".into(),
