@@ -22,7 +22,53 @@
 //! Memory: O(N (n + 2mτ) width) for the factors instead of (τ+1)·P per task.
 
 use super::task::{MamlConfig, MetaTask, Order};
-use crate::linalg::{gemm_into, matmul_t};
+use crate::linalg::{as_faer, as_faer_mut, gemm_into, matmul_t};
+use rayon::prelude::*;
+
+/// `A Bᵀ`, single-threaded (thin per-task products: parallel overhead would dominate; the
+/// parallelism is across tasks instead).
+fn mt_seq(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>) -> Array2<f64> {
+    let mut c = Array2::zeros((a.nrows(), b.nrows()));
+    if a.ncols() > 0 {
+        let bt = b.t();
+        let mut cv = c.view_mut();
+        faer::linalg::matmul::matmul(
+            as_faer_mut(&mut cv),
+            faer::Accum::Replace,
+            as_faer(&a),
+            as_faer(&bt),
+            1.0,
+            faer::Par::Seq,
+        );
+    }
+    c
+}
+
+/// `C += alpha A B`, single-threaded.
+fn acc_seq(c: &mut Array2<f64>, a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>, alpha: f64) {
+    if a.ncols() == 0 {
+        return;
+    }
+    let mut cv = c.view_mut();
+    faer::linalg::matmul::matmul(
+        as_faer_mut(&mut cv),
+        faer::Accum::Add,
+        as_faer(&a),
+        as_faer(&b),
+        alpha,
+        faer::Par::Seq,
+    );
+}
+
+/// Row offsets of consecutive blocks.
+fn offsets<'a>(rows: impl Iterator<Item = usize> + 'a) -> Vec<usize> {
+    let mut v = vec![0];
+    for r in rows {
+        let last = *v.last().expect("non-empty");
+        v.push(last + r);
+    }
+    v
+}
 use crate::net::Mlp;
 use ndarray::{concatenate, s, Array1, Array2, ArrayView1, ArrayView2, Axis};
 
@@ -94,21 +140,22 @@ impl Ctx<'_, '_> {
         let stacked = concatenate(Axis(0), xs).expect("same columns");
         let y = matmul_t(stacked.view(), w);
         let c = self.c(h);
-        let mut out = Vec::with_capacity(xs.len());
-        let mut off = 0;
-        for (x, t) in xs.iter().zip(st) {
-            let mut yi = y.slice(s![off..off + x.nrows(), ..]).to_owned();
-            off += x.nrows();
-            let k = s * t.m;
-            if k > 0 && c != 0.0 {
-                let vv = t.v[h - 1].slice(s![0..k, ..]);
-                let uu = t.u[h - 1].slice(s![0..k, ..]);
-                let xv = matmul_t(x.view(), vv);
-                gemm_into(&mut yi, true, xv.view(), false, uu, false, c);
-            }
-            out.push(yi);
-        }
-        out
+        let off = offsets(xs.iter().map(|x| x.nrows()));
+        (0..xs.len())
+            .into_par_iter()
+            .map(|i| {
+                let (x, t) = (&xs[i], st[i]);
+                let mut yi = y.slice(s![off[i]..off[i + 1], ..]).to_owned();
+                let k = s * t.m;
+                if k > 0 && c != 0.0 {
+                    let vv = t.v[h - 1].slice(s![0..k, ..]);
+                    let uu = t.u[h - 1].slice(s![0..k, ..]);
+                    let xv = mt_seq(x.view(), vv);
+                    acc_seq(&mut yi, xv.view(), uu, c);
+                }
+                yi
+            })
+            .collect()
     }
 
     /// Per task: Δ_i W_s^h.
@@ -124,21 +171,22 @@ impl Ctx<'_, '_> {
         let mut y = Array2::zeros((stacked.nrows(), w.ncols()));
         gemm_into(&mut y, false, stacked.view(), false, w, false, 1.0);
         let c = self.c(h);
-        let mut out = Vec::with_capacity(ds.len());
-        let mut off = 0;
-        for (d, t) in ds.iter().zip(st) {
-            let mut yi = y.slice(s![off..off + d.nrows(), ..]).to_owned();
-            off += d.nrows();
-            let k = s * t.m;
-            if k > 0 && c != 0.0 {
-                let vv = t.v[h - 1].slice(s![0..k, ..]);
-                let uu = t.u[h - 1].slice(s![0..k, ..]);
-                let du = matmul_t(d.view(), uu);
-                gemm_into(&mut yi, true, du.view(), false, vv, false, c);
-            }
-            out.push(yi);
-        }
-        out
+        let off = offsets(ds.iter().map(|d| d.nrows()));
+        (0..ds.len())
+            .into_par_iter()
+            .map(|i| {
+                let (d, t) = (&ds[i], st[i]);
+                let mut yi = y.slice(s![off[i]..off[i + 1], ..]).to_owned();
+                let k = s * t.m;
+                if k > 0 && c != 0.0 {
+                    let vv = t.v[h - 1].slice(s![0..k, ..]);
+                    let uu = t.u[h - 1].slice(s![0..k, ..]);
+                    let du = mt_seq(d.view(), uu);
+                    acc_seq(&mut yi, du.view(), vv, c);
+                }
+                yi
+            })
+            .collect()
     }
 
     /// Forward pass of all tasks on inputs `xs` at their iterates θ_s. Returns (A, Z, φ'(Z), out).
@@ -300,25 +348,31 @@ fn backprop_factored(ctx: &Ctx<'_, '_>, st: &[&TaskState], g: &mut [Factored], c
             } else {
                 None
             };
-            for i in 0..nt {
-                let sc = &st[i].steps[s];
-                let k = ranks[i][h - 1];
-                let pg = g[i].p[h - 1].slice(s![0..k, ..]);
-                let qg = g[i].q[h - 1].slice(s![0..k, ..]);
-                // A^{h−1} Vᵀ = (A^{h−1} Qᵀ) P
-                let aq_ = matmul_t(sc.a[h - 1].view(), qg);
-                let mut zi = match &lin {
-                    Some(lv) => lv[i].clone(),
-                    None => Array2::zeros((sc.a[0].nrows(), l.n_out)),
-                };
-                gemm_into(&mut zi, true, aq_.view(), false, pg, false, 1.0);
-                zi *= l.w_scale;
-                if has_b {
-                    let bb = &g[i].b[h - 1] * l.b_scale;
-                    zi += &bb.view().insert_axis(Axis(0));
-                }
+            let zs: Vec<Array2<f64>> = (0..nt)
+                .into_par_iter()
+                .map(|i| {
+                    let sc = &st[i].steps[s];
+                    let k = ranks[i][h - 1];
+                    let pg = g[i].p[h - 1].slice(s![0..k, ..]);
+                    let qg = g[i].q[h - 1].slice(s![0..k, ..]);
+                    // A^{h−1} Vᵀ = (A^{h−1} Qᵀ) P
+                    let aq_ = mt_seq(sc.a[h - 1].view(), qg);
+                    let mut zi = match &lin {
+                        Some(lv) => lv[i].clone(),
+                        None => Array2::zeros((sc.a[0].nrows(), l.n_out)),
+                    };
+                    acc_seq(&mut zi, aq_.view(), pg, 1.0);
+                    zi *= l.w_scale;
+                    if has_b {
+                        let bb = &g[i].b[h - 1] * l.b_scale;
+                        zi += &bb.view().insert_axis(Axis(0));
+                    }
+                    zi
+                })
+                .collect();
+            for (i, zi) in zs.into_iter().enumerate() {
                 if h <= depth {
-                    ra[i].push(&zi * &sc.dphi[h - 1]);
+                    ra[i].push(&zi * &st[i].steps[s].dphi[h - 1]);
                     rz[i].push(zi);
                 } else {
                     rf.push(zi);
@@ -335,48 +389,52 @@ fn backprop_factored(ctx: &Ctx<'_, '_>, st: &[&TaskState], g: &mut [Factored], c
             } else {
                 None
             };
-            let mut next = Vec::with_capacity(nt);
-            for i in 0..nt {
-                let sc = &st[i].steps[s];
-                let dlt = &sc.delta[h - 1];
-                let rdl = &rdelta[i];
-                let k = ranks[i][h - 1];
-                if h > 1 {
-                    // RD = s_h (RΔ W_s + Δ V), Δ V = (Δ Pᵀ) Q with the direction before this step
-                    let mut rd = lin.as_ref().expect("h > 1")[i].clone();
-                    {
-                        let pg = g[i].p[h - 1].slice(s![0..k, ..]);
-                        let qg = g[i].q[h - 1].slice(s![0..k, ..]);
-                        let dp_ = matmul_t(dlt.view(), pg);
-                        gemm_into(&mut rd, true, dp_.view(), false, qg, false, 1.0);
+            let next: Vec<Option<Array2<f64>>> = g
+                .par_iter_mut()
+                .enumerate()
+                .map(|(i, gi)| {
+                    let sc = &st[i].steps[s];
+                    let dlt = &sc.delta[h - 1];
+                    let rdl = &rdelta[i];
+                    let k = ranks[i][h - 1];
+                    let mut out = None;
+                    if h > 1 {
+                        // RD = s_h (RΔ W_s + Δ V), Δ V = (Δ Pᵀ) Q with the direction before this step
+                        let mut rd = lin.as_ref().expect("h > 1")[i].clone();
+                        {
+                            let pg = gi.p[h - 1].slice(s![0..k, ..]);
+                            let qg = gi.q[h - 1].slice(s![0..k, ..]);
+                            let dp_ = mt_seq(dlt.view(), pg);
+                            acc_seq(&mut rd, dp_.view(), qg, 1.0);
+                        }
+                        rd *= l.w_scale;
+                        rd *= &sc.dphi[h - 2];
+                        if curved {
+                            ndarray::Zip::from(&mut rd)
+                                .and(&sc.d[h - 2])
+                                .and(&sc.z[h - 2])
+                                .and(&rz[i][h - 2])
+                                .for_each(|r, &dd, &zz, &rr| *r += dd * act.d2phi(zz) * rr);
+                        }
+                        out = Some(rd);
                     }
-                    rd *= l.w_scale;
-                    rd *= &sc.dphi[h - 2];
-                    if curved {
-                        ndarray::Zip::from(&mut rd)
-                            .and(&sc.d[h - 2])
-                            .and(&sc.z[h - 2])
-                            .and(&rz[i][h - 2])
-                            .for_each(|r, &dd, &zz, &rr| *r += dd * act.d2phi(zz) * rr);
+                    // g ← g − λ Hv: weight factors −λ s_h [RΔ; Δ]ᵀ [A; RA], bias −λ β 1ᵀRΔ
+                    let coef = -lr * l.w_scale;
+                    append_rows(&mut gi.p[h - 1], (rdl * coef).view());
+                    append_rows(&mut gi.q[h - 1], sc.a[h - 1].view());
+                    if h > 1 {
+                        append_rows(&mut gi.p[h - 1], (dlt * coef).view());
+                        append_rows(&mut gi.q[h - 1], ra[i][h - 2].view());
                     }
-                    next.push(rd);
-                }
-                // g ← g − λ Hv: weight factors −λ s_h [RΔ; Δ]ᵀ [A; RA], bias −λ β 1ᵀRΔ
-                let coef = -lr * l.w_scale;
-                let gi = &mut g[i];
-                append_rows(&mut gi.p[h - 1], (rdl * coef).view());
-                append_rows(&mut gi.q[h - 1], sc.a[h - 1].view());
-                if h > 1 {
-                    append_rows(&mut gi.p[h - 1], (dlt * coef).view());
-                    append_rows(&mut gi.q[h - 1], ra[i][h - 2].view());
-                }
-                if has_b {
-                    let cs = rdl.sum_axis(Axis(0));
-                    gi.b[h - 1].scaled_add(-lr * l.b_scale, &cs);
-                }
-            }
+                    if has_b {
+                        let cs = rdl.sum_axis(Axis(0));
+                        gi.b[h - 1].scaled_add(-lr * l.b_scale, &cs);
+                    }
+                    out
+                })
+                .collect();
             if h > 1 {
-                rdelta = next;
+                rdelta = next.into_iter().map(|o| o.expect("h > 1")).collect();
             }
         }
     }
