@@ -103,3 +103,32 @@ fn factored_mnk_equals_dense() {
     }
     println!("worst normwise relative difference, factored vs dense Φ̂: {worst:.2e}");
 }
+
+/// A wider case (hidden widths 64, 48; d = 10; 5 tasks; τ = 3), where the low-rank factors are
+/// far from full rank, for both the meta-gradient and Φ̂.
+#[test]
+fn lowrank_equals_dense_wider() {
+    let net = Mlp::from_parts(
+        10,
+        vec![64, 48],
+        3,
+        NetActivation::Softplus,
+        1.4,
+        Some(0.2),
+        Parameterization::Ntk,
+    )
+    .unwrap();
+    let theta = net.init(21);
+    let tasks = random_tasks(5, 5, 7, 10, 3, 90);
+    let cfg = MamlConfig::new(0.05, 3);
+    let (l1, g1) = maml::meta_loss_grad(&net, theta.view(), &tasks, &cfg).unwrap();
+    let (l2, g2) = maml::meta_loss_grad_dense(&net, theta.view(), &tasks, &cfg).unwrap();
+    let e = tol::normwise_rel_err(g1.as_slice().unwrap(), g2.as_slice().unwrap());
+    println!("wider: meta-gradient normwise rel. diff {e:.2e}");
+    assert!(tol::lre(l1, l2) >= 13.0 && e <= 1e-12);
+    let a = maml::empirical_mnk(&net, theta.view(), &tasks, &cfg).unwrap();
+    let b = maml::empirical_mnk_dense(&net, theta.view(), &tasks, &cfg).unwrap();
+    let e = tol::normwise_rel_err(a.as_slice().unwrap(), b.as_slice().unwrap());
+    println!("wider: Φ̂ normwise rel. diff {e:.2e}");
+    assert!(e <= 1e-12);
+}
