@@ -75,7 +75,7 @@ fn alt_with(
 fn point_roles(q: Quantity) -> &'static [&'static str] {
     match q {
         Quantity::Nngp | Quantity::Ntk => &["x1", "x2"],
-        _ => &["x_support", "x_query", "test_x_support", "test_x_query"],
+        _ => &["x", "test_x", "x_support"],
     }
 }
 
