@@ -21,6 +21,7 @@ pub fn parse_bytes(bytes: &[u8], path: &str) -> Result<ArrayD<f64>> {
             reason: format!("{} bytes is above the limit of {MAX_BYTES}", bytes.len()),
         });
     }
+    check_header_len(bytes, path)?;
     // Copy into an 8-byte aligned position of a buffer so the f64 payload can be viewed in place.
     let mut buf = vec![0u8; bytes.len() + 8];
     let off = buf.as_ptr().align_offset(8).min(8);
@@ -32,6 +33,35 @@ pub fn parse_bytes(bytes: &[u8], path: &str) -> Result<ArrayD<f64>> {
         reason: format!("{e} (expected a little-endian float64 array, dtype '<f8')"),
     })?;
     Ok(view.to_owned())
+}
+
+/// Reject a header whose declared length exceeds the file before any parser allocates it
+/// (`ndarray_npy` allocates the declared header length up front: a 26-byte file declaring a 3.6 GB
+/// header ran the fuzzer out of memory; reproducer in `fuzz/artifacts-regressions/manifest_parse/`).
+fn check_header_len(bytes: &[u8], path: &str) -> Result<()> {
+    let perr = |reason: String| Error::Parse {
+        what: ".npy file".into(),
+        path: path.into(),
+        reason,
+    };
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(perr("missing the .npy magic string \\x93NUMPY".into()));
+    }
+    let (len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        v => return Err(perr(format!("unsupported .npy format version {v}"))),
+    };
+    if start + len > bytes.len() {
+        return Err(perr(format!(
+            "header declares {len} bytes but the file has only {} after the preamble",
+            bytes.len() - start
+        )));
+    }
+    Ok(())
 }
 
 /// Read a `.npy` file of f64.

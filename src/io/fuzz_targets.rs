@@ -105,19 +105,28 @@ fn bounded(a: &Array2<f64>) -> bool {
     a.iter().all(|v| v.is_finite() && v.abs() <= BOUNDED)
 }
 
-/// PSD within tolerance: λ_min ≥ −c·n·ε·max(λ_max, |λ_min|).
-fn assert_psd(k: &Array2<f64>, what: &str) {
+/// PSD within tolerance: λ_min ≥ −tol with `tol = 1e3·n·ε·scale`, where `scale` bounds the
+/// magnitude of the terms the matrix was computed from (at least λ_max of the matrix itself).
+fn assert_psd(k: &Array2<f64>, scale: f64, what: &str) {
     if k.nrows() == 0 {
         return;
     }
     let w = linalg::sym_eigvals(k.view()).expect("eigenvalues of a finite symmetric matrix");
     let lmax = w.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let lmin = w.iter().copied().fold(f64::INFINITY, f64::min);
-    let tol = 1e3 * k.nrows() as f64 * f64::EPSILON * lmax;
+    let tol = 1e3 * k.nrows() as f64 * f64::EPSILON * lmax.max(scale);
     assert!(
         lmin >= -tol,
-        "{what} is indefinite: λ_min = {lmin:e}, λ_max = {lmax:e}"
+        "{what} is indefinite: λ_min = {lmin:e}, λ_max = {lmax:e}, tolerance {tol:e}"
     );
+}
+
+/// Max-row-sum norm.
+fn norm_inf(a: &Array2<f64>) -> f64 {
+    a.rows()
+        .into_iter()
+        .map(|r| r.iter().map(|v| v.abs()).sum::<f64>())
+        .fold(0.0, f64::max)
 }
 
 /// Target `kernel_inputs`: arbitrary shapes (0–7 points, d = 0–5), values including NaN, ±Inf,
@@ -155,7 +164,7 @@ pub fn kernel_inputs(data: &[u8]) {
                 if !cross {
                     assert_eq!(m, &m.t(), "{name} Gram matrix is not exactly symmetric");
                     if bounded(&x1) {
-                        assert_psd(m, name);
+                        assert_psd(m, 0.0, name);
                     }
                 }
             }
@@ -226,6 +235,7 @@ pub fn mnk_task_sets(data: &[u8]) {
         2 => Schedule::infinite(),
         _ => Schedule::infinite().with_ridge(1e-3, crate::mnk::RidgeMode::InverseOnly),
     };
+    let arch_copy = arch.clone();
     let mk = Mnk::new(BaseKernel::Analytic(arch), sched);
     let bounded_set = set
         .tasks()
@@ -236,7 +246,22 @@ pub fn mnk_task_sets(data: &[u8]) {
             assert!(all_finite(&phi), "silent non-finite Φ");
             assert_eq!(phi, phi.t(), "Φ is not exactly symmetric");
             if bounded_set {
-                assert_psd(&phi, "Φ");
+                // Φ = K_qq − P K_sq − K_qs Pᵀ + P K_ss Pᵀ cancels: its rounding error scales with
+                // ‖K‖ (1 + ‖K‖ max‖T_i‖)², not with Φ itself (which may be ~0).
+                let pts: Vec<_> = set
+                    .tasks()
+                    .iter()
+                    .flat_map(|t| [t.xs.view(), t.xq.view()])
+                    .collect();
+                let all = ndarray::concatenate(ndarray::Axis(0), &pts).expect("same d");
+                let kn = kernel::ntk(&arch_copy, all.view(), None).expect("valid kernel input");
+                let kmax = kn.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                let tmax = mk
+                    .adapters(&set)
+                    .map(|ad| ad.t.iter().map(norm_inf).fold(0.0, f64::max))
+                    .unwrap_or(0.0);
+                let amp = 1.0 + kmax * tmax;
+                assert_psd(&phi, kmax * amp * amp, "Φ");
             }
         }
         Err(Error::Singular {
