@@ -1,12 +1,11 @@
-//! Reading and writing the `.npy` arrays of exchange files (little-endian `<f8` only).
+//! Reading and writing the `.npy` arrays of exchange files.
 //!
-//! Reading goes through a bounded view of the whole file (`ndarray_npy::ViewNpyExt` on an
-//! 8-byte-aligned copy), so a header that claims more data than the file holds is a typed
-//! [`Error::Parse`], never a huge allocation.
+//! Reading checks the declared header length against the file size, then parses with
+//! [`super::npy::parse_npy_any`] (float64, float32 or integers, converted to f64; a bounded view
+//! of the file), so a malformed header is a typed [`Error::Parse`], never a huge allocation.
 
 use crate::error::{Error, Result};
-use ndarray::{ArrayD, ArrayViewD};
-use ndarray_npy::ViewNpyExt;
+use ndarray::ArrayD;
 use std::path::Path;
 
 /// Largest `.npy` file accepted (1 GiB).
@@ -22,17 +21,7 @@ pub fn parse_bytes(bytes: &[u8], path: &str) -> Result<ArrayD<f64>> {
         });
     }
     check_header_len(bytes, path)?;
-    // Copy into an 8-byte aligned position of a buffer so the f64 payload can be viewed in place.
-    let mut buf = vec![0u8; bytes.len() + 8];
-    let off = buf.as_ptr().align_offset(8).min(8);
-    buf[off..off + bytes.len()].copy_from_slice(bytes);
-    let aligned: &[u8] = &buf[off..off + bytes.len()];
-    let view = ArrayViewD::<f64>::view_npy(aligned).map_err(|e| Error::Parse {
-        what: ".npy file".into(),
-        path: path.into(),
-        reason: format!("{e} (expected a little-endian float64 array, dtype '<f8')"),
-    })?;
-    Ok(view.to_owned())
+    super::npy::parse_npy_any(bytes, Path::new(path))
 }
 
 /// Reject a header whose declared length exceeds the file before any parser allocates it
