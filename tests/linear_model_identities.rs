@@ -7,14 +7,28 @@ use gbml_testbed::checks::{linear::check_linear_identities, Settings, Verdict};
 fn linear_model_identities_hold_to_machine_precision() {
     let rep = check_linear_identities(&Settings::quick()).unwrap();
     for c in &rep.claims {
-        println!("{} {:?} measured {:e} ({})", c.id, c.verdict, c.measured, c.predicted);
+        println!(
+            "{} {:?} measured {:e} ({})",
+            c.id, c.verdict, c.measured, c.predicted
+        );
     }
     assert_eq!(rep.claims.len(), 6);
     for c in &rep.claims {
-        assert_eq!(c.verdict, Verdict::Pass, "{}: measured {} vs {}", c.id, c.measured, c.predicted);
+        assert_eq!(
+            c.verdict,
+            Verdict::Pass,
+            "{}: measured {} vs {}",
+            c.id,
+            c.measured,
+            c.predicted
+        );
     }
     // the static identities are exact up to rounding
-    for id in ["linear.ntk_exact", "linear.inner_closed_form", "linear.phi_equals_jf"] {
+    for id in [
+        "linear.ntk_exact",
+        "linear.inner_closed_form",
+        "linear.phi_equals_jf",
+    ] {
         assert!(rep.claim(id).unwrap().measured <= gbml_testbed::tol::LINEAR_IDENTITY_REL);
     }
 }

@@ -7,7 +7,10 @@ use gbml_testbed::checks::{theorem1::check_theorem1, Settings, Verdict};
 fn theorem1_linear_rate_quick() {
     let rep = check_theorem1(&Settings::quick()).unwrap();
     for c in &rep.claims {
-        println!("{} {:?} {} ({})", c.id, c.verdict, c.measured_text, c.predicted);
+        println!(
+            "{} {:?} {} ({})",
+            c.id, c.verdict, c.measured_text, c.predicted
+        );
     }
     for d in &rep.details {
         println!("- {d}");
@@ -18,8 +21,16 @@ fn theorem1_linear_rate_quick() {
         "theorem1.divergence_detected",
         "theorem1.violation_reported",
     ] {
-        let c = rep.claim(id).unwrap_or_else(|| panic!("missing claim {id}"));
-        assert_eq!(c.verdict, Verdict::Pass, "{id}: {} vs {}", c.measured_text, c.predicted);
+        let c = rep
+            .claim(id)
+            .unwrap_or_else(|| panic!("missing claim {id}"));
+        assert_eq!(
+            c.verdict,
+            Verdict::Pass,
+            "{id}: {} vs {}",
+            c.measured_text,
+            c.predicted
+        );
     }
     // the divergent run really grew by more than 1000x
     assert!(rep.claim("theorem1.divergence_detected").unwrap().measured > 1e3);

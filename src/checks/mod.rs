@@ -17,7 +17,9 @@
 //! Where a claim fails on honest numbers the report's `details` say why (MATH.md §9).
 
 pub mod common;
+pub mod convergence;
 pub mod linear;
+pub mod stability;
 pub mod stats;
 pub mod sweep;
 pub mod theorem1;
@@ -336,7 +338,9 @@ pub type Checker = fn(&Settings) -> crate::Result<CheckReport>;
 /// All checkers in issue order, with their family ids.
 pub fn all_checkers() -> Vec<(&'static str, Checker)> {
     vec![
+        ("convergence", convergence::check_kernel_convergence),
         ("theorem1", theorem1::check_theorem1),
+        ("stability", stability::check_kernel_stability),
         ("linear", linear::check_linear_identities),
     ]
 }
