@@ -1,4 +1,4 @@
-//! Fast exact meta-gradient for full adaptation ([`Adapt::Full`]) that never forms a per-task
+//! Fast exact meta-gradient for full adaptation ([`super::Adapt::Full`]) that never forms a per-task
 //! parameter vector: the low-rank structure of the inner loop, batched over tasks.
 //!
 //! Every inner gradient of a weight matrix has rank ≤ m: ∇_{W^h} ℓ'(θ_r) = s_h (Δ_r^h)ᵀ A_r^{h−1}

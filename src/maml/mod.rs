@@ -8,7 +8,7 @@
 //! * [`metagrad`]: meta-loss, meta-outputs, meta-gradient (dense reference algorithm).
 //! * [`lowrank`]: the same meta-gradient without per-task parameter vectors (fast path).
 //! * [`mnk_empirical`]: meta-Jacobian rows and Φ̂.
-//! * [`train`]: outer training, diagnostics, predictions on test tasks, centred network.
+//! * [`mod@train`]: outer training, diagnostics, predictions on test tasks, centred network.
 //!
 //! The closed-form linear case (f = w·x, loss ½(w·x)², λ = 1/2, one inner step):
 //!

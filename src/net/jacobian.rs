@@ -5,7 +5,7 @@
 //! Θ ⊗ I_k in this layout; the finite network also has (small) cross-output entries.
 //!
 //! Backpropagating the cotangent E_c (ones in column c) gives, for every point i separately,
-//! Δ^h_c[i] = ∂f_c(x_i)/∂Z^h[i] (back-propagation acts row by row). Then
+//! `Δ^h_c[i] = ∂f_c(x_i)/∂Z^h[i]` (back-propagation acts row by row). Then
 //! `∂f_c(x_i)/∂W^h = s_h Δ^h_c[i] ⊗ A^{h−1}[i]` and `∂f_c(x_i)/∂b^h = β Δ^h_c[i]`, so
 //!
 //! ```text
