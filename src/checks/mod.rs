@@ -18,6 +18,7 @@
 
 pub mod common;
 pub mod convergence;
+pub mod generalization;
 pub mod linear;
 pub mod stability;
 pub mod stats;

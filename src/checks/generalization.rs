@@ -1,0 +1,1 @@
+//! Family 7 — generalization bound vs test error (being built).
