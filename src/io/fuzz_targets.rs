@@ -236,14 +236,18 @@ pub fn mnk_task_sets(data: &[u8]) {
         _ => Schedule::infinite().with_ridge(1e-3, crate::mnk::RidgeMode::InverseOnly),
     };
     let arch_copy = arch.clone();
-    let mk = Mnk::new(BaseKernel::Analytic(arch), sched);
+    let mk = Mnk::new(BaseKernel::Analytic(arch.clone()), sched);
     let bounded_set = set
         .tasks()
         .iter()
         .all(|t| bounded(&t.xs) && bounded(&t.xq) && bounded(&t.ys) && bounded(&t.yq));
     match mk.phi(&set) {
         Ok(phi) => {
-            assert!(all_finite(&phi), "silent non-finite Φ");
+            assert!(
+                all_finite(&phi),
+                "silent non-finite Φ (bounded input: {bounded_set}, schedule {sched:?}) for tasks {:?}",
+                set.tasks()
+            );
             assert_eq!(phi, phi.t(), "Φ is not exactly symmetric");
             if bounded_set {
                 // Φ = K_qq − P K_sq − K_qs Pᵀ + P K_ss Pᵀ cancels: its rounding error scales with
