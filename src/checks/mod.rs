@@ -18,6 +18,7 @@
 
 pub mod common;
 pub mod convergence;
+pub mod equivalence;
 pub mod generalization;
 pub mod linear;
 pub mod stability;
@@ -342,6 +343,7 @@ pub fn all_checkers() -> Vec<(&'static str, Checker)> {
         ("convergence", convergence::check_kernel_convergence),
         ("theorem1", theorem1::check_theorem1),
         ("stability", stability::check_kernel_stability),
+        ("equivalence", equivalence::check_kernel_regression),
         ("linear", linear::check_linear_identities),
     ]
 }
