@@ -19,6 +19,7 @@
 pub mod common;
 pub mod convergence;
 pub mod equivalence;
+pub mod functional;
 pub mod generalization;
 pub mod linear;
 pub mod stability;
@@ -344,6 +345,7 @@ pub fn all_checkers() -> Vec<(&'static str, Checker)> {
         ("theorem1", theorem1::check_theorem1),
         ("stability", stability::check_kernel_stability),
         ("equivalence", equivalence::check_kernel_regression),
+        ("functional", functional::check_functional_gd),
         ("linear", linear::check_linear_identities),
     ]
 }
