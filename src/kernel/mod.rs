@@ -22,7 +22,7 @@
 pub mod activation;
 pub mod arch;
 
-pub use activation::{Activation, Dual, PairState};
+pub use activation::{Activation, Diag, Dual, PairState};
 pub use arch::{Arch, Parameterization};
 
 use crate::error::{ensure_finite, Error, Result};
@@ -149,37 +149,85 @@ fn first_layer(
     st
 }
 
-/// Run the recursion for one pair from its first-layer state. `g_over` is `x·x'` (for the
+/// Per-point diagonal chain: `chain[h] = diag(Σ^{h+1}(x, x))` for h = 0..L−1, from the
+/// first-layer variance `q1 = σ_w²‖x‖²/d + σ_b²` (the same expressions as the pair recursion,
+/// so the bits agree with a pair's own k11).
+pub fn diag_chain(arch: &Arch, q1: f64) -> Vec<Diag> {
+    let sw2 = arch.sigma_w * arch.sigma_w;
+    let sb2 = arch.sigma_b2();
+    let mut q = q1;
+    (0..arch.depth)
+        .map(|_| {
+            let dg = arch.activation.diag(q);
+            q = sw2 * dg.t + sb2;
+            dg
+        })
+        .collect()
+}
+
+/// Run the recursion for one pair from its first-layer state. `g_raw` is `x·x'` (for the
 /// standard parameterization's Θ¹). Calls `layer(h, Σ^h, Θ^h)` for h = 1..=L+1 and returns
 /// (NNGP, NTK) = (Σ^{L+1}, Θ^{L+1}).
-#[inline]
 pub fn recurse_pair(
+    arch: &Arch,
+    st: PairState,
+    g_raw: f64,
+    layer: impl FnMut(usize, f64, f64),
+) -> (f64, f64) {
+    let c1 = diag_chain(arch, st.q1);
+    let c2 = diag_chain(arch, st.q2);
+    recurse_with(arch, st, g_raw, &c1, &c2, layer)
+}
+
+/// Pairs advanced together by the Gram-matrix loop.
+const BATCH: usize = 8;
+
+/// Θ¹: `Σ¹` (NTK parameterization) or `x·x' + [bias]` (standard).
+#[inline]
+fn theta1(arch: &Arch, st: &PairState, g_raw: f64) -> f64 {
+    if arch.parameterization == Parameterization::Standard {
+        g_raw + if arch.sigma_b.is_some() { 1.0 } else { 0.0 }
+    } else {
+        st.c
+    }
+}
+
+/// One layer h → h+1 of the recursion for one pair (module docs), in place.
+#[inline(always)]
+fn step(arch: &Arch, h: usize, st: &mut PairState, theta: &mut f64, d1: &Diag, d2: &Diag) {
+    let sw2 = arch.sigma_w * arch.sigma_w;
+    let sb2 = arch.sigma_b2();
+    let du = arch.activation.dual_pair(st, d1, d2);
+    let c_new = sw2 * du.t12 + sb2;
+    *theta = if arch.parameterization == Parameterization::Standard {
+        let bias_one = if arch.sigma_b.is_some() { 1.0 } else { 0.0 };
+        arch.widths[h] as f64 * du.t12 + bias_one + sw2 * du.tdot * *theta
+    } else {
+        c_new + sw2 * du.tdot * *theta
+    };
+    *st = PairState {
+        q1: sw2 * du.t1 + sb2,
+        q2: sw2 * du.t2 + sb2,
+        c: c_new,
+        d: sw2 * sw2 * du.td + sw2 * sb2 * du.tdelta,
+        delta: sw2 * du.tdelta,
+    };
+}
+
+/// [`recurse_pair`] with the per-point chains ([`diag_chain`]) of both points precomputed.
+#[inline]
+fn recurse_with(
     arch: &Arch,
     mut st: PairState,
     g_raw: f64,
+    c1: &[Diag],
+    c2: &[Diag],
     mut layer: impl FnMut(usize, f64, f64),
 ) -> (f64, f64) {
-    let sw2 = arch.sigma_w * arch.sigma_w;
-    let sb2 = arch.sigma_b2();
-    let bias_one = if arch.sigma_b.is_some() { 1.0 } else { 0.0 };
-    let standard = arch.parameterization == Parameterization::Standard;
-    let mut theta = if standard { g_raw + bias_one } else { st.c };
+    let mut theta = theta1(arch, &st, g_raw);
     layer(1, st.c, theta);
     for h in 0..arch.depth {
-        let du = arch.activation.dual(&st);
-        let c_new = sw2 * du.t12 + sb2;
-        theta = if standard {
-            arch.widths[h] as f64 * du.t12 + bias_one + sw2 * du.tdot * theta
-        } else {
-            c_new + sw2 * du.tdot * theta
-        };
-        st = PairState {
-            q1: sw2 * du.t1 + sb2,
-            q2: sw2 * du.t2 + sb2,
-            c: c_new,
-            d: sw2 * sw2 * du.td + sw2 * sb2 * du.tdelta,
-            delta: sw2 * du.tdelta,
-        };
+        step(arch, h, &mut st, &mut theta, &c1[h], &c2[h]);
         layer(h + 2, st.c, theta);
     }
     (st.c, theta)
@@ -327,15 +375,25 @@ fn compute(
     let m = rows.len();
     let n = x2.nrows();
     let nl = arch.depth + 1;
+    // Per-point diagonal chains (O((n1 + n2) L)), shared by all pairs.
+    let dim = x1.ncols() as f64;
+    let chains = |norms: &[f64]| -> Vec<Vec<Diag>> {
+        norms
+            .iter()
+            .map(|&nn| diag_chain(arch, first_layer_naive(arch, dim, nn, nn, nn).q1))
+            .collect()
+    };
+    let ch1 = chains(&n1);
+    let ch2 = if sym { ch1.clone() } else { chains(&n2) };
     // Each entry (i, j) is computed from its own data only; in the symmetric case the pair is
     // ordered canonically (smaller index first) and the Gram matrix is exactly symmetric, so
     // K[i, j] and K[j, i] are the same bits.
-    let entry = |li: usize, j: usize| -> (PairState, f64) {
+    let entry = |li: usize, j: usize| -> (PairState, f64, usize, usize) {
         let i = rows.start + li;
         let (a, b) = if sym && j < i { (j, i) } else { (i, j) };
         let gij = g[[li, j]];
         let st = first_layer(arch, x1.row(a), x2.row(b), n1[a], n2[b], gij, sym && a == b);
-        (st, gij)
+        (st, gij, a, b)
     };
     let mut nngp = Array2::<f64>::zeros((m, n));
     let mut ntk = Array2::<f64>::zeros((m, n));
@@ -346,11 +404,33 @@ fn compute(
             .enumerate()
             .for_each(|(li, (mut rn, mut rt))| {
                 let jmax = if lower_only { rows.start + li + 1 } else { n };
-                for j in 0..jmax {
-                    let (st, gij) = entry(li, j);
-                    let (kn, kt) = recurse_pair(arch, st, gij, |_, _, _| {});
-                    rn[j] = kn;
-                    rt[j] = kt;
+                // Pairs are advanced BATCH at a time, layer by layer: the per-pair recursion is
+                // a long dependency chain (sqrt → atan2 → next layer), and interleaving
+                // independent pairs lets the CPU overlap them. Same operations per pair, so the
+                // same bits as one pair at a time.
+                let mut j0 = 0;
+                while j0 < jmax {
+                    let nb = BATCH.min(jmax - j0);
+                    let mut sts = [PairState::default(); BATCH];
+                    let mut thetas = [0.0; BATCH];
+                    let mut idx = [(0usize, 0usize); BATCH];
+                    for k in 0..nb {
+                        let (st, gij, a, b) = entry(li, j0 + k);
+                        sts[k] = st;
+                        thetas[k] = theta1(arch, &st, gij);
+                        idx[k] = (a, b);
+                    }
+                    for h in 0..arch.depth {
+                        for k in 0..nb {
+                            let (a, b) = idx[k];
+                            step(arch, h, &mut sts[k], &mut thetas[k], &ch1[a][h], &ch2[b][h]);
+                        }
+                    }
+                    for k in 0..nb {
+                        rn[j0 + k] = sts[k].c;
+                        rt[j0 + k] = thetas[k];
+                    }
+                    j0 += nb;
                 }
             });
         return (Kernels { nngp, ntk }, Vec::new());
@@ -361,8 +441,10 @@ fn compute(
             let mut rl = vec![vec![(0.0, 0.0); n]; nl];
             let jmax = if lower_only { rows.start + li + 1 } else { n };
             for j in 0..jmax {
-                let (st, gij) = entry(li, j);
-                recurse_pair(arch, st, gij, |h, s, t| rl[h - 1][j] = (s, t));
+                let (st, gij, a, b) = entry(li, j);
+                recurse_with(arch, st, gij, &ch1[a], &ch2[b], |h, s, t| {
+                    rl[h - 1][j] = (s, t)
+                });
             }
             rl
         })
