@@ -30,10 +30,10 @@ pub fn check_kernel_convergence(st: &Settings) -> Result<CheckReport> {
         .with_sigma_b(Some(0.1));
     let widths: Vec<usize> = st.pick(
         vec![64, 128, 256, 512, 1024],
-        vec![64, 128, 256, 512, 1024, 2048],
+        vec![64, 128, 256, 512, 1024, 2048, 4096],
         vec![64, 128, 256, 512, 1024, 2048, 4096],
     );
-    let seeds = st.pick(3, 4, 8);
+    let seeds = st.pick(3, 6, 10);
     let pts = sw.train.points();
     rep.param(
         "NTK network",

@@ -73,7 +73,9 @@ pub fn check_functional_gd(st: &Settings) -> Result<CheckReport> {
     let test_tasks = meta_tasks(&sw.test);
     rep.param(
         "network",
-        format!("sweep network, width {width}, at initialization"),
+        format!(
+            "1 hidden layer, erf, σ_w = 1.5, σ_b = 0.1, width {width}, at initialization; sweep tasks"
+        ),
     );
 
     // 5a inner step vs λ.

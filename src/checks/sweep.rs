@@ -127,9 +127,9 @@ fn compute(st: &Settings) -> Result<Sweep> {
     let widths: Vec<usize> = st.pick(
         vec![64, 256, 1024, 4096],
         vec![64, 128, 256, 512, 1024, 2048, 4096],
-        vec![64, 128, 256, 512, 1024, 2048, 4096, 8192],
+        vec![64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384],
     );
-    let seeds = st.pick(3, 4, 8);
+    let seeds = st.pick(3, 6, 10);
     let cfg = MamlConfig::new(inner.0, inner.1);
     let tasks = meta_tasks(&train);
     let test_tasks = meta_tasks(&test);

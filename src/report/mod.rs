@@ -36,7 +36,7 @@ fn pad(s: &str, n: usize) -> String {
 /// With `verbose = false` only the table and a one-line summary are printed.
 pub fn table(reports: &[CheckReport], verbose: bool) -> String {
     let mut s = String::new();
-    let (wi, wc, wm, wp, wg) = (34, 58, 24, 26, 9);
+    let (wi, wc, wm, wp, wg) = (30, 56, 28, 36, 9);
     let _ = writeln!(
         s,
         "{} {} {} {} {} verdict",

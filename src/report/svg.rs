@@ -298,8 +298,36 @@ pub fn render(fig: &Figure) -> String {
             * 6.6
             + 48.0;
         let lh = 20.0 * fig.series.len() as f64 + 8.0;
-        let lx = ML + pw - lw - 8.0;
-        let ly = MT + 8.0;
+        // place the legend in the corner that covers the fewest data points (and line vertices)
+        let all: Vec<(f64, f64)> = fig
+            .series
+            .iter()
+            .flat_map(|ser| {
+                ser.x
+                    .iter()
+                    .zip(&ser.y)
+                    .filter_map(|(&x, &y)| Some((px(x)?, py(y)?)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let corners = [
+            (ML + pw - lw - 8.0, MT + 8.0),
+            (ML + 8.0, MT + 8.0),
+            (ML + pw - lw - 8.0, MT + ph - lh - 8.0),
+            (ML + 8.0, MT + ph - lh - 8.0),
+        ];
+        let covered = |(cx, cy): (f64, f64)| {
+            all.iter()
+                .filter(|(x, y)| {
+                    *x >= cx - 4.0 && *x <= cx + lw + 4.0 && *y >= cy - 4.0 && *y <= cy + lh + 4.0
+                })
+                .count()
+        };
+        let (lx, ly) = corners
+            .iter()
+            .copied()
+            .min_by_key(|&c| covered(c))
+            .unwrap_or(corners[0]);
         let _ = writeln!(
             s,
             r##"<rect x="{lx:.1}" y="{ly:.1}" width="{lw:.1}" height="{lh:.1}" fill="white" fill-opacity="0.88" stroke="#999"/>"##
