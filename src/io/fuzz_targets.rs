@@ -159,7 +159,8 @@ pub fn kernel_inputs(data: &[u8]) {
             for (name, m) in [("nngp", &k.nngp), ("ntk", &k.ntk)] {
                 assert!(
                     all_finite(m),
-                    "silent non-finite {name} output for inputs x1 = {x1:?}, x2 = {x2:?}"
+                    "silent non-finite {name} output (max |x| = {:e}, arch {arch:?}) for inputs x1 = {x1:?}, x2 = {x2:?}",
+                    x1.iter().chain(x2.iter()).fold(0.0f64, |m, v| m.max(v.abs()))
                 );
                 if !cross {
                     assert_eq!(m, &m.t(), "{name} Gram matrix is not exactly symmetric");
