@@ -29,3 +29,35 @@ fn check_report_snapshot_quick() {
     );
     insta::assert_json_snapshot!("check_quick_structure", report::snapshot_view(&reports));
 }
+
+/// The CLI: `--json` is machine-readable, exit 0 when nothing fails, 2 for an unknown family.
+#[test]
+fn gbml_check_cli_json_and_exit_codes() {
+    let exe = env!("CARGO_BIN_EXE_gbml");
+    let out = std::process::Command::new(exe)
+        .args([
+            "check",
+            "--quick",
+            "--only",
+            "linear",
+            "--json",
+            "--no-plots",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let claims = v[0]["claims"].as_array().unwrap();
+    assert_eq!(claims.len(), 6);
+    assert!(claims.iter().all(|c| c["verdict"] == "Pass"));
+    let bad = std::process::Command::new(exe)
+        .args(["check", "--quick", "--only", "no-such-family", "--no-plots"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
