@@ -59,11 +59,11 @@ pub struct Dual {
 }
 
 /// `h(θ) = sin θ − θ cos θ`, by its Taylor series `Σ_k (−1)^{k+1} 2k θ^{2k+1}/(2k+1)!` for
-/// |θ| < 0.5 (where the difference cancels; ten terms in Horner form, truncation < 1e-22
+/// |θ| < 1 (where the difference cancels; ten terms in Horner form, truncation < 1e-17
 /// relative) and directly otherwise.
 #[inline]
 pub fn sin_minus_theta_cos(theta: f64) -> f64 {
-    if theta.abs() < 0.5 {
+    if theta.abs() < 1.0 {
         const C: [f64; 10] = [
             2.0 / 6.0,
             -4.0 / 120.0,
@@ -312,7 +312,9 @@ fn relu_family(a: f64, b: f64, s: &PairState, d1: &Diag, d2: &Diag) -> Dual {
         (0.0, big_a - big_b * (PI / 2.0), 0.0)
     } else if s.c >= 0.0 {
         let theta = atan2_nonneg(sd, s.c);
-        let e = if theta < 0.5 {
+        // E = r h(θ) = √D − θ k12; the difference is used directly only where it cancels by
+        // less than a factor ~3 (θ ≥ 1).
+        let e = if theta < 1.0 {
             r * sin_minus_theta_cos(theta)
         } else {
             sd - theta * s.c
@@ -324,7 +326,12 @@ fn relu_family(a: f64, b: f64, s: &PairState, d1: &Diag, d2: &Diag) -> Dual {
         // h(φ) = sin φ − φ cos φ (series for small φ), so the O(φ³) NNGP of nearly antipodal
         // ReLU inputs keeps its relative accuracy.
         let phi = atan2_nonneg(sd, -s.c);
-        let rh = r * sin_minus_theta_cos(phi);
+        // r h(φ) = √D + φ k12 (r sin φ = √D, r cos φ = −k12); series for φ < 1.
+        let rh = if phi < 1.0 {
+            r * sin_minus_theta_cos(phi)
+        } else {
+            sd + phi * s.c
+        };
         (a * b * s.c + big_b * rh, a * b + big_b * phi, rh - PI * s.c)
     };
     let td = big_a * big_a * s.d - 2.0 * big_a * big_b * s.c * e - big_b * big_b * e * e;

@@ -270,7 +270,7 @@ fn validate_inputs(arch: &Arch, x1: &ArrayView2<f64>, x2: Option<&ArrayView2<f64
 
 /// Rows per tile of the Gram product; fixed so that a row block computes the same bits as the
 /// full matrix.
-const TILE: usize = 64;
+const TILE: usize = 192;
 
 /// One `TILE`-row block product `X1[r0..r1] · X2ᵀ[c0..c1]`, sequential faer GEMM (its bits depend
 /// only on the two blocks, not on the thread count or on which other blocks are computed).
@@ -335,16 +335,20 @@ fn gram_sym_rows(x: ArrayView2<f64>, rows: Range<usize>) -> Array2<f64> {
     let t0 = i0 * TILE;
     let t1 = (i1 * TILE).min(n);
     let mut out = Array2::<f64>::zeros((t1 - t0, n));
-    for (&(i, j), b) in need.iter().zip(&blocks) {
+    for (&(i, j), b) in need.iter().zip(blocks) {
         if (i0..i1).contains(&i) {
             let r = tr(i);
-            out.slice_mut(s![r.start - t0..r.end - t0, tr(j)]).assign(b);
+            out.slice_mut(s![r.start - t0..r.end - t0, tr(j)])
+                .assign(&b);
         }
         if i != j && (i0..i1).contains(&j) {
             let r = tr(j);
             out.slice_mut(s![r.start - t0..r.end - t0, tr(i)])
                 .assign(&b.t());
         }
+    }
+    if rows.start == t0 && rows.end == t1 {
+        return out;
     }
     out.slice(s![rows.start - t0..rows.end - t0, ..]).to_owned()
 }
