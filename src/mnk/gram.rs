@@ -146,7 +146,7 @@ impl Mnk {
         self.validate()?;
         let z = set.points();
         let k = self.kernel.blocks(z.view(), None)?.ntk;
-        Ok(assemble_full(set, &ad.a, &k))
+        Ok(assemble_full(set, &ad.a, k.view()))
     }
 
     /// Rows `rows` (of the Σn query rows) of Φ, bit-identical to the same rows of [`Mnk::phi`].
@@ -212,6 +212,39 @@ impl Mnk {
     }
 }
 
+/// Φ from adapters and a given outer-kernel Gram matrix K over the stacked points
+/// `set.points()` = [X; X'] (queries first): the assembly step alone (no kernel evaluation).
+pub fn assemble_phi(set: &TaskSet, ad: &Adapters, k: ArrayView2<f64>) -> Result<Array2<f64>> {
+    let p = set.n_query() + set.n_support();
+    if k.dim() != (p, p) {
+        return Err(Error::shape(
+            "outer Gram matrix over [X; X']",
+            format!("{p}×{p}"),
+            format!("{:?}", k.dim()),
+        ));
+    }
+    if ad.a.len() != set.len() {
+        return Err(Error::shape(
+            "adapters",
+            format!("{} tasks", set.len()),
+            format!("{}", ad.a.len()),
+        ));
+    }
+    for (i, (a, t)) in ad.a.iter().zip(set.tasks()).enumerate() {
+        if a.dim() != (t.n(), t.m()) {
+            return Err(Error::shape(
+                format!("adapter A_{i}"),
+                format!("{}×{}", t.n(), t.m()),
+                format!("{:?}", a.dim()),
+            ));
+        }
+    }
+    if !k.iter().all(|v| v.is_finite()) {
+        crate::error::ensure_finite(k, "outer Gram matrix")?;
+    }
+    Ok(assemble_full(set, &ad.a, k))
+}
+
 /// Row `s` (a support index) of Dᵀ = K_sq − ½ K_ss Pᵀ: `krow` is the K row of that support
 /// point (length Σn + Σm). Entry c (query of task j): `K[s,c] − ½ Σ_k A_j[c',k] K[s, nq+so_j+k]`.
 fn dt_row(set: &TaskSet, a: &[Array2<f64>], krow: ArrayView1<f64>, out: &mut [f64]) {
@@ -231,51 +264,138 @@ fn dt_row(set: &TaskSet, a: &[Array2<f64>], krow: ArrayView1<f64>, out: &mut [f6
     }
 }
 
-/// Row r (query of task i, local row rp) of S = P Dᵀ: `Σ_k A_i[rp,k] Dᵀ[so_i + k, ·]`.
-fn s_row(ai: ArrayView2<f64>, rp: usize, dt_rows: ArrayView2<f64>, out: &mut [f64]) {
+/// Row r (query of task i, local row `rp`) of D = K_qs − ½ P K_ss (length Σm):
+/// `D[r, s] = K[r, nq+s] − ½ Σ_k A_i[rp,k] K[nq+so_i+k, nq+s]`; `ksup[k]` is the K row of the
+/// k-th support point of task i. Same per-entry operation sequence as [`dt_row`] (so D and Dᵀ
+/// agree bit for bit when K is exactly symmetric).
+fn d_row(a_r: ArrayView1<f64>, kq_row: &[f64], ksup: &[&[f64]], nq: usize, out: &mut [f64]) {
     out.iter_mut().for_each(|v| *v = 0.0);
-    for kk in 0..ai.ncols() {
-        let coef = ai[[rp, kk]];
-        let d = dt_rows.row(kk);
-        for (o, &dv) in out.iter_mut().zip(d.iter()) {
+    for (kk, kr) in ksup.iter().enumerate() {
+        let coef = a_r[kk];
+        for (o, &kv) in out.iter_mut().zip(&kr[nq..]) {
+            *o += coef * kv;
+        }
+    }
+    for (o, &kv) in out.iter_mut().zip(&kq_row[nq..]) {
+        *o = kv - 0.5 * *o;
+    }
+}
+
+/// Row r of Φ, fused: `Φ[r, c] = K[r, c] − (S[r, c] + S[c, r])` with
+/// `S[r, c] = Σ_k A_i[rp,k] Dᵀ[so_i+k, c]` (axpy over the m_i rows `dt_i` of Dᵀ) and
+/// `S[c, r] = Σ_k A_j[c',k] D[r, so_j+k]` (c in task j; `at[j]` = A_jᵀ).
+#[allow(clippy::too_many_arguments)]
+fn phi_row(
+    set: &TaskSet,
+    a_r: ArrayView1<f64>,
+    at: &[Array2<f64>],
+    dt_i: &[&[f64]],
+    d_r: &[f64],
+    k_row: &[f64],
+    tmp: &mut Vec<f64>,
+    c_start: usize,
+    out: &mut [f64],
+) {
+    let qo = set.query_offsets();
+    let so = set.support_offsets();
+    out[c_start..].iter_mut().for_each(|v| *v = 0.0);
+    for (kk, dr) in dt_i.iter().enumerate() {
+        let coef = a_r[kk];
+        for (o, &dv) in out[c_start..].iter_mut().zip(dr[c_start..].iter()) {
             *o += coef * dv;
+        }
+    }
+    let j0 = if c_start < set.n_query() {
+        set.task_of_query(c_start)
+    } else {
+        at.len()
+    };
+    for (j, atj) in at.iter().enumerate().skip(j0) {
+        let nj = qo[j + 1] - qo[j];
+        tmp.clear();
+        tmp.resize(nj, 0.0);
+        for kk in 0..atj.nrows() {
+            let v = d_r[so[j] + kk];
+            let col = atj.row(kk);
+            for (t, &av) in tmp.iter_mut().zip(col.iter()) {
+                *t += av * v;
+            }
+        }
+        let lo = qo[j].max(c_start);
+        let o = &mut out[lo..qo[j + 1]];
+        let kr = &k_row[lo..qo[j + 1]];
+        for ((ov, &t), &kv) in o.iter_mut().zip(&tmp[lo - qo[j]..]).zip(kr) {
+            *ov = kv - (*ov + t);
         }
     }
 }
 
-fn assemble_full(set: &TaskSet, a: &[Array2<f64>], k: &Array2<f64>) -> Array2<f64> {
+fn transposes(a: &[Array2<f64>]) -> Vec<Array2<f64>> {
+    a.iter()
+        .map(|x| x.t().as_standard_layout().to_owned())
+        .collect()
+}
+
+fn assemble_full(set: &TaskSet, a: &[Array2<f64>], k: ArrayView2<f64>) -> Array2<f64> {
     let nq = set.n_query();
     let ns = set.n_support();
     let qo = set.query_offsets();
     let so = set.support_offsets();
-    // Dᵀ (Σm × Σn).
-    let mut dt = Array2::<f64>::zeros((ns, nq));
-    dt.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(sidx, mut row)| {
-            dt_row(set, a, k.row(nq + sidx), row.as_slice_mut().unwrap());
-        });
-    // S (Σn × Σn).
-    let mut sm = Array2::<f64>::zeros((nq, nq));
-    sm.axis_iter_mut(Axis(0))
+    let k = k.as_standard_layout();
+    let at = transposes(a);
+    // D (Σn × Σm), row by row.
+    let mut d = Array2::<f64>::zeros((nq, ns));
+    d.axis_iter_mut(Axis(0))
         .into_par_iter()
         .enumerate()
         .for_each(|(r, mut row)| {
             let i = set.task_of_query(r);
-            let rows = dt.slice(s![so[i]..so[i + 1], ..]);
-            s_row(a[i].view(), r - qo[i], rows, row.as_slice_mut().unwrap());
+            let ksup: Vec<&[f64]> = (so[i]..so[i + 1])
+                .map(|sidx| k.row(nq + sidx).to_slice().unwrap())
+                .collect();
+            d_row(
+                a[i].row(r - qo[i]),
+                k.row(r).to_slice().unwrap(),
+                &ksup,
+                nq,
+                row.as_slice_mut().unwrap(),
+            );
         });
-    // Φ = K_qq − (S + Sᵀ), exactly symmetric.
+    let dt = d.t().as_standard_layout().to_owned();
     let mut phi = Array2::<f64>::zeros((nq, nq));
     phi.axis_iter_mut(Axis(0))
         .into_par_iter()
         .enumerate()
-        .for_each(|(r, mut row)| {
-            for c in 0..nq {
-                row[c] = k[[r, c]] - (sm[[r, c]] + sm[[c, r]]);
-            }
+        .for_each_init(Vec::new, |tmp, (r, mut row)| {
+            let i = set.task_of_query(r);
+            let dt_i: Vec<&[f64]> = (so[i]..so[i + 1])
+                .map(|sidx| dt.row(sidx).to_slice().unwrap())
+                .collect();
+            phi_row(
+                set,
+                a[i].row(r - qo[i]),
+                &at,
+                &dt_i,
+                d.row(r).to_slice().unwrap(),
+                &k.row(r).to_slice().unwrap()[..nq],
+                tmp,
+                r,
+                row.as_slice_mut().unwrap(),
+            );
         });
+    // Lower triangle = mirror of the upper one (the rows path computes K[r,c] − (S[r,c] + S[c,r])
+    // there, the same bits since K is exactly symmetric and + is commutative).
+    const TILE: usize = 64;
+    let buf = phi.as_slice_mut().unwrap();
+    for r0 in (0..nq).step_by(TILE) {
+        for c0 in (0..=r0).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(nq) {
+                for c in c0..(c0 + TILE).min(r) {
+                    buf[r * nq + c] = buf[c * nq + r];
+                }
+            }
+        }
+    }
     phi
 }
 
@@ -293,7 +413,10 @@ fn assemble_rows(
     let qo = set.query_offsets();
     let so = set.support_offsets();
     let s_base = so[i0];
-    // Dᵀ rows of the touched tasks' supports.
+    let kq = kq.as_standard_layout();
+    let kss = kss.as_standard_layout();
+    let at = transposes(a);
+    // Dᵀ rows of the touched tasks' supports (entrywise, same bits as the transposed D).
     let mut dt_t = Array2::<f64>::zeros((so[i1 + 1] - s_base, nq));
     dt_t.axis_iter_mut(Axis(0))
         .into_par_iter()
@@ -301,46 +424,39 @@ fn assemble_rows(
         .for_each(|(l, mut row)| {
             dt_row(set, a, kss.row(l), row.as_slice_mut().unwrap());
         });
-    let out: Vec<Vec<f64>> = rows
-        .clone()
-        .into_par_iter()
-        .map(|r| {
-            let lr = r - rows.start;
-            let i = set.task_of_query(r);
-            let rp = r - qo[i];
-            // S[r, ·]
-            let mut srow = vec![0.0; nq];
-            let dti = dt_t.slice(s![so[i] - s_base..so[i + 1] - s_base, ..]);
-            s_row(a[i].view(), rp, dti, &mut srow);
-            // Dᵀ[·, r] (column r, all supports): K[s, r] − ½ Σ_k A_i[rp,k] K[s, nq+so_i+k],
-            // with K[s, r] = K[r, s] (query row r) and K[s, nq+so_i+k] = K[nq+so_i+k, s].
-            let mut dtcol = vec![0.0; ns];
-            for (sidx, v) in dtcol.iter_mut().enumerate() {
-                let mut acc = 0.0;
-                for kk in 0..a[i].ncols() {
-                    acc += a[i][[rp, kk]] * kss[[so[i] - s_base + kk, nq + sidx]];
-                }
-                *v = kq[[lr, nq + sidx]] - 0.5 * acc;
-            }
-            // S[c, r] = Σ_k A_j[c',k] Dᵀ[so_j+k, r].
-            let mut row = vec![0.0; nq];
-            for (j, aj) in a.iter().enumerate() {
-                for cp in 0..aj.nrows() {
-                    let c = qo[j] + cp;
-                    let mut acc = 0.0;
-                    for kk in 0..aj.ncols() {
-                        acc += aj[[cp, kk]] * dtcol[so[j] + kk];
-                    }
-                    row[c] = kq[[lr, c]] - (srow[c] + acc);
-                }
-            }
-            row
-        })
-        .collect();
     let mut phi = Array2::zeros((rows.len(), nq));
-    for (l, r) in out.into_iter().enumerate() {
-        phi.row_mut(l).assign(&ArrayView1::from(&r[..]));
-    }
+    phi.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each_init(Vec::new, |tmp, (lr, mut row)| {
+            let r = rows.start + lr;
+            let i = set.task_of_query(r);
+            let ksup: Vec<&[f64]> = (so[i]..so[i + 1])
+                .map(|sidx| kss.row(sidx - s_base).to_slice().unwrap())
+                .collect();
+            let mut d_r = vec![0.0; ns];
+            d_row(
+                a[i].row(r - qo[i]),
+                kq.row(lr).to_slice().unwrap(),
+                &ksup,
+                nq,
+                &mut d_r,
+            );
+            let dt_i: Vec<&[f64]> = (so[i]..so[i + 1])
+                .map(|sidx| dt_t.row(sidx - s_base).to_slice().unwrap())
+                .collect();
+            phi_row(
+                set,
+                a[i].row(r - qo[i]),
+                &at,
+                &dt_i,
+                &d_r,
+                &kq.row(lr).to_slice().unwrap()[..nq],
+                tmp,
+                0,
+                row.as_slice_mut().unwrap(),
+            );
+        });
     phi
 }
 

@@ -198,7 +198,19 @@ impl Schedule {
         }
         let (w, u) = linalg::sym_eig(k)?;
         self.check_spectrum(&w, context)?;
-        let mut t = linalg::sym_apply(&w, &u, |mu| self.g(mu));
+        let mut t = if m <= 32 {
+            // Small (per-task) matrices: plain loops, no thread dispatch.
+            let gw: Vec<f64> = w.iter().map(|&mu| self.g(mu)).collect();
+            Array2::from_shape_fn((m, m), |(i, j)| {
+                let mut acc = 0.0;
+                for (l, &gl) in gw.iter().enumerate() {
+                    acc += u[[i, l]] * gl * u[[j, l]];
+                }
+                acc
+            })
+        } else {
+            linalg::sym_apply(&w, &u, |mu| self.g(mu))
+        };
         linalg::symmetrize(&mut t);
         Ok(t)
     }
