@@ -347,6 +347,7 @@ pub fn all_checkers() -> Vec<(&'static str, Checker)> {
         ("equivalence", equivalence::check_kernel_regression),
         ("functional", functional::check_functional_gd),
         ("linear", linear::check_linear_identities),
+        ("generalization", generalization::check_generalization),
     ]
 }
 
