@@ -76,8 +76,7 @@ fn bounded_loss_hand_values() {
     assert!((bounded_loss(pred.view(), y.view()) - 0.5).abs() < 1e-15);
 }
 
-/// GP tasks: shared structure controlled by the spread s (s = 0: every task is the same function,
-/// so two tasks evaluated at the same inputs agree), bad input is a typed error.
+/// GP tasks: same seeds give the same bits; bad input is a typed error.
 #[test]
 fn gp_tasks_spread_and_errors() {
     let spec = GpSpec {
@@ -94,7 +93,6 @@ fn gp_tasks_spread_and_errors() {
     let set = gp_tasks(spec, 1, 2).unwrap();
     assert_eq!(set.len(), 2);
     assert_eq!(set.k(), 1);
-    // s = 0: labels are the shared function; the same draw twice gives the same bits.
     assert_eq!(set, gp_tasks(spec, 1, 2).unwrap());
     assert!(gp_tasks(
         GpSpec {
