@@ -59,11 +59,11 @@ pub struct Dual {
 }
 
 /// `h(θ) = sin θ − θ cos θ`, by its Taylor series `Σ_k (−1)^{k+1} 2k θ^{2k+1}/(2k+1)!` for
-/// |θ| < 1 (where the difference cancels; ten terms in Horner form, truncation < 1e-17
+/// |θ| < 0.5 (where the difference cancels; ten terms in Horner form, truncation < 1e-22
 /// relative) and directly otherwise.
 #[inline]
 pub fn sin_minus_theta_cos(theta: f64) -> f64 {
-    if theta.abs() < 1.0 {
+    if theta.abs() < 0.5 {
         const C: [f64; 10] = [
             2.0 / 6.0,
             -4.0 / 120.0,
@@ -299,7 +299,7 @@ impl Activation {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn relu_family(a: f64, b: f64, s: &PairState, d1: &Diag, d2: &Diag) -> Dual {
     let big_a = 0.5 * (a * a + b * b);
     let big_b = (a - b) * (a - b) / (2.0 * PI);
@@ -313,8 +313,8 @@ fn relu_family(a: f64, b: f64, s: &PairState, d1: &Diag, d2: &Diag) -> Dual {
     } else if s.c >= 0.0 {
         let theta = atan2_nonneg(sd, s.c);
         // E = r h(θ) = √D − θ k12; the difference is used directly only where it cancels by
-        // less than a factor ~3 (θ ≥ 1).
-        let e = if theta < 1.0 {
+        // less than a factor ~10 (θ ≥ 0.5).
+        let e = if theta < 0.5 {
             r * sin_minus_theta_cos(theta)
         } else {
             sd - theta * s.c
@@ -326,8 +326,8 @@ fn relu_family(a: f64, b: f64, s: &PairState, d1: &Diag, d2: &Diag) -> Dual {
         // h(φ) = sin φ − φ cos φ (series for small φ), so the O(φ³) NNGP of nearly antipodal
         // ReLU inputs keeps its relative accuracy.
         let phi = atan2_nonneg(sd, -s.c);
-        // r h(φ) = √D + φ k12 (r sin φ = √D, r cos φ = −k12); series for φ < 1.
-        let rh = if phi < 1.0 {
+        // r h(φ) = √D + φ k12 (r sin φ = √D, r cos φ = −k12); series for φ < 0.5.
+        let rh = if phi < 0.5 {
             r * sin_minus_theta_cos(phi)
         } else {
             sd + phi * s.c
