@@ -1031,19 +1031,19 @@ pub fn check_generalization(st: &Settings) -> Result<CheckReport> {
         let x: Vec<f64> = sel.iter().map(|p| p.noise).collect();
         let mut series = vec![
             Series::new(
-                "bound √(2Q/N) + c√(log(N/(λ_min δ))/N)",
+                "§7 bound B",
                 x.clone(),
                 sel.iter().map(|p| p.bound.total).collect(),
                 Style::Dashed,
             ),
             Series::new(
-                "complexity C = √(Q/N)",
+                "C = √(Q/N)",
                 x.clone(),
                 sel.iter().map(|p| p.complexity).collect(),
                 Style::LineMarkers,
             ),
             Series::new(
-                "test loss min(1, ‖ŷ − y‖) (MNK)",
+                "test loss, MNK",
                 x.clone(),
                 sel.iter().map(|p| p.test_err).collect(),
                 Style::LineMarkers,
@@ -1051,7 +1051,7 @@ pub fn check_generalization(st: &Settings) -> Result<CheckReport> {
         ];
         if *fam == Family::Omniglot {
             series.push(Series::new(
-                "0-1 test error (MNK)",
+                "0-1 error, MNK",
                 x.clone(),
                 sel.iter()
                     .map(|p| p.test_err01.unwrap_or(f64::NAN))
@@ -1061,13 +1061,13 @@ pub fn check_generalization(st: &Settings) -> Result<CheckReport> {
         }
         if *fam == Family::Sine {
             series.push(Series::new(
-                format!("test loss, finite MAML (width {width}, T = {steps})"),
+                format!("test loss, MAML w = {width}"),
                 mp.iter().map(|m| m.noise).collect(),
                 a.clone(),
                 Style::Markers,
             ));
             series.push(Series::new(
-                format!("test loss, MNK with the same η, T = {steps}"),
+                format!("test loss, MNK same η, T = {steps}"),
                 mp.iter().map(|m| m.noise).collect(),
                 b.clone(),
                 Style::Dashed,
@@ -1080,7 +1080,7 @@ pub fn check_generalization(st: &Settings) -> Result<CheckReport> {
                 fam.name()
             ),
             x_label: "label-noise fraction p".into(),
-            y_label: "value".into(),
+            y_label: "B, C and test loss (loss = min(1, ‖ŷ − y‖))".into(),
             log_x: false,
             log_y: true,
             series,
