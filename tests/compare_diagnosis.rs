@@ -378,3 +378,32 @@ fn unrelated_error_gets_no_diagnosis() {
     assert!(s.worst_index == vec![2, 3] || s.worst_index == vec![3, 2]);
     assert!((s.min_lre - 6.0).abs() < 0.05, "{}", s.min_lre);
 }
+
+#[test]
+fn first_order_instead_of_second_order_meta_gradient() {
+    use gbml_testbed::maml::Order;
+    for q in [Quantity::MetaGradient, Quantity::MetaLossTrajectory] {
+        let c = case("maml", q);
+        let wrong = edited(&c.manifest, |m| m.conventions.order = Some(Order::First));
+        assert_diagnosed(
+            &c.manifest,
+            &c.inputs,
+            &wrong,
+            &c.inputs,
+            "first_order_instead_of_second_order",
+        );
+    }
+}
+
+#[test]
+fn mean_loss_in_the_meta_gradient() {
+    let c = case("maml", Quantity::MetaGradient);
+    let wrong = edited(&c.manifest, |m| m.conventions.loss = Some(LossNorm::Mean));
+    assert_diagnosed(
+        &c.manifest,
+        &c.inputs,
+        &wrong,
+        &c.inputs,
+        "mean_loss_instead_of_sum",
+    );
+}

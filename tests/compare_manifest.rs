@@ -90,6 +90,7 @@ fn schema_properties_match_the_rust_structs() {
         query: 1,
     });
     c.variant = Some(gbml_testbed::mnk::Variant::Maml);
+    c.order = Some(gbml_testbed::maml::Order::Second);
     let mut m = Manifest::new(
         "x",
         gbml_testbed::io::manifest::Quantity::Ntk,

@@ -84,6 +84,8 @@ fn certified_outputs_pass_and_perturbed_ones_fail_at_the_perturbed_entry() {
         ("deep-erf_d50-nngp", vec![5, 0]),
         ("ill_conditioned-erf_d2_flow_ridge-mnk_gram", vec![3, 6]),
         ("easy-relu_d1_steps-predictions", vec![4, 0]),
+        ("easy-relu_d1_w32_maml-meta_gradient", vec![17]),
+        ("easy-relu_d1_w32_maml-meta_loss_trajectory", vec![3]),
     ] {
         let cdir = dir.join(case);
         let mut m = Manifest::load(&cdir.join("manifest.json")).unwrap();

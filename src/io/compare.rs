@@ -14,7 +14,7 @@
 
 use super::arrays;
 use super::diagnose::{self, Diagnosis};
-use super::manifest::{Layout, LossNorm, Manifest, Quantity, TaskShape, F0};
+use super::manifest::{Layout, Loop, LossNorm, Manifest, Quantity, TaskShape, F0};
 use super::tolerance::{Tolerance, ToleranceTable};
 use crate::error::{Error, Result};
 use crate::kernel;
@@ -273,9 +273,85 @@ pub fn reference(m: &Manifest, inputs: &Inputs) -> Result<ArrayD<f64>> {
         Quantity::MnkGram | Quantity::MnkCross | Quantity::Predictions | Quantity::Complexity => {
             meta_reference(m, inputs, arch)
         }
-        q => Err(Error::Unsupported(format!(
-            "`gbml compare` cannot recompute quantity `{q}` in this build yet"
-        ))),
+        Quantity::MetaGradient | Quantity::MetaLossTrajectory => maml_reference(m, inputs, arch),
+    }
+}
+
+/// References of the finite-network quantities: the exact (or first-order) MAML meta-gradient
+/// at `params` (flat θ in the order of [`crate::net::Mlp`]: per layer W (row-major, n_out × n_in)
+/// then b), and the meta-loss after each of `outer.steps` full-batch outer steps from `params`.
+/// Losses are sums (½‖·‖²); `loss: mean` divides the inner loss by m·k and the meta-loss by N·n·k.
+fn maml_reference(m: &Manifest, inputs: &Inputs, arch: crate::kernel::Arch) -> Result<ArrayD<f64>> {
+    use crate::maml::{self, Adapt, MamlConfig, MetaTask, TrainConfig};
+    let q = m.quantity;
+    let c = &m.conventions;
+    let layout = c.layout_for(q)?;
+    let shape = c.task_shape_for(q)?;
+    let loss = c.loss_for(q)?;
+    let set = task_set(
+        input2(inputs, "x")?,
+        input2(inputs, "y")?,
+        layout,
+        shape,
+        "x",
+    )?;
+    let k = set.k();
+    let theta = inputs
+        .get("params")
+        .ok_or_else(|| Error::Empty("input `params` is missing".into()))?
+        .view()
+        .into_dimensionality::<ndarray::Ix1>()
+        .map_err(|_| Error::shape("input `params`", "a 1-D array (flat θ)", "more dimensions"))?
+        .to_owned();
+    let mlp = crate::net::Mlp::new(&arch, set.d(), k)?;
+    let Loop::Steps { lr, steps, .. } = c.inner_for(q)? else {
+        return Err(Error::Unsupported(format!(
+            "quantity `{q}` needs inner.kind = steps"
+        )));
+    };
+    let inner_scale = loss_scale(loss, shape.support * k);
+    let outer_scale = loss_scale(loss, set.n_query() * k);
+    let adapt = match c.variant.unwrap_or_default() {
+        Variant::Maml => Adapt::Full,
+        Variant::Anil => Adapt::Head,
+    };
+    let cfg = MamlConfig::new(lr * inner_scale, steps)
+        .with_order(c.order.unwrap_or_default())
+        .with_adapt(adapt);
+    let tasks: Vec<MetaTask> = set
+        .tasks()
+        .iter()
+        .map(|t| MetaTask::new(t.xs.clone(), t.ys.clone(), t.xq.clone(), t.yq.clone()))
+        .collect();
+    match q {
+        Quantity::MetaGradient => {
+            let (_, g) = maml::meta_loss_grad(&mlp, theta.view(), &tasks, &cfg)?;
+            Ok((g * outer_scale).into_dyn())
+        }
+        _ => {
+            let Loop::Steps {
+                lr: eta, steps: t, ..
+            } = c.outer_for(q)?
+            else {
+                return Err(Error::Unsupported(format!(
+                    "quantity `{q}` needs outer.kind = steps"
+                )));
+            };
+            let res = maml::train(
+                &mlp,
+                theta.view(),
+                &tasks,
+                &cfg,
+                &TrainConfig::new(eta * outer_scale, t),
+                &mut |_, _| {},
+            )?;
+            let losses: Vec<f64> = res
+                .records
+                .iter()
+                .map(|r| r.meta_loss * outer_scale)
+                .collect();
+            Ok(ndarray::Array1::from(losses).into_dyn())
+        }
     }
 }
 

@@ -29,6 +29,7 @@ use super::manifest::{Layout, Loop, LossNorm, Manifest, Quantity, RidgeMode, F0}
 use super::tolerance::Tolerance;
 use crate::error::Result;
 use crate::kernel::Parameterization;
+use crate::maml::Order;
 use crate::mnk::Variant;
 use ndarray::{ArrayD, Ix2};
 use serde::Serialize;
@@ -337,6 +338,24 @@ fn meta_alternatives(m: &Manifest, inputs: &Inputs, out: &mut Vec<Alternative>) 
             "the inner loop adapts all parameters (MAML: inner kernel = NTK), the manifest says ANIL".into(),
             alt_with(m, inputs, |m2, _| m2.conventions.variant = Some(Variant::Maml)),
         ),
+    }
+    // Meta-gradient order.
+    if matches!(
+        m.quantity,
+        Quantity::MetaGradient | Quantity::MetaLossTrajectory
+    ) {
+        match c.order.unwrap_or_default() {
+            Order::Second => push(
+                "first_order_instead_of_second_order",
+                "a first-order meta-gradient (FOMAML: the inner loop's Hessian terms dropped), the manifest says second order".into(),
+                alt_with(m, inputs, |m2, _| m2.conventions.order = Some(Order::First)),
+            ),
+            Order::First => push(
+                "second_order_instead_of_first_order",
+                "the exact second-order meta-gradient, the manifest says first order".into(),
+                alt_with(m, inputs, |m2, _| m2.conventions.order = Some(Order::Second)),
+            ),
+        }
     }
     // f0.
     if c.f0 == Some(F0::File) {

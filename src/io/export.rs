@@ -449,10 +449,76 @@ pub fn meta_cases() -> Vec<Case> {
     out
 }
 
+/// Finite-network MAML cases (meta-gradient at θ₀, meta-loss trajectory).
+pub fn maml_cases() -> Vec<Case> {
+    let mut rng = ChaCha8Rng::seed_from_u64(20_260_603);
+    let arch = Arch::new(1, Activation::Relu)
+        .with_sigma_b(Some(0.1))
+        .with_width(32);
+    let shape = TaskShape {
+        support: 4,
+        query: 3,
+    };
+    let layout = Layout::PerTask;
+    let (x, y) = regression_tasks(&mut rng, 3, shape, 2, layout);
+    let mlp = crate::net::Mlp::new(&arch, 2, 1).expect("valid network");
+    let theta = mlp.init(7);
+    let mut conv = Conventions::from_arch(&arch);
+    conv.loss = Some(LossNorm::Sum);
+    conv.inner = Some(Loop::Steps {
+        lr: 0.1,
+        steps: 2,
+        ridge: 0.0,
+        ridge_mode: RidgeMode::InverseOnly,
+    });
+    conv.layout = Some(layout);
+    conv.task_shape = Some(shape);
+    conv.order = Some(crate::maml::Order::Second);
+    let desc = "finite ReLU network, 1 hidden layer of width 32, NTK parameterization, σ_b = 0.1, θ₀ from seed 7 (params.npy, flat: per layer W row-major then b); 3 sine tasks in R², m = 4, n = 3; inner: 2 steps at λ = 0.1; second-order MAML";
+    let mut out = Vec::new();
+    for q in [Quantity::MetaGradient, Quantity::MetaLossTrajectory] {
+        let mut conv = conv.clone();
+        if q == Quantity::MetaLossTrajectory {
+            conv.outer = Some(Loop::Steps {
+                lr: 0.05,
+                steps: 5,
+                ridge: 0.0,
+                ridge_mode: RidgeMode::InverseOnly,
+            });
+        }
+        let mut inputs = Inputs::new();
+        inputs.insert("params".into(), theta.clone().into_dyn());
+        inputs.insert("x".into(), x.clone().into_dyn());
+        inputs.insert("y".into(), y.clone().into_dyn());
+        let files = inputs
+            .keys()
+            .map(|k| (k.clone(), format!("{k}.npy")))
+            .collect();
+        let mut manifest = Manifest::new(
+            format!("gbml-testbed {}", env!("CARGO_PKG_VERSION")),
+            q,
+            files,
+            "reference.npy",
+            conv,
+        );
+        manifest.certified_digits = Some(default_tolerance(q).min_digits);
+        manifest.notes = Some(desc.to_string());
+        out.push(Case {
+            name: format!("easy-relu_d1_w32_maml-{q}"),
+            grade: Grade::Easy,
+            description: desc.to_string(),
+            manifest,
+            inputs,
+        });
+    }
+    out
+}
+
 /// Every case of the pack.
 pub fn cases() -> Vec<Case> {
     let mut c = kernel_cases();
     c.extend(meta_cases());
+    c.extend(maml_cases());
     c
 }
 

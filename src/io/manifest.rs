@@ -288,6 +288,10 @@ pub struct Conventions {
     /// = NNGP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<crate::mnk::Variant>,
+    /// `second` (default when omitted: exact MAML) or `first` (first-order MAML); for
+    /// `meta_gradient` and `meta_loss_trajectory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<crate::maml::Order>,
 }
 
 impl Conventions {
@@ -311,6 +315,7 @@ impl Conventions {
             f0: None,
             task_shape: None,
             variant: None,
+            order: None,
         }
     }
 
@@ -533,6 +538,18 @@ impl Manifest {
             }
             let inner = c.inner_for(q)?;
             inner.validate("conventions.inner")?;
+            if matches!(q, Quantity::MetaGradient | Quantity::MetaLossTrajectory)
+                && !matches!(c.inner_for(q)?, Loop::Steps { .. })
+            {
+                return Err(Error::Unsupported(format!(
+                    "quantity `{q}` needs a discrete inner loop (`conventions.inner.kind` = \"steps\")"
+                )));
+            }
+            if q == Quantity::MetaLossTrajectory && !matches!(c.outer_for(q)?, Loop::Steps { .. }) {
+                return Err(Error::Unsupported(format!(
+                    "quantity `{q}` needs a discrete outer loop (`conventions.outer.kind` = \"steps\")"
+                )));
+            }
             if matches!(q, Quantity::Predictions | Quantity::MetaLossTrajectory) {
                 c.outer_for(q)?.validate("conventions.outer")?;
             }
