@@ -364,3 +364,24 @@ fn divergent_training_reports_the_critical_rate() {
     .unwrap_err();
     assert!(matches!(e, Error::InvalidParameter { .. }), "{e}");
 }
+
+/// Inputs whose layer variances would overflow the pair products (|x| ~ 1e100, and 1e140 as
+/// found by the fuzzer) are a typed error naming the limit, never an infinite kernel; the largest
+/// accepted scale (|x| = 1e70, d = 2) still gives finite values.
+#[test]
+fn kernel_overflow_is_a_typed_error() {
+    let arch = Arch::new(2, Activation::Relu).with_sigma_b(Some(0.1));
+    for scale in [1e100, 1e140, 1e300] {
+        let x = ndarray::array![[scale, 1.0], [1.0, -scale]];
+        match kernel::kernels(&arch, x.view(), None) {
+            Err(gbml_testbed::Error::InvalidParameter { name, reason, .. }) => {
+                assert_eq!(name, "inputs");
+                assert!(reason.contains("overflow"), "{reason}");
+            }
+            other => panic!("scale {scale:e}: expected InvalidParameter, got {other:?}"),
+        }
+    }
+    let x = ndarray::array![[1e70, 1.0], [1.0, -1e70]];
+    let k = kernel::kernels(&arch, x.view(), None).expect("1e70 is within range");
+    assert!(k.ntk.iter().chain(k.nngp.iter()).all(|v| v.is_finite()));
+}

@@ -27,7 +27,7 @@ pub fn parse_bytes(bytes: &[u8], path: &str) -> Result<ArrayD<f64>> {
 /// Reject a header whose declared length exceeds the file before any parser allocates it
 /// (`ndarray_npy` allocates the declared header length up front: a 26-byte file declaring a 3.6 GB
 /// header ran the fuzzer out of memory; reproducer in `fuzz/artifacts-regressions/manifest_parse/`).
-fn check_header_len(bytes: &[u8], path: &str) -> Result<()> {
+pub(crate) fn check_header_len(bytes: &[u8], path: &str) -> Result<()> {
     let perr = |reason: String| Error::Parse {
         what: ".npy file".into(),
         path: path.into(),

@@ -41,6 +41,9 @@ pub fn parse_npy_any(bytes: &[u8], path: &Path) -> Result<ArrayD<f64>> {
             format!("{} bytes is above the limit", bytes.len()),
         ));
     }
+    // The declared header length must fit in the file before ndarray-npy allocates it
+    // (a 26-byte file declaring a 3.6 GB header ran the fuzzer out of memory).
+    super::arrays::check_header_len(bytes, &path.display().to_string())?;
     if !bytes.starts_with(b"\x93NUMPY") {
         return Err(parse_err(
             path,

@@ -265,7 +265,54 @@ fn validate_inputs(arch: &Arch, x1: &ArrayView2<f64>, x2: Option<&ArrayView2<f64
         }
         ensure_finite(x2.view(), "kernel input X2")?;
     }
+    check_range(arch, x1, x2)
+}
+
+/// Largest layer variance the recursion accepts. Pair products such as k11·k22 must stay below
+/// f64::MAX ≈ 1.8e308, so every variance Σ^h(x, x) must stay below ~1e154; the guard keeps a
+/// margin for the NTK's growth with depth.
+pub const MAX_VARIANCE: f64 = 1e150;
+
+/// Reject inputs whose layer variances would overflow the pair products (inputs with
+/// ‖x‖ ≳ 1e75·√d): a typed error instead of an infinite or silently wrong kernel. The
+/// diagonal chain Σ^h(x, x) is monotone in ‖x‖, so the largest-norm input bounds every layer.
+fn check_range(arch: &Arch, x1: &ArrayView2<f64>, x2: Option<&ArrayView2<f64>>) -> Result<()> {
+    let max_n2 = |x: &ArrayView2<f64>| {
+        x.rows()
+            .into_iter()
+            .map(|r| r.iter().map(|v| v * v).sum::<f64>())
+            .fold(0.0f64, f64::max)
+    };
+    let mut n2 = max_n2(x1);
+    if let Some(x2) = x2 {
+        n2 = n2.max(max_n2(x2));
+    }
+    let d = x1.ncols() as f64;
+    let sw2 = arch.sigma_w * arch.sigma_w;
+    let q1 = sw2 * n2 / d + arch.sigma_b2();
+    let sb2 = arch.sigma_b2();
+    let chain_max = diag_chain(arch, q1)
+        .iter()
+        .map(|dg| sw2 * dg.t + sb2)
+        .fold(q1, f64::max);
+    if !(chain_max <= MAX_VARIANCE) {
+        return Err(Error::param(
+            "inputs",
+            format!("max ‖x‖² = {n2:.3e} (d = {})", x1.ncols()),
+            format!(
+                "layer variances reach {chain_max:.3e} > {MAX_VARIANCE:.0e}: kernel products would overflow f64; \
+                 rescale the inputs (bias-free ReLU kernels are positively homogeneous)"
+            ),
+        ));
+    }
     Ok(())
+}
+
+/// Post-condition of every public entry point: a non-finite kernel value is an error, never a
+/// silent NaN or infinity.
+fn ensure_finite_output(k: &Kernels) -> Result<()> {
+    ensure_finite(k.nngp.view(), "NNGP output (overflow)")?;
+    ensure_finite(k.ntk.view(), "NTK output (overflow)")
 }
 
 /// Rows per tile of the Gram product; fixed so that a row block computes the same bits as the
@@ -499,6 +546,7 @@ pub fn kernels<'a>(
         mirror_lower(&mut k.nngp);
         mirror_lower(&mut k.ntk);
     }
+    ensure_finite_output(&k)?;
     Ok(k)
 }
 
@@ -516,6 +564,7 @@ pub fn kernels_rows(arch: &Arch, x: ArrayView2<f64>, rows: Range<usize>) -> Resu
         ));
     }
     let (k, _) = compute(arch, x, x, true, rows, false, false);
+    ensure_finite_output(&k)?;
     Ok(k)
 }
 
@@ -538,7 +587,9 @@ pub fn kernels_rows_between<'a>(
                     format!("must lie within 0..{}", x1.nrows()),
                 ));
             }
-            Ok(compute(arch, x1, x2, false, rows, false, false).0)
+            let k = compute(arch, x1, x2, false, rows, false, false).0;
+            ensure_finite_output(&k)?;
+            Ok(k)
         }
     }
 }
@@ -558,6 +609,9 @@ pub fn kernels_per_layer<'a>(
             mirror_lower(&mut k.nngp);
             mirror_lower(&mut k.ntk);
         }
+    }
+    for k in &layers {
+        ensure_finite_output(k)?;
     }
     Ok(layers)
 }
