@@ -400,9 +400,18 @@ fn gram_sym_rows(x: ArrayView2<f64>, rows: Range<usize>) -> Array2<f64> {
     out.slice(s![rows.start - t0..rows.end - t0, ..]).to_owned()
 }
 
+/// Which Gram matrices [`compute`] materialises (the per-layer path always computes both).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Both,
+    Nngp,
+    Ntk,
+}
+
 /// Core: rows `rows` of the kernel matrices between X1 and X2 (X2 = X1 when `sym`), with an
 /// optional per-layer sink. With `lower_only` (symmetric full matrix) only entries j ≤ i are
 /// computed; the caller mirrors them.
+#[allow(clippy::too_many_arguments)]
 fn compute(
     arch: &Arch,
     x1: ArrayView2<f64>,
@@ -411,6 +420,7 @@ fn compute(
     rows: Range<usize>,
     per_layer: bool,
     lower_only: bool,
+    want: Want,
 ) -> (Kernels, Vec<Kernels>) {
     let g = if sym {
         gram_sym_rows(x1, rows.clone())
@@ -446,46 +456,85 @@ fn compute(
         let st = first_layer(arch, x1.row(a), x2.row(b), n1[a], n2[b], gij, sym && a == b);
         (st, gij, a, b)
     };
-    let mut nngp = Array2::<f64>::zeros((m, n));
-    let mut ntk = Array2::<f64>::zeros((m, n));
     if !per_layer {
-        nngp.axis_iter_mut(Axis(0))
-            .into_par_iter()
-            .zip(ntk.axis_iter_mut(Axis(0)).into_par_iter())
-            .enumerate()
-            .for_each(|(li, (mut rn, mut rt))| {
-                let jmax = if lower_only { rows.start + li + 1 } else { n };
-                // Pairs are advanced BATCH at a time, layer by layer: the per-pair recursion is
-                // a long dependency chain (sqrt → atan2 → next layer), and interleaving
-                // independent pairs lets the CPU overlap them. Same operations per pair, so the
-                // same bits as one pair at a time.
-                let mut j0 = 0;
-                while j0 < jmax {
-                    let nb = BATCH.min(jmax - j0);
-                    let mut sts = [PairState::default(); BATCH];
-                    let mut thetas = [0.0; BATCH];
-                    let mut idx = [(0usize, 0usize); BATCH];
-                    for k in 0..nb {
-                        let (st, gij, a, b) = entry(li, j0 + k);
-                        sts[k] = st;
-                        thetas[k] = theta1(arch, &st, gij);
-                        idx[k] = (a, b);
-                    }
-                    for h in 0..arch.depth {
-                        for k in 0..nb {
-                            let (a, b) = idx[k];
-                            step(arch, h, &mut sts[k], &mut thetas[k], &ch1[a][h], &ch2[b][h]);
-                        }
-                    }
-                    for k in 0..nb {
-                        rn[j0 + k] = sts[k].c;
-                        rt[j0 + k] = thetas[k];
-                    }
-                    j0 += nb;
+        // One row of pairs: `rn[j]`, `rt[j]` = (NNGP, NTK) of pair (i, j), j < jmax.
+        let row = |li: usize, rn: &mut [f64], rt: &mut [f64]| {
+            let jmax = if lower_only { rows.start + li + 1 } else { n };
+            // Pairs are advanced BATCH at a time, layer by layer: the per-pair recursion is
+            // a long dependency chain (sqrt → atan2 → next layer), and interleaving
+            // independent pairs lets the CPU overlap them. Same operations per pair, so the
+            // same bits as one pair at a time.
+            let mut j0 = 0;
+            while j0 < jmax {
+                let nb = BATCH.min(jmax - j0);
+                let mut sts = [PairState::default(); BATCH];
+                let mut thetas = [0.0; BATCH];
+                let mut idx = [(0usize, 0usize); BATCH];
+                for k in 0..nb {
+                    let (st, gij, a, b) = entry(li, j0 + k);
+                    sts[k] = st;
+                    thetas[k] = theta1(arch, &st, gij);
+                    idx[k] = (a, b);
                 }
-            });
+                for h in 0..arch.depth {
+                    for k in 0..nb {
+                        let (a, b) = idx[k];
+                        step(arch, h, &mut sts[k], &mut thetas[k], &ch1[a][h], &ch2[b][h]);
+                    }
+                }
+                for k in 0..nb {
+                    rn[j0 + k] = sts[k].c;
+                    rt[j0 + k] = thetas[k];
+                }
+                j0 += nb;
+            }
+        };
+        // A kind that was not asked for is written to a per-thread scratch row and returned
+        // as a 0×0 matrix: no M×M allocation, page faults or mirroring for it.
+        let empty = || Array2::<f64>::zeros((0, 0));
+        let scratch = || vec![0.0; n];
+        let (nngp, ntk) = match want {
+            Want::Both => {
+                let mut nngp = Array2::<f64>::zeros((m, n));
+                let mut ntk = Array2::<f64>::zeros((m, n));
+                nngp.axis_iter_mut(Axis(0))
+                    .into_par_iter()
+                    .zip(ntk.axis_iter_mut(Axis(0)).into_par_iter())
+                    .enumerate()
+                    .for_each(|(li, (mut rn, mut rt))| {
+                        row(
+                            li,
+                            rn.as_slice_mut().expect("row-major"),
+                            rt.as_slice_mut().expect("row-major"),
+                        )
+                    });
+                (nngp, ntk)
+            }
+            Want::Ntk => {
+                let mut ntk = Array2::<f64>::zeros((m, n));
+                ntk.axis_iter_mut(Axis(0))
+                    .into_par_iter()
+                    .enumerate()
+                    .for_each_init(scratch, |sc, (li, mut rt)| {
+                        row(li, sc, rt.as_slice_mut().expect("row-major"))
+                    });
+                (empty(), ntk)
+            }
+            Want::Nngp => {
+                let mut nngp = Array2::<f64>::zeros((m, n));
+                nngp.axis_iter_mut(Axis(0))
+                    .into_par_iter()
+                    .enumerate()
+                    .for_each_init(scratch, |sc, (li, mut rn)| {
+                        row(li, rn.as_slice_mut().expect("row-major"), sc)
+                    });
+                (nngp, empty())
+            }
+        };
         return (Kernels { nngp, ntk }, Vec::new());
     }
+    let mut nngp = Array2::<f64>::zeros((m, n));
+    let mut ntk = Array2::<f64>::zeros((m, n));
     let row_results: Vec<Vec<Vec<(f64, f64)>>> = (0..m)
         .into_par_iter()
         .map(|li| {
@@ -521,12 +570,18 @@ fn compute(
     (Kernels { nngp, ntk }, layers)
 }
 
-/// Copy the lower triangle of a square matrix onto its upper triangle.
+/// Copy the lower triangle of a square matrix onto its upper triangle (in 64×64 blocks, so
+/// that the transposed writes stay in cache; an empty matrix is left alone).
 fn mirror_lower(mat: &mut Array2<f64>) {
+    const B: usize = 64;
     let n = mat.nrows();
-    for i in 0..n {
-        for j in 0..i {
-            mat[[j, i]] = mat[[i, j]];
+    for ib in (0..n).step_by(B) {
+        for jb in (0..=ib).step_by(B) {
+            for i in ib..(ib + B).min(n) {
+                for j in jb..(jb + B).min(i) {
+                    mat[[j, i]] = mat[[i, j]];
+                }
+            }
         }
     }
 }
@@ -538,10 +593,20 @@ pub fn kernels<'a>(
     x1: ArrayView2<'a, f64>,
     x2: Option<ArrayView2<'a, f64>>,
 ) -> Result<Kernels> {
+    kernels_want(arch, x1, x2, Want::Both)
+}
+
+/// [`kernels`] materialising only the matrices in `want` (the other is 0×0).
+fn kernels_want<'a>(
+    arch: &Arch,
+    x1: ArrayView2<'a, f64>,
+    x2: Option<ArrayView2<'a, f64>>,
+    want: Want,
+) -> Result<Kernels> {
     validate_inputs(arch, &x1, x2.as_ref())?;
     let sym = x2.is_none();
     let x2v = x2.unwrap_or(x1);
-    let (mut k, _) = compute(arch, x1, x2v, sym, 0..x1.nrows(), false, sym);
+    let (mut k, _) = compute(arch, x1, x2v, sym, 0..x1.nrows(), false, sym, want);
     if sym {
         mirror_lower(&mut k.nngp);
         mirror_lower(&mut k.ntk);
@@ -563,7 +628,7 @@ pub fn kernels_rows(arch: &Arch, x: ArrayView2<f64>, rows: Range<usize>) -> Resu
             format!("must lie within 0..{}", x.nrows()),
         ));
     }
-    let (k, _) = compute(arch, x, x, true, rows, false, false);
+    let (k, _) = compute(arch, x, x, true, rows, false, false, Want::Both);
     ensure_finite_output(&k)?;
     Ok(k)
 }
@@ -587,7 +652,7 @@ pub fn kernels_rows_between<'a>(
                     format!("must lie within 0..{}", x1.nrows()),
                 ));
             }
-            let k = compute(arch, x1, x2, false, rows, false, false).0;
+            let k = compute(arch, x1, x2, false, rows, false, false, Want::Both).0;
             ensure_finite_output(&k)?;
             Ok(k)
         }
@@ -603,7 +668,7 @@ pub fn kernels_per_layer<'a>(
     validate_inputs(arch, &x1, x2.as_ref())?;
     let sym = x2.is_none();
     let x2v = x2.unwrap_or(x1);
-    let (_, mut layers) = compute(arch, x1, x2v, sym, 0..x1.nrows(), true, sym);
+    let (_, mut layers) = compute(arch, x1, x2v, sym, 0..x1.nrows(), true, sym, Want::Both);
     if sym {
         for k in &mut layers {
             mirror_lower(&mut k.nngp);
@@ -622,7 +687,7 @@ pub fn ntk<'a>(
     x1: ArrayView2<'a, f64>,
     x2: Option<ArrayView2<'a, f64>>,
 ) -> Result<Array2<f64>> {
-    Ok(kernels(arch, x1, x2)?.ntk)
+    Ok(kernels_want(arch, x1, x2, Want::Ntk)?.ntk)
 }
 
 /// NNGP Gram matrix Σ(X1, X2).
@@ -631,5 +696,5 @@ pub fn nngp<'a>(
     x1: ArrayView2<'a, f64>,
     x2: Option<ArrayView2<'a, f64>>,
 ) -> Result<Array2<f64>> {
-    Ok(kernels(arch, x1, x2)?.nngp)
+    Ok(kernels_want(arch, x1, x2, Want::Nngp)?.nngp)
 }
