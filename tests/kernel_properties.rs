@@ -6,7 +6,7 @@
 mod common;
 
 use gbml_testbed::kernel::{
-    kernels, kernels_per_layer, kernels_rows, Activation, Arch, Parameterization,
+    kernels, kernels_per_layer, kernels_rows, nngp, ntk, Activation, Arch, Parameterization,
 };
 use gbml_testbed::linalg::sym_eigvals;
 use gbml_testbed::tol::{lre, EPS, KERNEL_MIN_DIGITS};
@@ -34,6 +34,23 @@ proptest! {
 
     /// K(X, X) is exactly symmetric and positive semidefinite:
     /// λ_min ≥ −c·n·ε·‖K‖₂ with c = 16 (eigensolver backward error + kernel rounding).
+    #[test]
+    fn single_kind_entry_points_match_kernels(
+        x in common::matrix(1..20, 1..7, 3.0),
+        y in common::matrix(1..5, 1..7, 3.0),
+        arch in common::arch(5),
+    ) {
+        // ntk()/nngp() skip the other matrix internally; they must return the same bits.
+        let k = kernels(&arch, x.view(), None).unwrap();
+        prop_assert!(bits_eq(&ntk(&arch, x.view(), None).unwrap(), &k.ntk));
+        prop_assert!(bits_eq(&nngp(&arch, x.view(), None).unwrap(), &k.nngp));
+        if y.ncols() == x.ncols() {
+            let k = kernels(&arch, x.view(), Some(y.view())).unwrap();
+            prop_assert!(bits_eq(&ntk(&arch, x.view(), Some(y.view())).unwrap(), &k.ntk));
+            prop_assert!(bits_eq(&nngp(&arch, x.view(), Some(y.view())).unwrap(), &k.nngp));
+        }
+    }
+
     #[test]
     fn symmetric_and_psd(x in common::matrix(2..24, 1..9, 3.0), arch in common::arch(5)) {
         let k = kernels(&arch, x.view(), None).unwrap();
