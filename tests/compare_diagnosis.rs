@@ -407,3 +407,98 @@ fn mean_loss_in_the_meta_gradient() {
         "mean_loss_instead_of_sum",
     );
 }
+
+#[test]
+fn sum_loss_instead_of_mean() {
+    for q in [
+        Quantity::InnerOperatorT,
+        Quantity::MnkGram,
+        Quantity::Predictions,
+    ] {
+        let c = case("relu_d1_steps", q);
+        assert_eq!(c.manifest.conventions.loss, Some(LossNorm::Sum));
+        // The manifest says mean; the candidate used the sum (the case's own convention).
+        let right = edited(&c.manifest, |m| m.conventions.loss = Some(LossNorm::Mean));
+        assert_diagnosed(
+            &right,
+            &c.inputs,
+            &c.manifest,
+            &c.inputs,
+            "sum_loss_instead_of_mean",
+        );
+    }
+}
+
+#[test]
+fn maml_instead_of_anil() {
+    for q in [Quantity::MnkGram, Quantity::Predictions] {
+        let c = case("relu_d1_steps", q);
+        let right = edited(&c.manifest, |m| m.conventions.variant = Some(Variant::Anil));
+        let wrong = edited(&c.manifest, |m| m.conventions.variant = Some(Variant::Maml));
+        assert_diagnosed(&right, &c.inputs, &wrong, &c.inputs, "maml_instead_of_anil");
+    }
+}
+
+#[test]
+fn second_order_instead_of_first_order_meta_gradient() {
+    use gbml_testbed::maml::Order;
+    for q in [Quantity::MetaGradient, Quantity::MetaLossTrajectory] {
+        let c = case("maml", q);
+        assert_eq!(c.manifest.conventions.order, Some(Order::Second));
+        let right = edited(&c.manifest, |m| m.conventions.order = Some(Order::First));
+        assert_diagnosed(
+            &right,
+            &c.inputs,
+            &c.manifest,
+            &c.inputs,
+            "second_order_instead_of_first_order",
+        );
+    }
+}
+
+#[test]
+fn outer_ridge_mode_swapped() {
+    // The pack's outer loops have no ridge in a finite-time loop; give the flow outer loop one.
+    let c = case("relu_d1_steps", Quantity::Predictions);
+    let Some(Loop::Flow { time, .. }) = c.manifest.conventions.outer else {
+        panic!("flow outer loop expected")
+    };
+    let with_mode = |mode| {
+        edited(&c.manifest, |m| {
+            m.conventions.outer = Some(Loop::Flow {
+                time,
+                ridge: 0.1,
+                ridge_mode: mode,
+            })
+        })
+    };
+    let inverse_only = with_mode(RidgeMode::InverseOnly);
+    let both = with_mode(RidgeMode::InverseAndExponent);
+    assert_diagnosed(
+        &inverse_only,
+        &c.inputs,
+        &both,
+        &c.inputs,
+        "outer_ridge_mode_swapped",
+    );
+    assert_diagnosed(
+        &both,
+        &c.inputs,
+        &inverse_only,
+        &c.inputs,
+        "outer_ridge_mode_swapped",
+    );
+}
+
+#[test]
+fn ntk_written_for_nngp() {
+    let c = case("easy-relu_d2-", Quantity::Ntk);
+    let right = edited(&c.manifest, |m| m.quantity = Quantity::Nngp);
+    assert_diagnosed(
+        &right,
+        &c.inputs,
+        &c.manifest,
+        &c.inputs,
+        "ntk_instead_of_nngp",
+    );
+}

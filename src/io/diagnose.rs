@@ -23,6 +23,7 @@
 //! | `gradient_flow_instead_of_steps` | inner steps | gradient flow for λτ instead of τ discrete steps |
 //! | `anil_instead_of_maml` / `maml_instead_of_anil` | task-set quantities | the other inner kernel |
 //! | `f0_zero_instead_of_file` | predictions with f0 files | f0 ≡ 0 |
+//! | `first_order_instead_of_second_order` / `second_order_instead_of_first_order` | meta_gradient, meta_loss_trajectory | the other meta-gradient order |
 
 use super::compare::{compare_arrays, reference, Inputs, Stats};
 use super::manifest::{Layout, Loop, LossNorm, Manifest, Quantity, RidgeMode, F0};
