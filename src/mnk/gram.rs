@@ -239,7 +239,7 @@ pub fn assemble_phi(set: &TaskSet, ad: &Adapters, k: ArrayView2<f64>) -> Result<
             ));
         }
     }
-    if !k.iter().all(|v| v.is_finite()) {
+    if !super::base::all_finite(k) {
         crate::error::ensure_finite(k, "outer Gram matrix")?;
     }
     Ok(assemble_full(set, &ad.a, k))
@@ -343,46 +343,45 @@ fn assemble_full(set: &TaskSet, a: &[Array2<f64>], k: ArrayView2<f64>) -> Array2
     let so = set.support_offsets();
     let k = k.as_standard_layout();
     let at = transposes(a);
-    // D (Σn × Σm), row by row.
-    let mut d = Array2::<f64>::zeros((nq, ns));
-    d.axis_iter_mut(Axis(0))
+    // Dᵀ (Σm × Σn), one support row at a time (the same per-entry operation sequence as the
+    // rows of D, see `d_row`); D's row r is recomputed on the fly in the Φ pass (Σm·m̄ flops per
+    // row), so D itself is never stored or transposed.
+    let mut dt = Array2::<f64>::zeros((ns, nq));
+    dt.axis_iter_mut(Axis(0))
         .into_par_iter()
         .enumerate()
-        .for_each(|(r, mut row)| {
-            let i = set.task_of_query(r);
-            let ksup: Vec<&[f64]> = (so[i]..so[i + 1])
-                .map(|sidx| k.row(nq + sidx).to_slice().unwrap())
-                .collect();
-            d_row(
-                a[i].row(r - qo[i]),
-                k.row(r).to_slice().unwrap(),
-                &ksup,
-                nq,
-                row.as_slice_mut().unwrap(),
-            );
+        .for_each(|(sidx, mut row)| {
+            dt_row(set, a, k.row(nq + sidx), row.as_slice_mut().unwrap());
         });
-    let dt = d.t().as_standard_layout().to_owned();
     let mut phi = Array2::<f64>::zeros((nq, nq));
     phi.axis_iter_mut(Axis(0))
         .into_par_iter()
         .enumerate()
-        .for_each_init(Vec::new, |tmp, (r, mut row)| {
-            let i = set.task_of_query(r);
-            let dt_i: Vec<&[f64]> = (so[i]..so[i + 1])
-                .map(|sidx| dt.row(sidx).to_slice().unwrap())
-                .collect();
-            phi_row(
-                set,
-                a[i].row(r - qo[i]),
-                &at,
-                &dt_i,
-                d.row(r).to_slice().unwrap(),
-                &k.row(r).to_slice().unwrap()[..nq],
-                tmp,
-                r,
-                row.as_slice_mut().unwrap(),
-            );
-        });
+        .for_each_init(
+            || (Vec::new(), vec![0.0; ns]),
+            |(tmp, d_r), (r, mut row)| {
+                let i = set.task_of_query(r);
+                let ksup: Vec<&[f64]> = (so[i]..so[i + 1])
+                    .map(|sidx| k.row(nq + sidx).to_slice().unwrap())
+                    .collect();
+                let k_r = k.row(r).to_slice().unwrap();
+                d_row(a[i].row(r - qo[i]), k_r, &ksup, nq, d_r);
+                let dt_i: Vec<&[f64]> = (so[i]..so[i + 1])
+                    .map(|sidx| dt.row(sidx).to_slice().unwrap())
+                    .collect();
+                phi_row(
+                    set,
+                    a[i].row(r - qo[i]),
+                    &at,
+                    &dt_i,
+                    d_r,
+                    &k_r[..nq],
+                    tmp,
+                    r,
+                    row.as_slice_mut().unwrap(),
+                );
+            },
+        );
     // Lower triangle = mirror of the upper one (the rows path computes K[r,c] − (S[r,c] + S[c,r])
     // there, the same bits since K is exactly symmetric and + is commutative).
     const TILE: usize = 64;
