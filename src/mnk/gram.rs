@@ -246,20 +246,23 @@ pub fn assemble_phi(set: &TaskSet, ad: &Adapters, k: ArrayView2<f64>) -> Result<
 }
 
 /// Row `s` (a support index) of Dᵀ = K_sq − ½ K_ss Pᵀ: `krow` is the K row of that support
-/// point (length Σn + Σm). Entry c (query of task j): `K[s,c] − ½ Σ_k A_j[c',k] K[s, nq+so_j+k]`.
-fn dt_row(set: &TaskSet, a: &[Array2<f64>], krow: ArrayView1<f64>, out: &mut [f64]) {
+/// point (length Σn + Σm). Entry c (query of task j): `K[s,c] − ½ Σ_k A_j[c',k] K[s, nq+so_j+k]`,
+/// the sum accumulated from 0 in k order (`at[j]` = A_jᵀ; axpy over k, vectorised across c').
+fn dt_row(set: &TaskSet, at: &[Array2<f64>], krow: &[f64], out: &mut [f64]) {
     let nq = set.n_query();
     let qo = set.query_offsets();
     let so = set.support_offsets();
-    for (j, aj) in a.iter().enumerate() {
-        let kv = krow.slice(s![nq + so[j]..nq + so[j + 1]]);
-        for cp in 0..aj.nrows() {
-            let c = qo[j] + cp;
-            let mut acc = 0.0;
-            for (kk, &kval) in kv.iter().enumerate() {
-                acc += aj[[cp, kk]] * kval;
+    for (j, atj) in at.iter().enumerate() {
+        let kv = &krow[nq + so[j]..nq + so[j + 1]];
+        let o = &mut out[qo[j]..qo[j + 1]];
+        o.iter_mut().for_each(|v| *v = 0.0);
+        for (kk, &kval) in kv.iter().enumerate() {
+            for (ov, &av) in o.iter_mut().zip(atj.row(kk).iter()) {
+                *ov += av * kval;
             }
-            out[c] = krow[c] - 0.5 * acc;
+        }
+        for (ov, &kc) in o.iter_mut().zip(&krow[qo[j]..qo[j + 1]]) {
+            *ov = kc - 0.5 * *ov;
         }
     }
 }
@@ -351,7 +354,12 @@ fn assemble_full(set: &TaskSet, a: &[Array2<f64>], k: ArrayView2<f64>) -> Array2
         .into_par_iter()
         .enumerate()
         .for_each(|(sidx, mut row)| {
-            dt_row(set, a, k.row(nq + sidx), row.as_slice_mut().unwrap());
+            dt_row(
+                set,
+                &at,
+                k.row(nq + sidx).to_slice().unwrap(),
+                row.as_slice_mut().unwrap(),
+            );
         });
     let mut phi = Array2::<f64>::zeros((nq, nq));
     phi.axis_iter_mut(Axis(0))
@@ -421,7 +429,12 @@ fn assemble_rows(
         .into_par_iter()
         .enumerate()
         .for_each(|(l, mut row)| {
-            dt_row(set, a, kss.row(l), row.as_slice_mut().unwrap());
+            dt_row(
+                set,
+                &at,
+                kss.row(l).to_slice().unwrap(),
+                row.as_slice_mut().unwrap(),
+            );
         });
     let mut phi = Array2::zeros((rows.len(), nq));
     phi.axis_iter_mut(Axis(0))
