@@ -86,6 +86,27 @@ pub fn slope_claim(
     Ok((c, fit))
 }
 
+/// The distinct widths (ascending) and, for each, the geometric mean of the values measured at
+/// that width (one value per seed).
+pub fn geo_means_by_width(widths: &[f64], vals: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let mut uniq: Vec<f64> = widths.to_vec();
+    uniq.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    uniq.dedup();
+    let means = uniq
+        .iter()
+        .map(|w| {
+            let v: Vec<f64> = widths
+                .iter()
+                .zip(vals)
+                .filter(|(x, _)| *x == w)
+                .map(|(_, e)| *e)
+                .collect();
+            geo_mean(&v)
+        })
+        .collect();
+    (uniq, means)
+}
+
 /// Figure: error vs width on log-log axes, measured points, per-width geometric means, the fitted
 /// line and a line of the theoretical slope through the first mean.
 pub fn width_figure(
@@ -97,21 +118,7 @@ pub fn width_figure(
     fit: &SlopeFit,
     target: f64,
 ) -> Figure {
-    let mut uniq: Vec<f64> = widths.to_vec();
-    uniq.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    uniq.dedup();
-    let means: Vec<f64> = uniq
-        .iter()
-        .map(|w| {
-            let v: Vec<f64> = widths
-                .iter()
-                .zip(errs)
-                .filter(|(x, _)| *x == w)
-                .map(|(_, e)| *e)
-                .collect();
-            geo_mean(&v)
-        })
-        .collect();
+    let (uniq, means) = geo_means_by_width(widths, errs);
     let fitted: Vec<f64> = uniq.iter().map(|&w| fit.predict(w)).collect();
     let theory: Vec<f64> = uniq
         .iter()

@@ -11,7 +11,7 @@
 //! - `stability.dist_bounded`: ‖θ_T − θ_0‖ stays bounded as the width grows: the fitted log-log
 //!   slope is at most [`DIST_MAX_SLOPE`] (no power-law growth).
 
-use super::common::{geo_mean, slope_claim, width_figure};
+use super::common::{geo_means_by_width, slope_claim, width_figure};
 
 use super::stats::loglog_slope;
 use super::sweep::sweep;
@@ -88,19 +88,7 @@ pub fn check_kernel_stability(st: &Settings) -> Result<CheckReport> {
     let n_layers = sw.runs[0].records.last().unwrap().rel_weight_change.len();
     let mut uniq: Vec<f64> = sw.widths.iter().map(|&w| w as f64).collect();
     uniq.dedup();
-    let mean_at = |vals: &[f64]| -> Vec<f64> {
-        uniq.iter()
-            .map(|w| {
-                let v: Vec<f64> = xs
-                    .iter()
-                    .zip(vals)
-                    .filter(|(x, _)| *x == w)
-                    .map(|(_, e)| *e)
-                    .collect();
-                geo_mean(&v)
-            })
-            .collect()
-    };
+    let mean_at = |vals: &[f64]| -> Vec<f64> { geo_means_by_width(&xs, vals).1 };
     let mut series = Vec::new();
     for h in 0..n_layers {
         let v: Vec<f64> = sw
