@@ -39,9 +39,15 @@ fn tasks(n_tasks: usize, seed: u64) -> TaskSet {
 fn bench(c: &mut Criterion) {
     let arch = Arch::new(2, Activation::Relu).with_sigma_w(2f64.sqrt());
     let large = std::env::var("GBML_BENCH_LARGE").is_ok_and(|v| v == "1");
-    let sizes: Vec<usize> = if large { vec![50, 200, 1000] } else { vec![50, 200] };
+    let sizes: Vec<usize> = if large {
+        vec![50, 200, 1000]
+    } else {
+        vec![50, 200]
+    };
     let mut g = c.benchmark_group("mnk_gram");
-    g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
     for &n in &sizes {
         let set = tasks(n, n as u64);
         let z = set.points();
@@ -51,7 +57,10 @@ fn bench(c: &mut Criterion) {
         let k = kernel::kernels(&arch, z.view(), None).unwrap();
         let iset = index_tasks(&set, 0).unwrap();
         let mnk = Mnk::new(
-            BaseKernel::Precomputed(Precomputed { ntk: k.ntk.clone(), nngp: None }),
+            BaseKernel::Precomputed(Precomputed {
+                ntk: k.ntk.clone(),
+                nngp: None,
+            }),
             Schedule::flow(1.0),
         );
         g.bench_with_input(BenchmarkId::new("mnk_assembly", n), &n, |b, _| {

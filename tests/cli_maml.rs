@@ -32,7 +32,15 @@ fn tiny_sine_run_writes_trajectory() {
             "--steps",
             "5",
         ])
-        .args(["--activation", "tanh", "--inner-steps", "2", "--quiet", "--mnk-every", "5"])
+        .args([
+            "--activation",
+            "tanh",
+            "--inner-steps",
+            "2",
+            "--quiet",
+            "--mnk-every",
+            "5",
+        ])
         .arg("--csv")
         .arg(&csv)
         .arg("--json")
