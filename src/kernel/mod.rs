@@ -65,7 +65,14 @@ fn first_layer_naive(arch: &Arch, d: f64, n1: f64, n2: f64, g: f64) -> PairState
     let sb2 = arch.sigma_b2();
     let q1 = sw2 * n1 / d + sb2;
     let q2 = sw2 * n2 / d + sb2;
-    let c = sw2 * g / d + sb2;
+    // Cauchy–Schwarz: |k12| ≤ √(k11 k22). A zero variance with a non-zero x·x' only arises when
+    // ‖x‖² underflows (x ~ 1e-300); treat such an input as the zero input it rounds to, so the
+    // kernel stays a consistent (PSD) function of its inputs.
+    let c = if q1 == 0.0 || q2 == 0.0 {
+        0.0
+    } else {
+        sw2 * g / d + sb2
+    };
     PairState {
         q1,
         q2,
