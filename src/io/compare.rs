@@ -277,12 +277,9 @@ pub fn reference(m: &Manifest, inputs: &Inputs) -> Result<ArrayD<f64>> {
     }
 }
 
-/// References of the finite-network quantities: the exact (or first-order) MAML meta-gradient
-/// at `params` (flat θ in the order of [`crate::net::Mlp`]: per layer W (row-major, n_out × n_in)
-/// then b), and the meta-loss after each of `outer.steps` full-batch outer steps from `params`.
-/// Losses are sums (½‖·‖²); `loss: mean` divides the inner loss by m·k and the meta-loss by N·n·k.
-fn maml_reference(m: &Manifest, inputs: &Inputs, arch: crate::kernel::Arch) -> Result<ArrayD<f64>> {
-    use crate::maml::{self, Adapt, MamlConfig, MetaTask, TrainConfig};
+/// The manifest's layout, task shape and loss normalisation for its quantity, and the training
+/// task set read from the `x`, `y` inputs in that layout.
+fn training_tasks(m: &Manifest, inputs: &Inputs) -> Result<(Layout, TaskShape, LossNorm, TaskSet)> {
     let q = m.quantity;
     let c = &m.conventions;
     let layout = c.layout_for(q)?;
@@ -295,6 +292,18 @@ fn maml_reference(m: &Manifest, inputs: &Inputs, arch: crate::kernel::Arch) -> R
         shape,
         "x",
     )?;
+    Ok((layout, shape, loss, set))
+}
+
+/// References of the finite-network quantities: the exact (or first-order) MAML meta-gradient
+/// at `params` (flat θ in the order of [`crate::net::Mlp`]: per layer W (row-major, n_out × n_in)
+/// then b), and the meta-loss after each of `outer.steps` full-batch outer steps from `params`.
+/// Losses are sums (½‖·‖²); `loss: mean` divides the inner loss by m·k and the meta-loss by N·n·k.
+fn maml_reference(m: &Manifest, inputs: &Inputs, arch: crate::kernel::Arch) -> Result<ArrayD<f64>> {
+    use crate::maml::{self, Adapt, MamlConfig, MetaTask, TrainConfig};
+    let q = m.quantity;
+    let c = &m.conventions;
+    let (_layout, shape, loss, set) = training_tasks(m, inputs)?;
     let k = set.k();
     let theta = inputs
         .get("params")
@@ -439,16 +448,7 @@ fn f0_of(inputs: &Inputs, role: &str, layout: Layout, shape: TaskShape) -> Resul
 fn meta_reference(m: &Manifest, inputs: &Inputs, arch: crate::kernel::Arch) -> Result<ArrayD<f64>> {
     let q = m.quantity;
     let c = &m.conventions;
-    let layout = c.layout_for(q)?;
-    let shape = c.task_shape_for(q)?;
-    let loss = c.loss_for(q)?;
-    let train = task_set(
-        input2(inputs, "x")?,
-        input2(inputs, "y")?,
-        layout,
-        shape,
-        "x",
-    )?;
+    let (layout, shape, loss, train) = training_tasks(m, inputs)?;
     let k = train.k();
     let inner = c
         .inner_for(q)?
