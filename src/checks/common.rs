@@ -63,12 +63,7 @@ pub fn slope_claim(
         id: id.into(),
         claim: claim.into(),
         measured: fit.slope,
-        measured_text: format!(
-            "slope {} [{}, {}]",
-            fmt_num(fit.slope),
-            fmt_num(fit.ci_lo),
-            fmt_num(fit.ci_hi)
-        ),
+        measured_text: slope_text(&fit),
         predicted: format!(
             "{} (CI ∋ it, or ∈ [{}, {}])",
             fmt_num(target),
@@ -84,6 +79,16 @@ pub fn slope_claim(
         ),
     };
     Ok((c, fit))
+}
+
+/// The measured-column text of a fitted log-log slope: `slope b [lo, hi]` (95% interval).
+pub fn slope_text(fit: &SlopeFit) -> String {
+    format!(
+        "slope {} [{}, {}]",
+        fmt_num(fit.slope),
+        fmt_num(fit.ci_lo),
+        fmt_num(fit.ci_hi)
+    )
 }
 
 /// The distinct widths (ascending) and, for each, the geometric mean of the values measured at

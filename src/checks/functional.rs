@@ -15,7 +15,7 @@
 //!   Φ(test, train) η Σ_{s<t}(I − ηΦ)^s (Y − G) to machine precision
 //!   ([`crate::tol::LINEAR_TRAJECTORY_REL`]).
 
-use super::common::{meta_tasks, rel_fro, slope_claim, stack, width_figure};
+use super::common::{meta_tasks, rel_fro, slope_claim, slope_text, stack, width_figure};
 use super::stats::loglog_slope;
 use super::sweep::sweep;
 use super::{fmt_num, CheckReport, ClaimResult, Figure, Series, Settings, Style, Verdict};
@@ -36,12 +36,7 @@ fn order_claim(id: &str, claim: &str, rates: &[f64], errs: &[f64]) -> Result<Cla
         id: id.into(),
         claim: claim.into(),
         measured: fit.slope,
-        measured_text: format!(
-            "slope {} [{}, {}]",
-            fmt_num(fit.slope),
-            fmt_num(fit.ci_lo),
-            fmt_num(fit.ci_hi)
-        ),
+        measured_text: slope_text(&fit),
         predicted: format!("1 (∈ [{}, {}])", ORDER_BAND.0, ORDER_BAND.1),
         margin: (fit.slope - ORDER_BAND.0).min(ORDER_BAND.1 - fit.slope),
         verdict: Verdict::from_bool(fit.slope >= ORDER_BAND.0 && fit.slope <= ORDER_BAND.1),

@@ -11,7 +11,7 @@
 //! - `stability.dist_bounded`: ‖θ_T − θ_0‖ stays bounded as the width grows: the fitted log-log
 //!   slope is at most [`DIST_MAX_SLOPE`] (no power-law growth).
 
-use super::common::{geo_means_by_width, slope_claim, width_figure};
+use super::common::{geo_means_by_width, slope_claim, slope_text, width_figure};
 
 use super::stats::loglog_slope;
 use super::sweep::sweep;
@@ -45,12 +45,7 @@ pub fn check_kernel_stability(st: &Settings) -> Result<CheckReport> {
         id: "stability.mnk_slope".into(),
         claim: "sup_t ‖Φ̂_t − Φ̂_0‖_F/‖Φ̂_0‖_F = O(width^(−1/2))".into(),
         measured: fit.slope,
-        measured_text: format!(
-            "slope {} [{}, {}]",
-            fmt_num(fit.slope),
-            fmt_num(fit.ci_lo),
-            fmt_num(fit.ci_hi)
-        ),
+        measured_text: slope_text(&fit),
         predicted: "slope ≤ −0.35 (bound −1/2)".into(),
         margin: -0.35 - fit.slope,
         verdict: Verdict::from_bool(fit.slope <= -0.35 || fit.ci_contains(-0.5)),
@@ -127,12 +122,7 @@ pub fn check_kernel_stability(st: &Settings) -> Result<CheckReport> {
         id: "stability.dist_bounded".into(),
         claim: "‖θ_T − θ_0‖ stays bounded as width grows".into(),
         measured: fit.slope,
-        measured_text: format!(
-            "slope {} [{}, {}]",
-            fmt_num(fit.slope),
-            fmt_num(fit.ci_lo),
-            fmt_num(fit.ci_hi)
-        ),
+        measured_text: slope_text(&fit),
         predicted: format!("slope ≤ {DIST_MAX_SLOPE}"),
         margin: DIST_MAX_SLOPE - fit.slope,
         verdict: Verdict::from_bool(fit.slope <= DIST_MAX_SLOPE),
