@@ -60,13 +60,12 @@ impl Mlp {
                 );
             }
             if let Some(r) = l.b_range() {
-                let cs = delta.sum_axis(Axis(0));
-                let mut gb = g.slice_mut(s![r]);
-                if accumulate {
-                    gb.scaled_add(alpha * l.b_scale, &cs);
-                } else {
-                    gb.assign(&(&cs * (alpha * l.b_scale)));
-                }
+                bias_grad_into(
+                    g.slice_mut(s![r]),
+                    delta.view(),
+                    alpha * l.b_scale,
+                    accumulate,
+                );
             }
             if h > 1 {
                 let w = self.w(theta, h);
@@ -149,5 +148,21 @@ pub(crate) fn par() -> faer::Par {
         faer::Par::rayon(0)
     } else {
         faer::Par::Seq
+    }
+}
+
+/// Bias block of a layer's gradient: `g_b (+)= scale · Σ_rows δ` (the bias enters every row of
+/// the batch with the same multiplier), written or accumulated.
+pub(super) fn bias_grad_into(
+    mut gb: ndarray::ArrayViewMut1<'_, f64>,
+    delta: ArrayView2<'_, f64>,
+    scale: f64,
+    accumulate: bool,
+) {
+    let cs = delta.sum_axis(Axis(0));
+    if accumulate {
+        gb.scaled_add(scale, &cs);
+    } else {
+        gb.assign(&(&cs * scale));
     }
 }

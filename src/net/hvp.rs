@@ -136,13 +136,12 @@ impl Mlp {
                 }
             }
             if let Some(r) = l.b_range() {
-                let cs = rdelta.sum_axis(Axis(0));
-                let mut gb = out.slice_mut(s![r]);
-                if accumulate {
-                    gb.scaled_add(alpha * l.b_scale, &cs);
-                } else {
-                    gb.assign(&(&cs * (alpha * l.b_scale)));
-                }
+                super::backward::bias_grad_into(
+                    out.slice_mut(s![r]),
+                    rdelta.view(),
+                    alpha * l.b_scale,
+                    accumulate,
+                );
             }
             if h > 1 {
                 let w = self.w(theta, h);
