@@ -39,7 +39,6 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Difficulty grade of a case.
@@ -102,21 +101,36 @@ fn near_degenerate_points(rng: &mut ChaCha8Rng, d: usize) -> Array2<f64> {
     Array2::from_shape_fn((n, d), |(i, j)| rows[i][j])
 }
 
-fn kernel_manifest(q: Quantity, arch: &Arch, cross: bool) -> Manifest {
-    let mut inputs = BTreeMap::new();
-    inputs.insert("x1".to_string(), "x1.npy".to_string());
-    if cross {
-        inputs.insert("x2".to_string(), "x2.npy".to_string());
-    }
-    let mut m = Manifest::new(
+/// One pack case: the manifest names every input as `<role>.npy` and the output
+/// `reference.npy`, certifies the quantity's default digits and carries the description.
+fn make_case(
+    name: String,
+    grade: Grade,
+    desc: &str,
+    q: Quantity,
+    conv: Conventions,
+    inputs: Inputs,
+) -> Case {
+    let files = inputs
+        .keys()
+        .map(|k| (k.clone(), format!("{k}.npy")))
+        .collect();
+    let mut manifest = Manifest::new(
         format!("gbml-testbed {}", env!("CARGO_PKG_VERSION")),
         q,
-        inputs,
+        files,
         "reference.npy",
-        Conventions::from_arch(arch),
+        conv,
     );
-    m.certified_digits = Some(default_tolerance(q).min_digits);
-    m
+    manifest.certified_digits = Some(default_tolerance(q).min_digits);
+    manifest.notes = Some(desc.to_string());
+    Case {
+        name,
+        grade,
+        description: desc.to_string(),
+        manifest,
+        inputs,
+    }
 }
 
 /// The kernel cases of the pack (NNGP and NTK of each architecture/input set).
@@ -236,15 +250,14 @@ pub fn kernel_cases() -> Vec<Case> {
             if let Some(x2) = &x2 {
                 inputs.insert("x2".into(), x2.clone().into_dyn());
             }
-            let mut manifest = kernel_manifest(q, &arch, x2.is_some());
-            manifest.notes = Some(desc.clone());
-            out.push(Case {
-                name: format!("{}-{}-{}", grade_name(grade), slug, q),
+            out.push(make_case(
+                format!("{}-{}-{}", grade_name(grade), slug, q),
                 grade,
-                description: desc.clone(),
-                manifest,
+                &desc,
+                q,
+                Conventions::from_arch(&arch),
                 inputs,
-            });
+            ));
         }
     }
     out
@@ -424,26 +437,14 @@ pub fn meta_cases() -> Vec<Case> {
                     conv.f0 = None;
                 }
             }
-            let files = inputs
-                .keys()
-                .map(|k| (k.clone(), format!("{k}.npy")))
-                .collect();
-            let mut manifest = Manifest::new(
-                format!("gbml-testbed {}", env!("CARGO_PKG_VERSION")),
-                q,
-                files,
-                "reference.npy",
-                conv,
-            );
-            manifest.certified_digits = Some(default_tolerance(q).min_digits);
-            manifest.notes = Some(desc.to_string());
-            out.push(Case {
-                name: format!("{}-{}-{}", grade_name(grade), slug, q),
+            out.push(make_case(
+                format!("{}-{}-{}", grade_name(grade), slug, q),
                 grade,
-                description: desc.to_string(),
-                manifest,
+                desc,
+                q,
+                conv,
                 inputs,
-            });
+            ));
         }
     }
     out
@@ -490,26 +491,14 @@ pub fn maml_cases() -> Vec<Case> {
         inputs.insert("params".into(), theta.clone().into_dyn());
         inputs.insert("x".into(), x.clone().into_dyn());
         inputs.insert("y".into(), y.clone().into_dyn());
-        let files = inputs
-            .keys()
-            .map(|k| (k.clone(), format!("{k}.npy")))
-            .collect();
-        let mut manifest = Manifest::new(
-            format!("gbml-testbed {}", env!("CARGO_PKG_VERSION")),
+        out.push(make_case(
+            format!("easy-relu_d1_w32_maml-{q}"),
+            Grade::Easy,
+            desc,
             q,
-            files,
-            "reference.npy",
             conv,
-        );
-        manifest.certified_digits = Some(default_tolerance(q).min_digits);
-        manifest.notes = Some(desc.to_string());
-        out.push(Case {
-            name: format!("easy-relu_d1_w32_maml-{q}"),
-            grade: Grade::Easy,
-            description: desc.to_string(),
-            manifest,
             inputs,
-        });
+        ));
     }
     out
 }
