@@ -92,6 +92,20 @@ pub fn t_matmul(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>) -> Array2<f64> {
 
 /// Symmetric eigendecomposition `A = U diag(w) Uᵀ` with eigenvalues ascending.
 /// Only the lower triangle of `A` is read.
+///
+/// Computed by faer's self-adjoint eigensolver (Householder tridiagonalization + implicit QR or
+/// divide and conquer) on `A` itself whenever `2^{−500} ≤ max|a_ij| < 2^{500}` (every ordinary
+/// input: this path is exactly faer's result). Outside that range, or if faer fails or returns
+/// non-finite values, the matrix is rescaled by a power of two, `A_s = 2^{−e} A` with `2^e` the
+/// largest power of two ≤ max|a_ij| (exact: eigenvectors unchanged, eigenvalues `w = 2^e w_s`,
+/// rounded once), and faer is run on `A_s`; if that fails too, [`sym_eig_jacobi`] decomposes
+/// `A_s`. The rescaling is needed for tiny matrices: when every entry is below 2^{−1024}
+/// (subnormal), faer 0.22's tridiagonal QR step scales by `1/max|·|`, which overflows to ∞ and
+/// turns zeros into NaN (`NoConvergence`, fuzz finding `kernel_inputs/crash-146e…`), and for
+/// n = 2 it returned eigenvalues wrong in the first digit (subnormal arithmetic in the
+/// reduction). Huge matrices (max|a_ij| ≥ 2^{500}) are rescaled too, as a precaution against
+/// overflowing intermediate squares (faer 0.22 was measured correct up to 2^{1018}). A zero
+/// matrix gives `w = 0`, `U = I`.
 pub fn sym_eig(a: ArrayView2<'_, f64>) -> Result<(Array1<f64>, Array2<f64>)> {
     let n = a.nrows();
     if a.ncols() != n {
@@ -105,27 +119,265 @@ pub fn sym_eig(a: ArrayView2<'_, f64>) -> Result<(Array1<f64>, Array2<f64>)> {
         return Ok((Array1::zeros(0), Array2::zeros((0, 0))));
     }
     crate::error::ensure_finite(a, "symmetric eigendecomposition input")?;
+    let first = if in_safe_range(a) {
+        match faer_sym_eig(a) {
+            Ok(r) => return Ok(r),
+            Err(e) => e.to_string(),
+        }
+    } else {
+        "skipped (entries out of range)".to_string()
+    };
+    let Some((e, s)) = pow2_scaled_lower(a) else {
+        return Ok((Array1::zeros(n), Array2::eye(n)));
+    };
+    let (ws, u) = match faer_sym_eig(s.view()) {
+        Ok(r) => r,
+        Err(_) => sym_eig_jacobi(s.view()).map_err(|j| {
+            Error::LinAlg(format!(
+                "symmetric eigendecomposition: faer: {first}; after rescaling by 2^{}: {j}",
+                -e
+            ))
+        })?,
+    };
+    Ok((ws.mapv(|x| libm::scalbn(x, e)), u))
+}
+
+/// Eigenvalues only (ascending) of a symmetric matrix (lower triangle read), with the same
+/// range check and rescue as [`sym_eig`] (power-of-two rescaling, then [`sym_eig_jacobi`]).
+pub fn sym_eigvals(a: ArrayView2<'_, f64>) -> Result<Array1<f64>> {
+    let n = a.nrows();
+    if n == 0 {
+        return Ok(Array1::zeros(0));
+    }
+    if a.ncols() != n {
+        return Err(Error::shape(
+            "sym_eigvals",
+            format!("square matrix"),
+            format!("{:?}", a.dim()),
+        ));
+    }
+    crate::error::ensure_finite(a, "symmetric eigenvalue input")?;
+    let first = if in_safe_range(a) {
+        match faer_sym_eigvals(a) {
+            Ok(w) => return Ok(w),
+            Err(e) => e.to_string(),
+        }
+    } else {
+        "skipped (entries out of range)".to_string()
+    };
+    let Some((e, s)) = pow2_scaled_lower(a) else {
+        return Ok(Array1::zeros(n));
+    };
+    let ws = match faer_sym_eigvals(s.view()) {
+        Ok(w) => w,
+        Err(_) => {
+            jacobi(s.view(), false)
+                .map_err(|j| {
+                    Error::LinAlg(format!(
+                        "symmetric eigenvalues: faer: {first}; after rescaling by 2^{}: {j}",
+                        -e
+                    ))
+                })?
+                .0
+        }
+    };
+    Ok(ws.mapv(|x| libm::scalbn(x, e)))
+}
+
+/// faer's self-adjoint eigendecomposition; an error also when the output is not finite.
+fn faer_sym_eig(a: ArrayView2<'_, f64>) -> Result<(Array1<f64>, Array2<f64>)> {
+    let n = a.nrows();
     let evd = as_faer(&a)
         .self_adjoint_eigen(Side::Lower)
         .map_err(|e| Error::LinAlg(format!("symmetric eigendecomposition: {e:?}")))?;
     let s = evd.S().column_vector();
     let w = Array1::from_shape_fn(n, |i| s[i]);
     let u = to_ndarray(evd.U());
+    if !w.iter().chain(u.iter()).all(|v| v.is_finite()) {
+        return Err(Error::LinAlg(
+            "symmetric eigendecomposition: non-finite output".into(),
+        ));
+    }
     Ok((w, u))
 }
 
-/// Eigenvalues only (ascending) of a symmetric matrix (lower triangle read).
-pub fn sym_eigvals(a: ArrayView2<'_, f64>) -> Result<Array1<f64>> {
-    let n = a.nrows();
-    if n == 0 {
-        return Ok(Array1::zeros(0));
-    }
-    crate::error::ensure_finite(a, "symmetric eigenvalue input")?;
+/// faer's self-adjoint eigenvalues, sorted ascending; an error also when not finite.
+fn faer_sym_eigvals(a: ArrayView2<'_, f64>) -> Result<Array1<f64>> {
     let mut w = as_faer(&a)
         .self_adjoint_eigenvalues(Side::Lower)
         .map_err(|e| Error::LinAlg(format!("symmetric eigenvalues: {e:?}")))?;
+    if !w.iter().all(|v| v.is_finite()) {
+        return Err(Error::LinAlg(
+            "symmetric eigenvalues: non-finite output".into(),
+        ));
+    }
     w.sort_by(|x, y| x.partial_cmp(y).unwrap());
     Ok(Array1::from(w))
+}
+
+/// Range of max|a_ij| (lower triangle) in which faer runs on `A` unscaled: [2^{−500}, 2^{500}).
+fn in_safe_range(a: ArrayView2<'_, f64>) -> bool {
+    let amax = lower_max_abs(a);
+    (2f64.powi(-500)..2f64.powi(500)).contains(&amax)
+}
+
+fn lower_max_abs(a: ArrayView2<'_, f64>) -> f64 {
+    let mut amax = 0.0f64;
+    for i in 0..a.nrows() {
+        for j in 0..=i {
+            amax = amax.max(a[[i, j]].abs());
+        }
+    }
+    amax
+}
+
+/// The full symmetric matrix `2^{−e}·A` built from the lower triangle of `A`, with `2^e` the
+/// largest power of two ≤ max_{i≥j}|a_ij| (so the scaled entries lie in [−2, 2) and at least one
+/// has magnitude in [1, 2)). Exact: multiplying by a power of two only shifts the exponent, and
+/// the result is normal wherever it matters. `None` for the zero matrix.
+fn pow2_scaled_lower(a: ArrayView2<'_, f64>) -> Option<(i32, Array2<f64>)> {
+    let n = a.nrows();
+    let amax = lower_max_abs(a);
+    if amax == 0.0 {
+        return None;
+    }
+    let e = libm::ilogb(amax);
+    let mut s = Array2::zeros((n, n));
+    for i in 0..n {
+        for j in 0..=i {
+            let v = libm::scalbn(a[[i, j]], -e);
+            s[[i, j]] = v;
+            s[[j, i]] = v;
+        }
+    }
+    Some((e, s))
+}
+
+/// Maximum number of sweeps of [`sym_eig_jacobi`] (it converges quadratically; 6–10 sweeps are
+/// typical for n ≤ 1000).
+pub const JACOBI_MAX_SWEEPS: usize = 100;
+
+/// Symmetric eigendecomposition `A = U diag(w) Uᵀ` (eigenvalues ascending, lower triangle read)
+/// by the **cyclic Jacobi method** (Golub & Van Loan, *Matrix Computations* 4th ed., Alg. 8.5.3;
+/// Rutishauser's update). Slow (O(n³) per sweep) but robust and accurate; the last resort of
+/// [`sym_eig`] / [`sym_eigvals`].
+///
+/// A sweep visits every pair p < q in row order. When the pair is not yet negligible, i.e.
+/// `|a_pq| > max(ε·√(|a_pp|·|a_qq|), 2^{−1022})` (the Demmel–Veselić threshold, which keeps
+/// small eigenvalues of definite matrices to high relative accuracy), the rotation
+/// `J = [[c, s], [−s, c]]` in the (p, q) plane with
+///
+/// `θ = (a_qq − a_pp)/(2 a_pq)`, `t = sign(θ)/(|θ| + √(1 + θ²))` (sign(0) = 1), `c = 1/√(1 + t²)`, `s = t·c`
+///
+/// annihilates `a_pq` in `A ← JᵀAJ`:
+/// `a_pp ← a_pp − t·a_pq`, `a_qq ← a_qq + t·a_pq`, `a_pq = a_qp ← 0`, and for r ≠ p, q:
+/// `a_rp ← c·a_rp − s·a_rq`, `a_rq ← s·a_rp + c·a_rq`; the eigenvectors accumulate `U ← U·J`
+/// (same column update). Each rotation lowers off(A)² = Σ_{i≠j} a_ij² by exactly 2·a_pq², and the
+/// method stops after the first sweep without a rotation; then `w = diag(A)`. `√(1 + θ²)` is
+/// computed as `hypot(1, θ)` so that |θ| up to f64::MAX does not overflow.
+///
+/// The input is first rescaled exactly by a power of two as in [`sym_eig`] (so θ and the
+/// updates cannot overflow), and the eigenvalues scaled back.
+///
+/// Errors: non-square or non-finite input; no convergence within [`JACOBI_MAX_SWEEPS`] sweeps.
+pub fn sym_eig_jacobi(a: ArrayView2<'_, f64>) -> Result<(Array1<f64>, Array2<f64>)> {
+    let n = a.nrows();
+    if a.ncols() != n {
+        return Err(Error::shape(
+            "sym_eig_jacobi",
+            format!("square matrix"),
+            format!("{:?}", a.dim()),
+        ));
+    }
+    crate::error::ensure_finite(a, "Jacobi eigensolver input")?;
+    let Some((e, s)) = pow2_scaled_lower(a) else {
+        return Ok((Array1::zeros(n), Array2::eye(n)));
+    };
+    let (w, u) = jacobi(s.view(), true)?;
+    Ok((
+        w.mapv(|x| libm::scalbn(x, e)),
+        u.expect("vectors requested"),
+    ))
+}
+
+/// The cyclic Jacobi iteration of [`sym_eig_jacobi`]; eigenvectors only if `vectors`.
+fn jacobi(a: ArrayView2<'_, f64>, vectors: bool) -> Result<(Array1<f64>, Option<Array2<f64>>)> {
+    let n = a.nrows();
+    let mut m = Array2::zeros((n, n));
+    for i in 0..n {
+        for j in 0..=i {
+            m[[i, j]] = a[[i, j]];
+            m[[j, i]] = a[[i, j]];
+        }
+    }
+    let mut u = vectors.then(|| Array2::<f64>::eye(n));
+    let mut converged = n <= 1;
+    for _sweep in 0..JACOBI_MAX_SWEEPS {
+        let mut rotated = false;
+        for p in 0..n {
+            for q in p + 1..n {
+                let apq = m[[p, q]];
+                let (app, aqq) = (m[[p, p]], m[[q, q]]);
+                let thresh =
+                    (f64::EPSILON * (app.abs().sqrt() * aqq.abs().sqrt())).max(f64::MIN_POSITIVE);
+                if apq.abs() <= thresh {
+                    continue;
+                }
+                rotated = true;
+                let theta = (aqq - app) / (2.0 * apq);
+                let t = if theta.is_finite() {
+                    let sgn = if theta < 0.0 { -1.0 } else { 1.0 };
+                    sgn / (theta.abs() + 1f64.hypot(theta))
+                } else {
+                    0.0 // |θ| overflowed: the rotation is the identity to working precision
+                };
+                let c = 1.0 / 1f64.hypot(t);
+                let s = t * c;
+                m[[p, p]] = app - t * apq;
+                m[[q, q]] = aqq + t * apq;
+                m[[p, q]] = 0.0;
+                m[[q, p]] = 0.0;
+                for r in 0..n {
+                    if r == p || r == q {
+                        continue;
+                    }
+                    let (arp, arq) = (m[[r, p]], m[[r, q]]);
+                    let np = c * arp - s * arq;
+                    let nq = s * arp + c * arq;
+                    m[[r, p]] = np;
+                    m[[p, r]] = np;
+                    m[[r, q]] = nq;
+                    m[[q, r]] = nq;
+                }
+                if let Some(u) = u.as_mut() {
+                    for r in 0..n {
+                        let (urp, urq) = (u[[r, p]], u[[r, q]]);
+                        u[[r, p]] = c * urp - s * urq;
+                        u[[r, q]] = s * urp + c * urq;
+                    }
+                }
+            }
+        }
+        if !rotated {
+            converged = true;
+            break;
+        }
+    }
+    if !converged {
+        return Err(Error::LinAlg(format!(
+            "Jacobi eigensolver: no convergence in {JACOBI_MAX_SWEEPS} sweeps (n = {n})"
+        )));
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&i, &j| m[[i, i]].total_cmp(&m[[j, j]]));
+    let w = Array1::from_shape_fn(n, |k| m[[order[k], order[k]]]);
+    let u = u.map(|u| Array2::from_shape_fn((n, n), |(r, k)| u[[r, order[k]]]));
+    if !w.iter().all(|v| v.is_finite()) {
+        return Err(Error::LinAlg(
+            "Jacobi eigensolver: non-finite eigenvalues".into(),
+        ));
+    }
+    Ok((w, u))
 }
 
 /// Apply a spectral function to a symmetric matrix: `U diag(g(w)) Uᵀ`.
