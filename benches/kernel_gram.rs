@@ -6,7 +6,7 @@
 //! `cargo bench --bench kernel_gram` (all; M = 4000 is slow), or filter, e.g.
 //! `cargo bench --bench kernel_gram -- 'ntk_gram/relu/L3/M2000'`.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, BenchmarkId, Criterion};
 use gbml_testbed::kernel::{ntk, Activation, Arch};
 use ndarray::Array2;
 use rand::SeedableRng;
@@ -40,5 +40,127 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// CPU time (ns) of all threads of this process so far, from /proc (Linux); 0 elsewhere.
+fn cpu_ns() -> u128 {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_to_string(e.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u128>().ok())
+        .sum()
+}
+
+/// One-shot mode for A/B comparisons on a loaded machine: `KERNEL_GRAM_ONCE=relu:3:2000,erf:1:4000`
+/// (activation:L:M, comma-separated; `KERNEL_GRAM_REPS`, default 3) prints, per case, the
+/// minimum and median wall time and the median CPU time of all threads (robust to
+/// time-slicing by other processes), instead of running criterion.
+fn once(spec: &str) {
+    let reps: usize = std::env::var("KERNEL_GRAM_REPS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    for case in spec.split(',') {
+        let f: Vec<&str> = case.split(':').collect();
+        if f[0] == "gemm" || f[0] == "tiles" {
+            gemm_floor(
+                f[0],
+                f[1].parse().expect("tile"),
+                f[2].parse().expect("M"),
+                reps,
+            );
+            continue;
+        }
+        let act = Activation::parse(f[0]).expect("activation");
+        let depth: usize = f[1].parse().expect("depth");
+        let m: usize = f[2].parse().expect("M");
+        let x = inputs(m, 784);
+        let arch = Arch::new(depth, act).with_sigma_b(Some(0.1));
+        let mut wall = Vec::new();
+        let mut cpu = Vec::new();
+        for _ in 0..reps {
+            let (t0, c0) = (std::time::Instant::now(), cpu_ns());
+            let k = ntk(&arch, x.view(), None).unwrap();
+            wall.push(t0.elapsed().as_secs_f64() * 1e3);
+            cpu.push((cpu_ns() - c0) as f64 * 1e-6);
+            std::hint::black_box(k);
+        }
+        wall.sort_by(f64::total_cmp);
+        cpu.sort_by(f64::total_cmp);
+        println!(
+            "ntk_gram/{}/L{depth}/M{m}: wall min {:.1} med {:.1} ms, cpu med {:.1} ms",
+            f[0],
+            wall[0],
+            wall[reps / 2],
+            cpu[reps / 2]
+        );
+    }
+}
+
+/// The Gram product alone for M × 784 inputs: `gemm:0:M` = one full parallel faer product
+/// `X Xᵀ` (2M²d flop); `tiles:T:M` = the lower-triangle T×T tiles, each a sequential faer
+/// product, distributed with rayon (what the kernel does; ≈ M²d flop). Prints time and GFLOP/s.
+fn gemm_floor(kind: &str, tile: usize, m: usize, reps: usize) {
+    use rayon::prelude::*;
+    let d = 784;
+    let x = inputs(m, d);
+    let mut wall = Vec::new();
+    let mut flop = 0.0;
+    for _ in 0..reps {
+        let t0 = std::time::Instant::now();
+        if kind == "gemm" {
+            let g = gbml_testbed::linalg::matmul_t(x.view(), x.view());
+            std::hint::black_box(g);
+            flop = 2.0 * (m * m * d) as f64;
+        } else {
+            let nt = m.div_ceil(tile);
+            let tr = |t: usize| t * tile..((t + 1) * tile).min(m);
+            let blocks: Vec<(usize, usize)> =
+                (0..nt).flat_map(|i| (0..=i).map(move |j| (i, j))).collect();
+            flop = blocks
+                .iter()
+                .map(|&(i, j)| 2.0 * (tr(i).len() * tr(j).len() * d) as f64)
+                .sum();
+            blocks.par_iter().for_each_init(
+                || vec![0.0; tile * tile],
+                |buf, &(i, j)| {
+                    let (ri, rj) = (tr(i), tr(j));
+                    let xa = x.slice(ndarray::s![ri.clone(), ..]);
+                    let xb = x.slice(ndarray::s![rj.clone(), ..]);
+                    let mut ov = ndarray::ArrayViewMut2::from_shape(
+                        (ri.len(), rj.len()),
+                        &mut buf[..ri.len() * rj.len()],
+                    )
+                    .unwrap();
+                    faer::linalg::matmul::matmul(
+                        gbml_testbed::linalg::as_faer_mut(&mut ov),
+                        faer::Accum::Replace,
+                        gbml_testbed::linalg::as_faer(&xa),
+                        gbml_testbed::linalg::as_faer(&xb.t()),
+                        1.0,
+                        faer::Par::Seq,
+                    );
+                },
+            );
+        }
+        wall.push(t0.elapsed().as_secs_f64());
+    }
+    wall.sort_by(f64::total_cmp);
+    println!(
+        "{kind}/T{tile}/M{m}: wall min {:.1} med {:.1} ms, {:.1} GFLOP/s (min)",
+        wall[0] * 1e3,
+        wall[reps / 2] * 1e3,
+        flop / wall[0] * 1e-9
+    );
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("KERNEL_GRAM_ONCE") {
+        once(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -64,27 +64,33 @@ pub struct Dual {
 #[inline]
 pub fn sin_minus_theta_cos(theta: f64) -> f64 {
     if theta.abs() < 0.5 {
-        const C: [f64; 10] = [
-            2.0 / 6.0,
-            -4.0 / 120.0,
-            6.0 / 5040.0,
-            -8.0 / 362880.0,
-            10.0 / 39916800.0,
-            -12.0 / 6227020800.0,
-            14.0 / 1307674368000.0,
-            -16.0 / 355687428096000.0,
-            18.0 / 121645100408832000.0,
-            -20.0 / 51090942171709440000.0,
-        ];
-        let t2 = theta * theta;
-        let mut p = C[9];
-        for &c in C[..9].iter().rev() {
-            p = p * t2 + c;
-        }
-        theta * t2 * p
+        h_series(theta)
     } else {
         theta.sin() - theta * theta.cos()
     }
+}
+
+/// The Taylor series of [`sin_minus_theta_cos`] (valid for |θ| < 0.5), branch-free.
+#[inline(always)]
+fn h_series(theta: f64) -> f64 {
+    const C: [f64; 10] = [
+        2.0 / 6.0,
+        -4.0 / 120.0,
+        6.0 / 5040.0,
+        -8.0 / 362880.0,
+        10.0 / 39916800.0,
+        -12.0 / 6227020800.0,
+        14.0 / 1307674368000.0,
+        -16.0 / 355687428096000.0,
+        18.0 / 121645100408832000.0,
+        -20.0 / 51090942171709440000.0,
+    ];
+    let t2 = theta * theta;
+    let mut p = C[9];
+    for &c in C[..9].iter().rev() {
+        p = p * t2 + c;
+    }
+    theta * t2 * p
 }
 
 /// π/2 − fl(π/2): the low part of π/2.
@@ -92,7 +98,7 @@ const PIO2_LO: f64 = 6.123233995736766e-17;
 
 /// atan(t) for |t| ≤ 0.66: the Cephes rational approximation `t + t z P(z)/Q(z)`, z = t²
 /// (relative error ≈ 1e-16).
-#[inline]
+#[inline(always)]
 fn atan_core(t: f64) -> f64 {
     const P: [f64; 5] = [
         -8.750608600031904122785e-1,
@@ -116,32 +122,59 @@ fn atan_core(t: f64) -> f64 {
 
 /// `atan2(y, x)` for `y ≥ 0`, `x ≥ 0` (0 for (0, 0)), in [0, π/2], within ~2 ulp: several times
 /// faster than libm's atan2, which dominated the Gram-matrix loop. Ratios near 1 are reduced
-/// with `(y − x)/(y + x)` formed from the arguments themselves, not from a rounded ratio.
+/// with `(y − x)/(y + x)` formed from the arguments themselves, not from a rounded ratio:
+///
+/// ```text
+/// y ≤ 0.66x:           atan(y/x)
+/// x ≤ 0.66y:           π/2 − atan(x/y)
+/// otherwise:           π/4 + atan((y − x)/(y + x))
+/// ```
+///
+/// Branch-free (all three reductions share one division and one [`atan_core`], the case is a
+/// select), so that the batched pair loop vectorizes; vector IEEE operations are exact per lane,
+/// so a SIMD lane gives the same bits as this scalar code.
 #[inline(always)]
 pub fn atan2_nonneg(y: f64, x: f64) -> f64 {
     use std::f64::consts::{FRAC_PI_2, FRAC_PI_4};
-    if y <= x {
-        if x == 0.0 {
-            0.0
-        } else if y <= 0.66 * x {
-            atan_core(y / x)
-        } else {
-            FRAC_PI_4 + (atan_core((y - x) / (y + x)) + 0.5 * PIO2_LO)
-        }
-    } else if x <= 0.66 * y {
-        FRAC_PI_2 + (PIO2_LO - atan_core(x / y))
+    let lo = y <= 0.66 * x;
+    let hi = x <= 0.66 * y;
+    let num = if lo {
+        y
+    } else if hi {
+        x
     } else {
-        FRAC_PI_4 + (atan_core((y - x) / (y + x)) + 0.5 * PIO2_LO)
+        y - x
+    };
+    let den = if lo {
+        x
+    } else if hi {
+        y
+    } else {
+        y + x
+    };
+    // (0, 0): lo with 0/0; divide by 1 instead (atan(0) = 0).
+    let den = if den == 0.0 { 1.0 } else { den };
+    let a = atan_core(num / den);
+    let r_hi = FRAC_PI_2 + (PIO2_LO - a);
+    let r_mid = FRAC_PI_4 + (a + 0.5 * PIO2_LO);
+    if lo {
+        a
+    } else if hi {
+        r_hi
+    } else {
+        r_mid
     }
 }
 
-/// `atan2(y, x)` for `x ≥ 0` and any sign of y (odd in y), via [`atan2_nonneg`].
-#[inline]
+/// `atan2(y, x)` for `x ≥ 0` and any sign of y (odd in y), via [`atan2_nonneg`] (branch-free).
+#[inline(always)]
 pub fn atan2_right(y: f64, x: f64) -> f64 {
-    if y < 0.0 {
-        -atan2_nonneg(-y, x)
+    let neg = y < 0.0;
+    let a = atan2_nonneg(if neg { -y } else { y }, x);
+    if neg {
+        -a
     } else {
-        atan2_nonneg(y, x)
+        a
     }
 }
 
@@ -280,19 +313,15 @@ impl Activation {
             Activation::Relu => relu_family(0.0, 1.0, s, d1, d2),
             Activation::AbRelu { a, b } => relu_family(a, b, s, d1, d2),
             Activation::Erf => {
-                let two_over_pi = 2.0 / PI;
-                let p = 1.0 + 2.0 * (s.q1 + s.q2) + 4.0 * s.d;
-                let sp = p.sqrt();
-                let t12 = two_over_pi * atan2_right(2.0 * s.c, sp);
                 let (t1, t2) = (d1.t, d2.t);
-                let tdot = (4.0 / PI) / sp;
+                let (t12, tdot, td, tdelta) = erf_lane(s.q1 + s.q2, s.d, s.c, t1, t2);
                 Dual {
                     t1,
                     t2,
                     t12,
                     tdot,
-                    td: (t1 * t2 - t12 * t12).max(0.0),
-                    tdelta: (t1 + t2 - 2.0 * t12).max(0.0),
+                    td,
+                    tdelta,
                 }
             }
         }
@@ -301,49 +330,119 @@ impl Activation {
 
 #[inline(always)]
 fn relu_family(a: f64, b: f64, s: &PairState, d1: &Diag, d2: &Diag) -> Dual {
-    let big_a = 0.5 * (a * a + b * b);
-    let big_b = (a - b) * (a - b) / (2.0 * PI);
-    let sd = s.d.max(0.0).sqrt();
-    let r = d1.sq * d2.sq; // √(k11 k22)
-                           // (t12, Ṫ, E) with E = √D − θ k12 = √(k11 k22)(sin θ − θ cos θ).
-    let (t12, tdot, e) = if sd == 0.0 && s.c == 0.0 {
-        // Zero variance on one side (k11 k22 = 0): θ = π/2, i.e. φ'(0) = (a + b)/2
-        // (neural-tangents' convention). Then k12 = 0, E = 0.
-        (0.0, big_a - big_b * (PI / 2.0), 0.0)
-    } else if s.c >= 0.0 {
-        let theta = atan2_nonneg(sd, s.c);
-        // E = r h(θ) = √D − θ k12; the difference is used directly only where it cancels by
-        // less than a factor ~10 (θ ≥ 0.5).
-        let e = if theta < 0.5 {
-            r * sin_minus_theta_cos(theta)
-        } else {
-            sd - theta * s.c
-        };
-        (big_a * s.c + big_b * e, big_a - big_b * theta, e)
-    } else {
-        // θ > π/2: carry φ = π − θ = atan2(√D, −k12), accurate near antipodal pairs. With
-        // A − Bπ = ab: E = r h(φ) − π k12, T = ab k12 + B r h(φ), Ṫ = ab + B φ, where
-        // h(φ) = sin φ − φ cos φ (series for small φ), so the O(φ³) NNGP of nearly antipodal
-        // ReLU inputs keeps its relative accuracy.
-        let phi = atan2_nonneg(sd, -s.c);
-        // r h(φ) = √D + φ k12 (r sin φ = √D, r cos φ = −k12); series for φ < 0.5.
-        let rh = if phi < 0.5 {
-            r * sin_minus_theta_cos(phi)
-        } else {
-            sd + phi * s.c
-        };
-        (a * b * s.c + big_b * rh, a * b + big_b * phi, rh - PI * s.c)
-    };
-    let td = big_a * big_a * s.d - 2.0 * big_a * big_b * s.c * e - big_b * big_b * e * e;
-    let tdelta = big_a * s.delta - 2.0 * big_b * e;
+    let (t12, tdot, td, tdelta) =
+        relu_lane(&ReluConsts::new(a, b), s.c, s.d, s.delta, d1.sq * d2.sq);
     Dual {
         t1: d1.t,
         t2: d2.t,
         t12,
         tdot,
-        td: td.max(0.0),
-        tdelta: tdelta.max(0.0),
+        td,
+        tdelta,
     }
+}
+
+/// `max(x, 0)` as a select (NaN → 0, −0 → +0): the same bits in scalar and SIMD code.
+#[inline(always)]
+pub(crate) fn pos(x: f64) -> f64 {
+    if x > 0.0 {
+        x
+    } else {
+        0.0
+    }
+}
+
+/// Constants of the ReLU-family dual for φ = a·min(x,0) + b·max(x,0):
+/// A = (a² + b²)/2, B = (a − b)²/(2π), ab, and the products used by `t1 t2 − t12²`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReluConsts {
+    pub a: f64,
+    pub b: f64,
+    pub ab: f64,
+    pub aa: f64,
+    pub two_ab: f64,
+    pub bb: f64,
+    pub two_b: f64,
+    pub tdot0: f64,
+}
+
+impl ReluConsts {
+    pub(crate) fn new(a: f64, b: f64) -> Self {
+        let big_a = 0.5 * (a * a + b * b);
+        let big_b = (a - b) * (a - b) / (2.0 * PI);
+        ReluConsts {
+            a: big_a,
+            b: big_b,
+            ab: a * b,
+            aa: big_a * big_a,
+            two_ab: 2.0 * big_a * big_b,
+            bb: big_b * big_b,
+            two_b: 2.0 * big_b,
+            tdot0: big_a - big_b * (PI / 2.0),
+        }
+    }
+}
+
+/// ReLU-family dual of one pair, branch-free (selects only, so the batched loop vectorizes):
+/// `(t12, Ṫ, t1 t2 − t12², t1 + t2 − 2 t12)` from `k12 = c`, `D = d`, `Δ = delta` and
+/// `r = √(k11 k22)` (formulas: [`Activation::dual`]). With ψ = atan2(√D, |k12|) (= θ for
+/// k12 ≥ 0, = φ = π − θ for k12 < 0) and `rh = r h(ψ)` (series for ψ < 0.5, else √D − ψ|k12|):
+/// k12 ≥ 0: `t12 = A k12 + B rh`, `Ṫ = A − Bψ`, `E = rh`;
+/// k12 < 0: `t12 = ab k12 + B rh`, `Ṫ = ab + Bψ`, `E = rh − π k12`;
+/// k11 k22 = 0 (√D = k12 = 0): `t12 = 0`, `Ṫ = A − Bπ/2`, `E = 0`.
+#[inline(always)]
+pub(crate) fn relu_lane(
+    k: &ReluConsts,
+    c: f64,
+    d: f64,
+    delta: f64,
+    r: f64,
+) -> (f64, f64, f64, f64) {
+    let sd = pos(d).sqrt();
+    let neg = c < 0.0;
+    let ac = if neg { -c } else { c };
+    let psi = atan2_nonneg(sd, ac);
+    let series = r * h_series(psi);
+    let direct = sd - psi * ac;
+    let rh = if psi < 0.5 { series } else { direct };
+    let zero = sd == 0.0 && c == 0.0;
+    let t12 = if neg {
+        k.ab * c + k.b * rh
+    } else {
+        k.a * c + k.b * rh
+    };
+    let tdot = if neg {
+        k.ab + k.b * psi
+    } else {
+        k.a - k.b * psi
+    };
+    let e = if neg { rh - PI * c } else { rh };
+    let (t12, tdot, e) = if zero {
+        (0.0, k.tdot0, 0.0)
+    } else {
+        (t12, tdot, e)
+    };
+    let td = k.aa * d - k.two_ab * c * e - k.bb * e * e;
+    let tdelta = k.a * delta - k.two_b * e;
+    (t12, tdot, pos(td), pos(tdelta))
+}
+
+/// Erf dual of one pair, branch-free: with `qsum = k11 + k22`, P = 1 + 2 qsum + 4D,
+/// `t12 = (2/π) atan2(2 k12, √P)`, `Ṫ = (4/π)/√P`, and `t1 t2 − t12²`, `t1 + t2 − 2 t12`
+/// (clamped at 0) from the per-point `t1 = T(k11, k11)`, `t2 = T(k22, k22)`.
+#[inline(always)]
+pub(crate) fn erf_lane(qsum: f64, d: f64, c: f64, t1: f64, t2: f64) -> (f64, f64, f64, f64) {
+    let two_over_pi = 2.0 / PI;
+    let p = 1.0 + 2.0 * qsum + 4.0 * d;
+    let sp = p.sqrt();
+    let t12 = two_over_pi * atan2_right(2.0 * c, sp);
+    let tdot = (4.0 / PI) / sp;
+    (
+        t12,
+        tdot,
+        pos(t1 * t2 - t12 * t12),
+        pos(t1 + t2 - 2.0 * t12),
+    )
 }
 
 #[cfg(test)]
@@ -376,5 +475,107 @@ mod tests {
         assert_eq!(atan2_nonneg(0.0, 3.0), 0.0);
         assert_eq!(atan2_nonneg(3.0, 0.0), std::f64::consts::FRAC_PI_2);
         assert!(worst <= 2.0, "worst error {worst} ulp");
+    }
+
+    /// The branchy atan2 of session 1 (reference for the branch-free rewrite).
+    fn atan2_nonneg_branchy(y: f64, x: f64) -> f64 {
+        use std::f64::consts::{FRAC_PI_2, FRAC_PI_4};
+        if y <= x {
+            if x == 0.0 {
+                0.0
+            } else if y <= 0.66 * x {
+                atan_core(y / x)
+            } else {
+                FRAC_PI_4 + (atan_core((y - x) / (y + x)) + 0.5 * PIO2_LO)
+            }
+        } else if x <= 0.66 * y {
+            FRAC_PI_2 + (PIO2_LO - atan_core(x / y))
+        } else {
+            FRAC_PI_4 + (atan_core((y - x) / (y + x)) + 0.5 * PIO2_LO)
+        }
+    }
+
+    /// The ReLU-family dual of session 1, with branches (reference for `relu_lane`).
+    fn relu_family_branchy(a: f64, b: f64, s: &PairState, r: f64) -> (f64, f64, f64, f64) {
+        let big_a = 0.5 * (a * a + b * b);
+        let big_b = (a - b) * (a - b) / (2.0 * PI);
+        let sd = s.d.max(0.0).sqrt();
+        let (t12, tdot, e) = if sd == 0.0 && s.c == 0.0 {
+            (0.0, big_a - big_b * (PI / 2.0), 0.0)
+        } else if s.c >= 0.0 {
+            let theta = atan2_nonneg_branchy(sd, s.c);
+            let e = if theta < 0.5 {
+                r * sin_minus_theta_cos(theta)
+            } else {
+                sd - theta * s.c
+            };
+            (big_a * s.c + big_b * e, big_a - big_b * theta, e)
+        } else {
+            let phi = atan2_nonneg_branchy(sd, -s.c);
+            let rh = if phi < 0.5 {
+                r * sin_minus_theta_cos(phi)
+            } else {
+                sd + phi * s.c
+            };
+            (a * b * s.c + big_b * rh, a * b + big_b * phi, rh - PI * s.c)
+        };
+        let td = big_a * big_a * s.d - 2.0 * big_a * big_b * s.c * e - big_b * big_b * e * e;
+        let tdelta = big_a * s.delta - 2.0 * big_b * e;
+        (t12, tdot, td.max(0.0), tdelta.max(0.0))
+    }
+
+    /// The branch-free atan2 and ReLU dual are the same functions as the branchy originals,
+    /// bit for bit (up to the sign of a zero), over random magnitudes, ratios near 1, zeros,
+    /// both signs of k12 and every angle regime.
+    #[test]
+    fn branch_free_forms_match_branchy_originals() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let same = |u: f64, v: f64| u.to_bits() == v.to_bits() || (u == 0.0 && v == 0.0);
+        for k in 0..300_000 {
+            let y: f64 = if k % 17 == 0 {
+                0.0
+            } else {
+                10f64.powf(rng.gen_range(-20.0..20.0))
+            };
+            let x: f64 = match k % 4 {
+                0 => 10f64.powf(rng.gen_range(-20.0..20.0)),
+                1 => y * rng.gen_range(0.6..0.7),
+                2 => y * rng.gen_range(1.0 / 0.7..1.0 / 0.6),
+                _ => {
+                    if k % 8 == 3 {
+                        0.0
+                    } else {
+                        y * rng.gen_range(0.5..2.0)
+                    }
+                }
+            };
+            assert!(
+                same(atan2_nonneg(y, x), atan2_nonneg_branchy(y, x)),
+                "atan2({y:e}, {x:e})"
+            );
+            // A pair state with k12 = ±x, D = y², consistent k11, k22.
+            let c = if k % 2 == 0 { x } else { -x };
+            let ratio = 10f64.powf(rng.gen_range(-3.0..3.0));
+            let r = (c * c + y * y).sqrt();
+            let (q1, q2) = (r * ratio, r / ratio);
+            let s = PairState {
+                q1,
+                q2,
+                c,
+                d: y * y,
+                delta: (q1 + q2 - 2.0 * c).max(0.0),
+            };
+            for (a, b) in [(0.0, 1.0), (0.1, 1.0), (-0.5, 2.0), (1.0, 1.0)] {
+                let got = relu_lane(&ReluConsts::new(a, b), s.c, s.d, s.delta, r);
+                let want = relu_family_branchy(a, b, &s, r);
+                assert!(
+                    same(got.0, want.0)
+                        && same(got.1, want.1)
+                        && same(got.2, want.2)
+                        && same(got.3, want.3),
+                    "relu dual ({a}, {b}) at {s:?}: {got:?} vs {want:?}"
+                );
+            }
+        }
     }
 }

@@ -21,6 +21,8 @@
 
 pub mod activation;
 pub mod arch;
+#[doc(hidden)]
+pub mod batch;
 
 pub use activation::{Activation, Diag, Dual, PairState};
 pub use arch::{Arch, Parameterization};
@@ -77,8 +79,8 @@ fn first_layer_naive(arch: &Arch, d: f64, n1: f64, n2: f64, g: f64) -> PairState
         q1,
         q2,
         c,
-        d: (q1 * q2 - c * c).max(0.0),
-        delta: (q1 + q2 - 2.0 * c).max(0.0),
+        d: activation::pos(q1 * q2 - c * c),
+        delta: activation::pos(q1 + q2 - 2.0 * c),
     }
 }
 
@@ -185,9 +187,6 @@ pub fn recurse_pair(
     let c2 = diag_chain(arch, st.q2);
     recurse_with(arch, st, g_raw, &c1, &c2, layer)
 }
-
-/// Pairs advanced together by the Gram-matrix loop.
-const BATCH: usize = 8;
 
 /// Θ¹: `Σ¹` (NTK parameterization) or `x·x' + [bias]` (standard).
 #[inline]
@@ -335,9 +334,21 @@ fn block_product(
     c: Range<usize>,
 ) -> Array2<f64> {
     let mut out = Array2::<f64>::zeros((r.len(), c.len()));
+    block_product_into(x1, x2, r, c, out.view_mut());
+    out
+}
+
+/// [`block_product`] into a row-major `r.len() × c.len()` buffer (overwritten; the same layout
+/// as a fresh matrix, hence the same bits).
+fn block_product_into(
+    x1: ArrayView2<f64>,
+    x2: ArrayView2<f64>,
+    r: Range<usize>,
+    c: Range<usize>,
+    mut ov: ndarray::ArrayViewMut2<f64>,
+) {
     let xa = x1.slice(s![r, ..]);
     let xb = x2.slice(s![c, ..]);
-    let mut ov = out.view_mut();
     faer::linalg::matmul::matmul(
         linalg::as_faer_mut(&mut ov),
         faer::Accum::Replace,
@@ -346,7 +357,6 @@ fn block_product(
         1.0,
         faer::Par::Seq,
     );
-    out
 }
 
 /// `X1[rows] · X2ᵀ` computed tile by tile (fixed tiles of [`TILE`] rows, each a sequential faer
@@ -407,6 +417,77 @@ fn gram_sym_rows(x: ArrayView2<f64>, rows: Range<usize>) -> Array2<f64> {
     out.slice(s![rows.start - t0..rows.end - t0, ..]).to_owned()
 }
 
+/// A raw pointer to an output matrix shared by the tile workers, which write disjoint entries.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f64);
+// SAFETY: only used by `gram_sym`, whose workers write disjoint entries (see there).
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+/// The full symmetric kernel matrices K(X, X), fused per Gram tile: for every [`TILE`]×[`TILE`]
+/// block (I, J), I ≥ J, one sequential faer product `X_I X_Jᵀ` (the same call, hence the same
+/// bits, as [`gram_sym_rows`]) into a per-thread buffer, then the whole recursion for the
+/// pairs of that block while its Gram entries are in cache ([`batch::eval_row`], j ≤ i in the
+/// diagonal blocks), written to K[i, j] and K[j, i]. No M×M Gram matrix, no mirror pass;
+/// the finiteness check is folded into the tile loop. Returns the matrices in `want` (the
+/// other is 0×0) and whether every computed value is finite.
+fn gram_sym(arch: &Arch, x: ArrayView2<f64>, want: Want) -> (Kernels, bool) {
+    let n = x.nrows();
+    let cx = batch::Ctx::new(arch, x.view(), None);
+    let nt = n.div_ceil(TILE);
+    let tr = |t: usize| t * TILE..((t + 1) * TILE).min(n);
+    let blocks: Vec<(usize, usize)> = (0..nt).flat_map(|i| (0..=i).map(move |j| (i, j))).collect();
+    let alloc = |on: bool| {
+        if on {
+            Array2::<f64>::zeros((n, n))
+        } else {
+            Array2::<f64>::zeros((0, 0))
+        }
+    };
+    let mut nngp = alloc(want != Want::Ntk);
+    let mut ntk = alloc(want != Want::Nngp);
+    let pn = SharedOut(nngp.as_mut_ptr());
+    let pt = SharedOut(ntk.as_mut_ptr());
+    let (wn, wt) = (want != Want::Ntk, want != Want::Nngp);
+    let finite = std::sync::atomic::AtomicBool::new(true);
+    blocks.par_iter().for_each_init(
+        || (vec![0.0; TILE * TILE], vec![0.0; TILE], vec![0.0; TILE]),
+        |(gbuf, rc, rt), &(bi, bj)| {
+            let (ri, rj) = (tr(bi), tr(bj));
+            let (mi, mj) = (ri.len(), rj.len());
+            let gv = ndarray::ArrayViewMut2::from_shape((mi, mj), &mut gbuf[..mi * mj])
+                .expect("tile buffer");
+            block_product_into(x, x, ri.clone(), rj.clone(), gv);
+            let mut ok = true;
+            for (li, i) in ri.clone().enumerate() {
+                let len = if bi == bj { li + 1 } else { mj };
+                let g = &gbuf[li * mj..li * mj + len];
+                batch::eval_row(&cx, i, rj.start, g, &mut rc[..len], &mut rt[..len]);
+                for (on, p, vals) in [(wn, pn, &rc[..len]), (wt, pt, &rt[..len])] {
+                    if !on {
+                        continue;
+                    }
+                    ok &= vals.iter().all(|v| v.is_finite());
+                    // SAFETY: (i, j) and (j, i) with i ∈ I, j ∈ J (j ≤ i on diagonal blocks)
+                    // lie in the n×n matrix, and each entry belongs to exactly one block (I, J)
+                    // with I ≥ J, processed by one worker.
+                    unsafe {
+                        let row = p.0.add(i * n + rj.start);
+                        std::ptr::copy_nonoverlapping(vals.as_ptr(), row, len);
+                        for (k, &v) in vals.iter().enumerate() {
+                            *p.0.add((rj.start + k) * n + i) = v;
+                        }
+                    }
+                }
+            }
+            if !ok {
+                finite.store(false, std::sync::atomic::Ordering::Relaxed);
+            }
+        },
+    );
+    (Kernels { nngp, ntk }, finite.into_inner())
+}
+
 /// Which Gram matrices [`compute`] materialises (the per-layer path always computes both).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Want {
@@ -434,67 +515,24 @@ fn compute(
     } else {
         gram_rows(x1, x2, rows.clone())
     };
-    let n1: Vec<f64> = x1.rows().into_iter().map(|r| r.dot(&r)).collect();
-    let n2: Vec<f64> = if sym {
-        n1.clone()
-    } else {
-        x2.rows().into_iter().map(|r| r.dot(&r)).collect()
-    };
     let m = rows.len();
     let n = x2.nrows();
-    let nl = arch.depth + 1;
-    // Per-point diagonal chains (O((n1 + n2) L)), shared by all pairs.
-    let dim = x1.ncols() as f64;
-    let chains = |norms: &[f64]| -> Vec<Vec<Diag>> {
-        norms
-            .iter()
-            .map(|&nn| diag_chain(arch, first_layer_naive(arch, dim, nn, nn, nn).q1))
-            .collect()
-    };
-    let ch1 = chains(&n1);
-    let ch2 = if sym { ch1.clone() } else { chains(&n2) };
-    // Each entry (i, j) is computed from its own data only; in the symmetric case the pair is
-    // ordered canonically (smaller index first) and the Gram matrix is exactly symmetric, so
-    // K[i, j] and K[j, i] are the same bits.
-    let entry = |li: usize, j: usize| -> (PairState, f64, usize, usize) {
-        let i = rows.start + li;
-        let (a, b) = if sym && j < i { (j, i) } else { (i, j) };
-        let gij = g[[li, j]];
-        let st = first_layer(arch, x1.row(a), x2.row(b), n1[a], n2[b], gij, sym && a == b);
-        (st, gij, a, b)
-    };
     if !per_layer {
-        // One row of pairs: `rn[j]`, `rt[j]` = (NNGP, NTK) of pair (i, j), j < jmax.
+        let cx = batch::Ctx::new(arch, x1.view(), if sym { None } else { Some(x2.view()) });
+        // One row of pairs: `rn[j]`, `rt[j]` = (NNGP, NTK) of pair (i, j), j < jmax, by the
+        // batched SIMD evaluator (the same code as the fused symmetric path, [`gram_sym`]).
         let row = |li: usize, rn: &mut [f64], rt: &mut [f64]| {
             let jmax = if lower_only { rows.start + li + 1 } else { n };
-            // Pairs are advanced BATCH at a time, layer by layer: the per-pair recursion is
-            // a long dependency chain (sqrt → atan2 → next layer), and interleaving
-            // independent pairs lets the CPU overlap them. Same operations per pair, so the
-            // same bits as one pair at a time.
-            let mut j0 = 0;
-            while j0 < jmax {
-                let nb = BATCH.min(jmax - j0);
-                let mut sts = [PairState::default(); BATCH];
-                let mut thetas = [0.0; BATCH];
-                let mut idx = [(0usize, 0usize); BATCH];
-                for k in 0..nb {
-                    let (st, gij, a, b) = entry(li, j0 + k);
-                    sts[k] = st;
-                    thetas[k] = theta1(arch, &st, gij);
-                    idx[k] = (a, b);
-                }
-                for h in 0..arch.depth {
-                    for k in 0..nb {
-                        let (a, b) = idx[k];
-                        step(arch, h, &mut sts[k], &mut thetas[k], &ch1[a][h], &ch2[b][h]);
-                    }
-                }
-                for k in 0..nb {
-                    rn[j0 + k] = sts[k].c;
-                    rt[j0 + k] = thetas[k];
-                }
-                j0 += nb;
-            }
+            let gr = g.row(li);
+            let gs = gr.as_slice().expect("row-major Gram rows");
+            batch::eval_row(
+                &cx,
+                rows.start + li,
+                0,
+                &gs[..jmax],
+                &mut rn[..jmax],
+                &mut rt[..jmax],
+            );
         };
         // A kind that was not asked for is written to a per-thread scratch row and returned
         // as a 0×0 matrix: no M×M allocation, page faults or mirroring for it.
@@ -540,6 +578,33 @@ fn compute(
         };
         return (Kernels { nngp, ntk }, Vec::new());
     }
+    let n1: Vec<f64> = x1.rows().into_iter().map(|r| r.dot(&r)).collect();
+    let n2: Vec<f64> = if sym {
+        n1.clone()
+    } else {
+        x2.rows().into_iter().map(|r| r.dot(&r)).collect()
+    };
+    let nl = arch.depth + 1;
+    // Per-point diagonal chains (O((n1 + n2) L)), shared by all pairs.
+    let dim = x1.ncols() as f64;
+    let chains = |norms: &[f64]| -> Vec<Vec<Diag>> {
+        norms
+            .iter()
+            .map(|&nn| diag_chain(arch, first_layer_naive(arch, dim, nn, nn, nn).q1))
+            .collect()
+    };
+    let ch1 = chains(&n1);
+    let ch2 = if sym { ch1.clone() } else { chains(&n2) };
+    // Each entry (i, j) is computed from its own data only; in the symmetric case the pair is
+    // ordered canonically (smaller index first) and the Gram matrix is exactly symmetric, so
+    // K[i, j] and K[j, i] are the same bits.
+    let entry = |li: usize, j: usize| -> (PairState, f64, usize, usize) {
+        let i = rows.start + li;
+        let (a, b) = if sym && j < i { (j, i) } else { (i, j) };
+        let gij = g[[li, j]];
+        let st = first_layer(arch, x1.row(a), x2.row(b), n1[a], n2[b], gij, sym && a == b);
+        (st, gij, a, b)
+    };
     let mut nngp = Array2::<f64>::zeros((m, n));
     let mut ntk = Array2::<f64>::zeros((m, n));
     let row_results: Vec<Vec<Vec<(f64, f64)>>> = (0..m)
@@ -611,13 +676,16 @@ fn kernels_want<'a>(
     want: Want,
 ) -> Result<Kernels> {
     validate_inputs(arch, &x1, x2.as_ref())?;
-    let sym = x2.is_none();
-    let x2v = x2.unwrap_or(x1);
-    let (mut k, _) = compute(arch, x1, x2v, sym, 0..x1.nrows(), false, sym, want);
-    if sym {
-        mirror_lower(&mut k.nngp);
-        mirror_lower(&mut k.ntk);
-    }
+    let k = match x2 {
+        None => {
+            let (k, finite) = gram_sym(arch, x1, want);
+            if finite {
+                return Ok(k);
+            }
+            k
+        }
+        Some(x2v) => compute(arch, x1, x2v, false, 0..x1.nrows(), false, false, want).0,
+    };
     ensure_finite_output(&k)?;
     Ok(k)
 }

@@ -1,0 +1,400 @@
+//! Batched (structure-of-arrays) evaluation of the kernel recursion for one row of pairs, with
+//! runtime SIMD dispatch.
+//!
+//! A row is the pairs (x_i, x_j), j ∈ j0..j0+n, whose Gram entries `x_i·x_j` are given. The
+//! pair states `k12 = c`, `D`, `Δ`, Θ live in arrays of [`CH`] lanes; every layer is one
+//! branch-free loop over the lanes (selects only, [`super::activation::relu_lane`] /
+//! [`super::activation::erf_lane`]), so LLVM vectorizes it. The per-point diagonal chains
+//! (`k11`, `T(k11, k11)`, `√k11` per layer, [`super::diag_chain`]) are stored layer-major, so
+//! the column points of a row are contiguous.
+//!
+//! The same generic code is compiled three times: with AVX-512 (f, dq, vl), with AVX2 + FMA,
+//! and for the baseline target; [`eval_row`] picks the best one the CPU supports at run time
+//! (`is_x86_feature_detected!`). No operation is contracted into an FMA (Rust never does that
+//! implicitly) and vector IEEE operations (+, −, ×, ÷, √, compares, selects) are exact per lane,
+//! so all three give the same bits; `tests/kernel_simd.rs` checks it on the full Gram
+//! matrices with [`force_portable`].
+
+use super::activation::{erf_lane, pos, relu_lane, ReluConsts};
+use super::arch::{Arch, Parameterization};
+use super::{diag_chain, first_layer, Activation};
+use ndarray::ArrayView2;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Lanes per batch (state arrays of this length stay in L1).
+pub(crate) const CH: usize = 64;
+
+static FORCE_PORTABLE: AtomicBool = AtomicBool::new(false);
+
+/// Test/benchmark hook: `true` forces the portable (baseline x86-64 / non-x86) code path for
+/// every later kernel evaluation in this process, `false` restores run-time dispatch. The
+/// results are the same bits either way (that is what the hook is for: to test it). The
+/// environment variable `GBML_KERNEL_SIMD=portable` sets it at start-up.
+#[doc(hidden)]
+pub fn force_portable(on: bool) {
+    FORCE_PORTABLE.store(on, Ordering::SeqCst);
+}
+
+fn portable_forced() -> bool {
+    static ENV: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    FORCE_PORTABLE.load(Ordering::Relaxed)
+        || *ENV.get_or_init(|| {
+            std::env::var("GBML_KERNEL_SIMD").is_ok_and(|v| v.eq_ignore_ascii_case("portable"))
+        })
+}
+
+/// Which code path [`eval_row`] uses now: `"avx512"`, `"avx2"` or `"portable"`.
+#[doc(hidden)]
+pub fn active_path() -> &'static str {
+    match level() {
+        Level::Avx512 => "avx512",
+        Level::Avx2 => "avx2",
+        Level::Portable => "portable",
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Avx512,
+    Avx2,
+    Portable,
+}
+
+fn level() -> Level {
+    if portable_forced() {
+        return Level::Portable;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512dq")
+            && is_x86_feature_detected!("avx512vl")
+        {
+            return Level::Avx512;
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return Level::Avx2;
+        }
+    }
+    Level::Portable
+}
+
+/// Per-point data of one input set: first-layer variances and layer-major diagonal chains.
+pub(crate) struct Side<'a> {
+    pub x: ArrayView2<'a, f64>,
+    /// ‖x_j‖².
+    pub norms: Vec<f64>,
+    /// Σ¹(x_j, x_j) = σ_w²‖x_j‖²/d + σ_b².
+    pub q0: Vec<f64>,
+    /// `q[h n + j]`, `t[h n + j]`, `sq[h n + j]`: Σ^{h+1}(x_j, x_j), T of it, its square root,
+    /// h = 0..L−1 ([`diag_chain`]).
+    pub q: Vec<f64>,
+    pub t: Vec<f64>,
+    pub sq: Vec<f64>,
+}
+
+impl<'a> Side<'a> {
+    pub(crate) fn new(arch: &Arch, x: ArrayView2<'a, f64>) -> Self {
+        let n = x.nrows();
+        let dim = x.ncols() as f64;
+        let sw2 = arch.sigma_w * arch.sigma_w;
+        let sb2 = arch.sigma_b2();
+        let norms: Vec<f64> = x.rows().into_iter().map(|r| r.dot(&r)).collect();
+        // The same expression as the pair state's k11 (`first_layer_naive`).
+        let q0: Vec<f64> = norms.iter().map(|&nn| sw2 * nn / dim + sb2).collect();
+        let l = arch.depth;
+        let (mut q, mut t, mut sq) = (vec![0.0; l * n], vec![0.0; l * n], vec![0.0; l * n]);
+        for (j, &q1) in q0.iter().enumerate() {
+            for (h, dg) in diag_chain(arch, q1).into_iter().enumerate() {
+                q[h * n + j] = dg.q;
+                t[h * n + j] = dg.t;
+                sq[h * n + j] = dg.sq;
+            }
+        }
+        Side {
+            x,
+            norms,
+            q0,
+            q,
+            t,
+            sq,
+        }
+    }
+}
+
+/// Everything a row evaluation needs: the architecture's constants and both input sets
+/// (`s2 = None`: X with itself, pairs (i, j) and (j, i) are the same pair).
+pub(crate) struct Ctx<'a> {
+    pub arch: &'a Arch,
+    pub s1: Side<'a>,
+    pub s2: Option<Side<'a>>,
+    sw2: f64,
+    sb2: f64,
+    sw4: f64,
+    sw2sb2: f64,
+    dim: f64,
+    bias_one: f64,
+    widths: Vec<f64>,
+    relu: ReluConsts,
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(
+        arch: &'a Arch,
+        x1: ArrayView2<'a, f64>,
+        x2: Option<ArrayView2<'a, f64>>,
+    ) -> Self {
+        let sw2 = arch.sigma_w * arch.sigma_w;
+        let sb2 = arch.sigma_b2();
+        let relu = match arch.activation {
+            Activation::AbRelu { a, b } => ReluConsts::new(a, b),
+            _ => ReluConsts::new(0.0, 1.0),
+        };
+        Ctx {
+            arch,
+            s1: Side::new(arch, x1),
+            s2: x2.map(|x| Side::new(arch, x)),
+            sw2,
+            sb2,
+            sw4: sw2 * sw2,
+            sw2sb2: sw2 * sb2,
+            dim: x1.ncols() as f64,
+            bias_one: if arch.sigma_b.is_some() { 1.0 } else { 0.0 },
+            widths: if arch.parameterization == Parameterization::Standard {
+                arch.widths.iter().map(|&w| w as f64).collect()
+            } else {
+                vec![0.0; arch.depth]
+            },
+            relu,
+        }
+    }
+
+    pub(crate) fn sym(&self) -> bool {
+        self.s2.is_none()
+    }
+
+    pub(crate) fn s2(&self) -> &Side<'a> {
+        self.s2.as_ref().unwrap_or(&self.s1)
+    }
+}
+
+/// Pair states of one batch.
+struct Lanes {
+    c: [f64; CH],
+    d: [f64; CH],
+    dl: [f64; CH],
+    th: [f64; CH],
+}
+
+/// NNGP (`out_c[k]`) and NTK (`out_t[k]`) of the pairs (x_i of side 1, x_{j0+k} of side 2),
+/// k < g.len(), from their Gram entries `g[k] = x_i·x_{j0+k}`. Every pair is computed by the
+/// same lane code whatever its position, so a pair's bits do not depend on the batch, the row
+/// split or the thread count.
+pub(crate) fn eval_row(
+    cx: &Ctx,
+    i: usize,
+    j0: usize,
+    g: &[f64],
+    out_c: &mut [f64],
+    out_t: &mut [f64],
+) {
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports the enabled features (checked by `level`).
+        Level::Avx512 => unsafe { eval_row_avx512(cx, i, j0, g, out_c, out_t) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Level::Avx2 => unsafe { eval_row_avx2(cx, i, j0, g, out_c, out_t) },
+        _ => eval_row_generic(cx, i, j0, g, out_c, out_t),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+unsafe fn eval_row_avx512(
+    cx: &Ctx,
+    i: usize,
+    j0: usize,
+    g: &[f64],
+    oc: &mut [f64],
+    ot: &mut [f64],
+) {
+    eval_row_generic(cx, i, j0, g, oc, ot)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn eval_row_avx2(cx: &Ctx, i: usize, j0: usize, g: &[f64], oc: &mut [f64], ot: &mut [f64]) {
+    eval_row_generic(cx, i, j0, g, oc, ot)
+}
+
+#[inline(always)]
+fn eval_row_generic(
+    cx: &Ctx,
+    i: usize,
+    j0: usize,
+    g: &[f64],
+    out_c: &mut [f64],
+    out_t: &mut [f64],
+) {
+    let std_param = cx.arch.parameterization == Parameterization::Standard;
+    let mut k0 = 0;
+    while k0 < g.len() {
+        let n = CH.min(g.len() - k0);
+        let mut ln = Lanes {
+            c: [0.0; CH],
+            d: [0.0; CH],
+            dl: [0.0; CH],
+            th: [0.0; CH],
+        };
+        first(cx, i, j0 + k0, &g[k0..k0 + n], &mut ln, std_param);
+        match (cx.arch.activation, std_param) {
+            (Activation::Erf, false) => layers_erf::<false>(cx, i, j0 + k0, n, &mut ln),
+            (Activation::Erf, true) => layers_erf::<true>(cx, i, j0 + k0, n, &mut ln),
+            (Activation::Identity, false) => layers_id::<false>(cx, n, &mut ln),
+            (Activation::Identity, true) => layers_id::<true>(cx, n, &mut ln),
+            (_, false) => layers_relu::<false>(cx, i, j0 + k0, n, &mut ln),
+            (_, true) => layers_relu::<true>(cx, i, j0 + k0, n, &mut ln),
+        }
+        out_c[k0..k0 + n].copy_from_slice(&ln.c[..n]);
+        out_t[k0..k0 + n].copy_from_slice(&ln.th[..n]);
+        k0 += n;
+    }
+}
+
+/// First layer of a batch: the naive Gram-entry formulas (vectorized), then the rare pairs
+/// whose D or Δ would cancel (and exact diagonal entries) are redone by [`first_layer`].
+#[inline(always)]
+fn first(cx: &Ctx, i: usize, j0: usize, g: &[f64], ln: &mut Lanes, std_param: bool) {
+    let n = g.len();
+    let s2 = cx.s2();
+    let q1 = cx.s1.q0[i];
+    let q2s = &s2.q0[j0..j0 + n];
+    let (sw2, sb2, dim, b1) = (cx.sw2, cx.sb2, cx.dim, cx.bias_one);
+    for k in 0..n {
+        let q2 = q2s[k];
+        let gk = g[k];
+        // Same expressions as `first_layer_naive`.
+        let c = if q1 == 0.0 || q2 == 0.0 {
+            0.0
+        } else {
+            sw2 * gk / dim + sb2
+        };
+        ln.c[k] = c;
+        ln.d[k] = pos(q1 * q2 - c * c);
+        ln.dl[k] = pos(q1 + q2 - 2.0 * c);
+        ln.th[k] = if std_param { gk + b1 } else { c };
+    }
+    let sym = cx.sym();
+    for k in 0..n {
+        let j = j0 + k;
+        let q2 = q2s[k];
+        let same = sym && i == j;
+        if same || ln.d[k] <= 1e-2 * q1 * q2 || ln.dl[k] <= 1e-2 * (q1 + q2) {
+            // Canonical order (smaller index first) in the symmetric case.
+            let (a, b) = if sym && j < i { (j, i) } else { (i, j) };
+            let st = first_layer(
+                cx.arch,
+                cx.s1.x.row(a),
+                s2.x.row(b),
+                cx.s1.norms[a],
+                s2.norms[b],
+                g[k],
+                same,
+            );
+            ln.c[k] = st.c;
+            ln.d[k] = st.d;
+            ln.dl[k] = st.delta;
+            if !std_param {
+                ln.th[k] = st.c;
+            }
+        }
+    }
+}
+
+/// The state update of one layer from the dual `(t12, Ṫ, td, tdelta)` (module docs of
+/// `kernel`): `k12' = σ_w² t12 + σ_b²`, `D' = σ_w⁴ td + σ_w²σ_b² tdelta`, `Δ' = σ_w² tdelta`,
+/// `Θ' = k12' + σ_w² Ṫ Θ` (NTK) or `n_h t12 + [b] + σ_w² Ṫ Θ` (standard).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn update<const STD: bool>(
+    cx: &Ctx,
+    w: f64,
+    du: (f64, f64, f64, f64),
+    c: &mut f64,
+    d: &mut f64,
+    dl: &mut f64,
+    th: &mut f64,
+) {
+    let (t12, tdot, td, tdl) = du;
+    let c_new = cx.sw2 * t12 + cx.sb2;
+    *th = if STD {
+        w * t12 + cx.bias_one + cx.sw2 * tdot * *th
+    } else {
+        c_new + cx.sw2 * tdot * *th
+    };
+    *c = c_new;
+    *d = cx.sw4 * td + cx.sw2sb2 * tdl;
+    *dl = cx.sw2 * tdl;
+}
+
+#[inline(always)]
+fn layers_relu<const STD: bool>(cx: &Ctx, i: usize, j0: usize, n: usize, ln: &mut Lanes) {
+    let (s1, s2) = (&cx.s1, cx.s2());
+    let (n1, n2) = (s1.x.nrows(), s2.x.nrows());
+    let k = cx.relu;
+    for h in 0..cx.arch.depth {
+        let sq1 = s1.sq[h * n1 + i];
+        let sq2 = &s2.sq[h * n2 + j0..h * n2 + j0 + n];
+        let w = cx.widths[h];
+        let (c, d, dl, th) = (
+            &mut ln.c[..n],
+            &mut ln.d[..n],
+            &mut ln.dl[..n],
+            &mut ln.th[..n],
+        );
+        for m in 0..n {
+            let du = relu_lane(&k, c[m], d[m], dl[m], sq1 * sq2[m]);
+            update::<STD>(cx, w, du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m]);
+        }
+    }
+}
+
+#[inline(always)]
+fn layers_erf<const STD: bool>(cx: &Ctx, i: usize, j0: usize, n: usize, ln: &mut Lanes) {
+    let (s1, s2) = (&cx.s1, cx.s2());
+    let (n1, n2) = (s1.x.nrows(), s2.x.nrows());
+    for h in 0..cx.arch.depth {
+        let (q1, t1) = (s1.q[h * n1 + i], s1.t[h * n1 + i]);
+        let q2 = &s2.q[h * n2 + j0..h * n2 + j0 + n];
+        let t2 = &s2.t[h * n2 + j0..h * n2 + j0 + n];
+        let w = cx.widths[h];
+        let (c, d, dl, th) = (
+            &mut ln.c[..n],
+            &mut ln.d[..n],
+            &mut ln.dl[..n],
+            &mut ln.th[..n],
+        );
+        for m in 0..n {
+            let du = erf_lane(q1 + q2[m], d[m], c[m], t1, t2[m]);
+            update::<STD>(cx, w, du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m]);
+        }
+    }
+}
+
+#[inline(always)]
+fn layers_id<const STD: bool>(cx: &Ctx, n: usize, ln: &mut Lanes) {
+    for h in 0..cx.arch.depth {
+        let w = cx.widths[h];
+        let (c, d, dl, th) = (
+            &mut ln.c[..n],
+            &mut ln.d[..n],
+            &mut ln.dl[..n],
+            &mut ln.th[..n],
+        );
+        for m in 0..n {
+            let du = (c[m], 1.0, d[m], dl[m]);
+            update::<STD>(cx, w, du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m]);
+        }
+    }
+}
