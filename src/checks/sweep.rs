@@ -34,6 +34,9 @@ pub struct Run {
     pub records: Vec<StepRecord>,
     /// (t, Φ̂_t) of the plain network.
     pub mnk: Vec<(usize, Array2<f64>)>,
+    /// Meta-residuals r_t = F(θ_t) − Y of the plain network, t = 0..=T (recorded at the largest
+    /// width only, empty otherwise; used by the late-ratio window of family 2).
+    pub residuals: Vec<Array2<f64>>,
     /// Test-task predictions of the trained plain network (Σn̂ × k).
     pub test_pred: Array2<f64>,
     /// Test-task predictions of the trained centred network.
@@ -144,7 +147,9 @@ fn compute(st: &Settings) -> Result<Sweep> {
         let mlp = Mlp::new(&a, spec.d, 1)?;
         for s in 0..seeds {
             let theta0 = mlp.init(st.seed.wrapping_mul(31).wrapping_add((w * 1000 + s) as u64));
-            let tc = TrainConfig::new(eta, steps).with_mnk_every(Some((steps / 10).max(1)));
+            let tc = TrainConfig::new(eta, steps)
+                .with_mnk_every(Some((steps / 10).max(1)))
+                .with_residuals(w == *widths.last().expect("widths"));
             let res = maml::train(&mlp, theta0.view(), &tasks, &cfg, &tc, &mut |_, _| {})?;
             let tcc = TrainConfig::new(eta, steps).with_centred(true);
             let resc = maml::train(&mlp, theta0.view(), &tasks, &cfg, &tcc, &mut |_, _| {})?;
@@ -181,6 +186,7 @@ fn compute(st: &Settings) -> Result<Sweep> {
                 seed: s,
                 records: res.records,
                 mnk: res.mnk,
+                residuals: res.residuals,
                 test_pred,
                 test_pred_centred,
                 f0,

@@ -35,6 +35,10 @@ pub struct TrainConfig {
     pub centred: bool,
     /// Divergence threshold on L(θ_t)/L(θ_0).
     pub divergence_factor: f64,
+    /// Record the stacked meta-residual r_t = F(θ_t) − Y (Σn × k) at every step
+    /// ([`TrainResult::residuals`]); costs one extra inner loop + query forward pass per step.
+    #[serde(default)]
+    pub record_residuals: bool,
 }
 
 impl TrainConfig {
@@ -46,6 +50,7 @@ impl TrainConfig {
             mnk_every: None,
             centred: false,
             divergence_factor: 1e8,
+            record_residuals: false,
         }
     }
     /// Builder: record Φ̂ every `k` steps.
@@ -56,6 +61,11 @@ impl TrainConfig {
     /// Builder: centred network.
     pub fn with_centred(mut self, c: bool) -> Self {
         self.centred = c;
+        self
+    }
+    /// Builder: record the meta-residuals r_t at every step.
+    pub fn with_residuals(mut self, r: bool) -> Self {
+        self.record_residuals = r;
         self
     }
     /// η finite > 0, `mnk_every` ≥ 1, divergence factor > 1.
@@ -107,6 +117,11 @@ pub struct TrainResult {
     pub mnk: Vec<(usize, Array2<f64>)>,
     /// Whether the centred network was trained (predict with `Some(&theta0)`).
     pub centred: bool,
+    /// r_t = F(θ_t) − Y stacked over the tasks (Σn × k), t = 0..=T, when
+    /// [`TrainConfig::record_residuals`] (else empty); ½‖r_t‖²_F = L(θ_t) up to rounding (the loss
+    /// comes from the factored gradient, r_t from the dense inner loop). For the centred network
+    /// r_t = f_c − Y.
+    pub residuals: Vec<Array2<f64>>,
 }
 
 /// Tasks with labels shifted by f(·; θ_0) (support and query): training f on them is training the
@@ -197,6 +212,7 @@ pub fn train(
     let mut mnk = Vec::new();
     let mut critical = f64::NAN;
     let mut loss0 = f64::NAN;
+    let mut residuals = Vec::new();
     for t in 0..=cfg.steps {
         let want_mnk = cfg.mnk_every.is_some_and(|k| t % k == 0 || t == cfg.steps);
         if want_mnk {
@@ -233,6 +249,23 @@ pub fn train(
             return Err(diverged("non-finite meta-gradient".into()));
         }
         records.push(record(mlp, t, loss, &theta, &theta0));
+        if cfg.record_residuals {
+            let parts: Vec<Array2<f64>> = tasks
+                .iter()
+                .map(|tk| {
+                    let th = super::inner::adapt_unchecked(
+                        mlp,
+                        theta.view(),
+                        tk.xs.view(),
+                        tk.ys.view(),
+                        maml,
+                    );
+                    mlp.forward_unchecked(th.view(), tk.xq.view()) - &tk.yq
+                })
+                .collect();
+            let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+            residuals.push(ndarray::concatenate(ndarray::Axis(0), &views).expect("same k"));
+        }
         if t < cfg.steps {
             theta.scaled_add(-cfg.outer_lr, &grad);
         }
@@ -244,6 +277,7 @@ pub fn train(
         records,
         mnk,
         centred: cfg.centred,
+        residuals,
     })
 }
 
