@@ -4,12 +4,16 @@
 use gbml_testbed::kernel::{self, Activation, Arch};
 use gbml_testbed::linalg;
 use gbml_testbed::mnk::data::{linear_tasks, sine_tasks, LinearSpec, SineSpec};
+use gbml_testbed::mnk::layout::index_tasks;
 use gbml_testbed::mnk::{
-    inner_operator, BaseKernel, Mnk, Precomputed, RidgeMode, Schedule, Task, TaskSet, Variant,
+    assemble_phi, inner_operator, BaseKernel, Mnk, Precomputed, RidgeMode, Schedule, Task, TaskSet,
+    Variant,
 };
 use gbml_testbed::{tol, Error};
 use ndarray::{array, s, Array2, ArrayView2};
 use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 fn arch() -> Arch {
     Arch::new(2, Activation::Relu).with_sigma_b(Some(0.5))
@@ -506,4 +510,126 @@ fn layouts_round_trip() {
             &b.cross(&itest, &itrain).unwrap()
         ) <= tol::n_eps(10.0, 20)
     );
+}
+
+/// A task set with varying m_i, n_i (1..=6 supports, 1..=9 queries) large enough to span
+/// several tiles of the full assembly (tiles are ≥ 96 query rows).
+fn ragged_set(seed: u64, n_tasks: usize) -> TaskSet {
+    let mut sizes = ChaCha8Rng::seed_from_u64(seed);
+    let tasks: Vec<Task> = (0..n_tasks)
+        .map(|i| {
+            let (m, n) = (sizes.gen_range(1..=6), sizes.gen_range(1..=9));
+            linear_set(seed * 1000 + i as u64, 1, m, n).tasks()[0].clone()
+        })
+        .collect();
+    TaskSet::new(tasks).unwrap()
+}
+
+/// Φ of a set spanning several tiles (ragged task sizes): equals the per-pair block formula,
+/// is exactly symmetric, does not depend on the number of threads (bit for bit), and row
+/// shards cut anywhere (inside tasks, across tile boundaries) stitch back to Φ bit for bit,
+/// for the analytic kernel and for the same kernel given as a precomputed matrix.
+#[test]
+fn tiled_assembly_is_exact_across_tiles_and_threads() {
+    let set = ragged_set(11, 70);
+    let nq = set.n_query();
+    assert!(nq > 3 * 96, "the set must span several tiles (nq = {nq})");
+    let inner = Schedule::flow(0.8);
+    let mnk = Mnk::new(BaseKernel::Analytic(arch()), inner);
+    let phi = mnk.phi(&set).unwrap();
+    for i in 0..nq {
+        for j in 0..i {
+            assert_eq!(phi[[i, j]].to_bits(), phi[[j, i]].to_bits(), "({i}, {j})");
+        }
+    }
+    let naive = naive_phi(&set, &inner);
+    let e = rel_err(&phi, &naive);
+    assert!(e <= tol::n_eps(200.0, nq), "tiled vs block formula: {e:e}");
+    // Thread count: 1 and 3 worker threads give the same bits.
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let p = pool.install(|| mnk.phi(&set).unwrap());
+        assert!(
+            p.iter().zip(&phi).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{threads} threads"
+        );
+    }
+    // Shards at arbitrary cut points, stitched.
+    let cuts = [0, 1, 37, 95, 96, 97, 200, nq - 1, nq];
+    let mut stitched = Array2::<f64>::zeros((0, nq));
+    for w in cuts.windows(2) {
+        let rows = mnk.phi_rows(&set, w[0]..w[1]).unwrap();
+        stitched.append(ndarray::Axis(0), rows.view()).unwrap();
+    }
+    assert!(stitched
+        .iter()
+        .zip(&phi)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+    // The same kernel as a precomputed matrix (identity index list: borrowed, not copied).
+    let z = set.points();
+    let k = kernel::kernels(&arch(), z.view(), None).unwrap();
+    let iset = index_tasks(&set, 0).unwrap();
+    let pre = Mnk::new(
+        BaseKernel::Precomputed(Precomputed {
+            ntk: k.ntk.clone(),
+            nngp: None,
+        }),
+        inner,
+    );
+    let p2 = pre.phi(&iset).unwrap();
+    assert!(p2.iter().zip(&phi).all(|(a, b)| a.to_bits() == b.to_bits()));
+    let ad = pre.adapters(&iset).unwrap();
+    let p3 = assemble_phi(&iset, &ad, k.ntk.view()).unwrap();
+    assert!(p3.iter().zip(&phi).all(|(a, b)| a.to_bits() == b.to_bits()));
+    let r2 = pre.phi_rows(&iset, 90..130).unwrap();
+    assert!(r2
+        .iter()
+        .zip(phi.slice(s![90..130, ..]))
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+}
+
+/// A non-finite entry of the outer Gram matrix that enters Φ is a typed error (the finiteness
+/// check is fused into the assembly), for the precomputed kernel and for `assemble_phi`.
+#[test]
+fn non_finite_gram_entries_are_typed_errors() {
+    let set = ragged_set(3, 30);
+    let z = set.points();
+    let k = kernel::ntk(&arch(), z.view(), None).unwrap();
+    let iset = index_tasks(&set, 0).unwrap();
+    let nq = set.n_query();
+    let inner = Schedule::flow(0.8);
+    let ok = Mnk::new(
+        BaseKernel::Precomputed(Precomputed {
+            ntk: k.clone(),
+            nngp: None,
+        }),
+        inner,
+    );
+    let ad = ok.adapters(&iset).unwrap();
+    // Query-query (upper triangle, in the last tile), query-support, support-support entries.
+    for (r, c, v) in [
+        (3, nq - 2, f64::NAN),
+        (nq - 1, nq + 2, f64::INFINITY),
+        (nq + 1, nq + 1, f64::NEG_INFINITY),
+    ] {
+        let mut bad = k.clone();
+        bad[[r, c]] = v;
+        bad[[c, r]] = v;
+        let e = assemble_phi(&iset, &ad, bad.view()).unwrap_err();
+        assert!(matches!(e, Error::NonFinite { .. }), "{e}");
+        let mnk = Mnk::new(
+            BaseKernel::Precomputed(Precomputed {
+                ntk: bad,
+                nngp: None,
+            }),
+            inner,
+        );
+        let e = mnk.phi(&iset).unwrap_err();
+        assert!(matches!(e, Error::NonFinite { .. }), "{e}");
+        let e = mnk.phi_rows(&iset, r.min(nq - 1)..nq).unwrap_err();
+        assert!(matches!(e, Error::NonFinite { .. }), "{e}");
+    }
 }

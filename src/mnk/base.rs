@@ -37,6 +37,32 @@ pub(crate) fn all_finite(a: ArrayView2<f64>) -> bool {
     acc.iter().all(|x| !x.is_nan()) && rest.iter().all(|x| x.is_finite())
 }
 
+/// The entries `g[i1[a], i2[b]]` of a precomputed matrix, checked for finiteness (a non-finite
+/// entry is reported at its position in `g`).
+fn pick(g: &Array2<f64>, i1: &[usize], i2: &[usize], what: &str) -> Result<Array2<f64>> {
+    let mut out = Array2::zeros((i1.len(), i2.len()));
+    for (mut row, &i) in out.rows_mut().into_iter().zip(i1) {
+        let src = g.row(i);
+        for (o, &j) in row.iter_mut().zip(i2) {
+            *o = src[j];
+        }
+    }
+    if !all_finite(out.view()) {
+        for (a, &i) in i1.iter().enumerate() {
+            for (b, &j) in i2.iter().enumerate() {
+                if !out[[a, b]].is_finite() {
+                    return Err(Error::NonFinite {
+                        context: what.to_string(),
+                        location: format!("({i}, {j})"),
+                        value: out[[a, b]],
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Which kernel adapts in the inner loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -88,7 +114,10 @@ impl Blocks {
 }
 
 impl BaseKernel {
-    /// Check the kernel description (architecture or precomputed matrices).
+    /// Check the kernel description (architecture, or shapes of the precomputed matrices; their
+    /// entries are checked for finiteness where they are used: [`BaseKernel::blocks`] checks
+    /// every picked entry, and the Φ assembly checks its output, so no pass over the whole
+    /// matrix is spent on unused entries).
     pub fn validate(&self) -> Result<()> {
         match self {
             BaseKernel::Analytic(a) => a.validate(),
@@ -101,9 +130,6 @@ impl BaseKernel {
                         format!("{:?}", p.ntk.dim()),
                     ));
                 }
-                if !all_finite(p.ntk.view()) {
-                    crate::error::ensure_finite(p.ntk.view(), "precomputed NTK")?;
-                }
                 if let Some(s) = &p.nngp {
                     if s.dim() != (n, n) {
                         return Err(Error::shape(
@@ -111,9 +137,6 @@ impl BaseKernel {
                             format!("{n}×{n}"),
                             format!("{:?}", s.dim()),
                         ));
-                    }
-                    if !all_finite(s.view()) {
-                        crate::error::ensure_finite(s.view(), "precomputed NNGP")?;
                     }
                 }
                 Ok(())
@@ -169,13 +192,36 @@ impl BaseKernel {
                     Some(x2) => self.indices(x2, "inputs")?,
                     None => i1.clone(),
                 };
-                let pick = |g: &Array2<f64>| {
-                    Array2::from_shape_fn((i1.len(), i2.len()), |(a, b)| g[[i1[a], i2[b]]])
-                };
                 Ok(Blocks {
-                    ntk: pick(&p.ntk),
-                    nngp: p.nngp.as_ref().map(pick),
+                    ntk: pick(&p.ntk, &i1, &i2, "precomputed NTK")?,
+                    nngp: p
+                        .nngp
+                        .as_ref()
+                        .map(|g| pick(g, &i1, &i2, "precomputed NNGP"))
+                        .transpose()?,
                 })
+            }
+        }
+    }
+
+    /// The outer kernel Θ(X, X) alone (the NNGP is not materialised): the same bits as
+    /// `blocks(x, None).ntk`. A precomputed matrix addressed by the identity index list
+    /// 0..P is borrowed, not copied (its finiteness is then checked by the caller's output
+    /// check, see [`BaseKernel::validate`]).
+    pub(crate) fn outer_gram<'k>(
+        &'k self,
+        x: ArrayView2<f64>,
+    ) -> Result<std::borrow::Cow<'k, Array2<f64>>> {
+        use std::borrow::Cow;
+        match self {
+            BaseKernel::Analytic(arch) => Ok(Cow::Owned(kernel::ntk(arch, x, None)?)),
+            BaseKernel::Precomputed(p) => {
+                let idx = self.indices(x, "inputs")?;
+                if idx.len() == p.ntk.nrows() && idx.iter().enumerate().all(|(a, &i)| a == i) {
+                    Ok(Cow::Borrowed(&p.ntk))
+                } else {
+                    Ok(Cow::Owned(pick(&p.ntk, &idx, &idx, "precomputed NTK")?))
+                }
             }
         }
     }

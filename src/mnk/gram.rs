@@ -36,7 +36,7 @@ use super::base::{BaseKernel, Blocks, Variant};
 use super::inner::{InnerTime, Schedule};
 use super::tasks::TaskSet;
 use crate::error::{Error, Result};
-use ndarray::{s, Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 use std::ops::Range;
 
@@ -144,9 +144,10 @@ impl Mnk {
     /// Φ given precomputed adapters (see [`Mnk::adapters`]).
     pub fn phi_with(&self, set: &TaskSet, ad: &Adapters) -> Result<Array2<f64>> {
         self.validate()?;
+        check_adapters(set, ad)?;
         let z = set.points();
-        let k = self.kernel.blocks(z.view(), None)?.ntk;
-        Ok(assemble_full(set, &ad.a, k.view()))
+        let k = self.kernel.outer_gram(z.view())?;
+        assemble_full(set, &ad.a, k.view())
     }
 
     /// Rows `rows` (of the Σn query rows) of Φ, bit-identical to the same rows of [`Mnk::phi`].
@@ -223,6 +224,12 @@ pub fn assemble_phi(set: &TaskSet, ad: &Adapters, k: ArrayView2<f64>) -> Result<
             format!("{:?}", k.dim()),
         ));
     }
+    check_adapters(set, ad)?;
+    assemble_full(set, &ad.a, k)
+}
+
+/// Adapters of the right number and shapes for `set`.
+fn check_adapters(set: &TaskSet, ad: &Adapters) -> Result<()> {
     if ad.a.len() != set.len() {
         return Err(Error::shape(
             "adapters",
@@ -239,25 +246,52 @@ pub fn assemble_phi(set: &TaskSet, ad: &Adapters, k: ArrayView2<f64>) -> Result<
             ));
         }
     }
-    if !super::base::all_finite(k) {
-        crate::error::ensure_finite(k, "outer Gram matrix")?;
-    }
-    Ok(assemble_full(set, &ad.a, k))
+    Ok(())
 }
 
-/// Row `s` (a support index) of Dᵀ = K_sq − ½ K_ss Pᵀ: `krow` is the K row of that support
-/// point (length Σn + Σm). Entry c (query of task j): `K[s,c] − ½ Σ_k A_j[c',k] K[s, nq+so_j+k]`,
-/// the sum accumulated from 0 in k order (`at[j]` = A_jᵀ; axpy over k, vectorised across c').
-fn dt_row(set: &TaskSet, at: &[Array2<f64>], krow: &[f64], out: &mut [f64]) {
+/// A_i and A_iᵀ of every task as flat row-major buffers (the hot loops index plain slices).
+struct Flat {
+    /// A_i, n_i × m_i.
+    a: Vec<Vec<f64>>,
+    /// A_iᵀ, m_i × n_i.
+    at: Vec<Vec<f64>>,
+}
+
+impl Flat {
+    fn new(a: &[Array2<f64>]) -> Flat {
+        Flat {
+            a: a.iter().map(|x| x.iter().copied().collect()).collect(),
+            at: a.iter().map(|x| x.t().iter().copied().collect()).collect(),
+        }
+    }
+    /// Row `rp` of A_i (length m_i).
+    fn a_row(&self, set: &TaskSet, i: usize, rp: usize) -> &[f64] {
+        let m = set.tasks()[i].m();
+        &self.a[i][rp * m..(rp + 1) * m]
+    }
+    /// Row `k` of A_jᵀ (length n_j).
+    fn at_row(&self, set: &TaskSet, j: usize, k: usize) -> &[f64] {
+        let n = set.tasks()[j].n();
+        &self.at[j][k * n..(k + 1) * n]
+    }
+}
+
+/// Entries `qo[tasks.start]..qo[tasks.end]` of row `s` (a support index) of
+/// C = Dᵀ = K_sq − ½ K_ss Pᵀ: `krow` is the whole K row of that support point (length Σn + Σm),
+/// `out` the segment. Entry c (query of task j): `K[s,c] − ½ Σ_k A_j[c',k] K[s, nq+so_j+k]`, the
+/// sum accumulated from 0 in k order (axpy over k with the rows of A_jᵀ, vectorised across c').
+#[inline(always)]
+fn dt_seg(set: &TaskSet, fl: &Flat, krow: &[f64], tasks: Range<usize>, out: &mut [f64]) {
     let nq = set.n_query();
     let qo = set.query_offsets();
     let so = set.support_offsets();
-    for (j, atj) in at.iter().enumerate() {
+    let base = qo[tasks.start];
+    for j in tasks {
         let kv = &krow[nq + so[j]..nq + so[j + 1]];
-        let o = &mut out[qo[j]..qo[j + 1]];
+        let o = &mut out[qo[j] - base..qo[j + 1] - base];
         o.iter_mut().for_each(|v| *v = 0.0);
         for (kk, &kval) in kv.iter().enumerate() {
-            for (ov, &av) in o.iter_mut().zip(atj.row(kk).iter()) {
+            for (ov, &av) in o.iter_mut().zip(fl.at_row(set, j, kk)) {
                 *ov += av * kval;
             }
         }
@@ -267,143 +301,376 @@ fn dt_row(set: &TaskSet, at: &[Array2<f64>], krow: &[f64], out: &mut [f64]) {
     }
 }
 
-/// Row r (query of task i, local row `rp`) of D = K_qs − ½ P K_ss (length Σm):
-/// `D[r, s] = K[r, nq+s] − ½ Σ_k A_i[rp,k] K[nq+so_i+k, nq+s]`; `ksup[k]` is the K row of the
-/// k-th support point of task i. Same per-entry operation sequence as [`dt_row`] (so D and Dᵀ
+/// Entries (a range of support columns) of row r (query of task i, local row r') of
+/// D = K_qs − ½ P K_ss: `D[r, s] = K[r, nq+s] − ½ Σ_k A_i[r',k] K[nq+so_i+k, nq+s]`; `a_r` is
+/// row r' of A_i, `kq` the segment of K's row r, `ksup(k)` the same segment of the K row of the
+/// k-th support point of task i. Same per-entry operation sequence as [`dt_seg`] (so D and Dᵀ
 /// agree bit for bit when K is exactly symmetric).
-fn d_row(a_r: ArrayView1<f64>, kq_row: &[f64], ksup: &[&[f64]], nq: usize, out: &mut [f64]) {
+#[inline(always)]
+fn d_row<'k>(a_r: &[f64], kq: &[f64], ksup: impl Fn(usize) -> &'k [f64], out: &mut [f64]) {
     out.iter_mut().for_each(|v| *v = 0.0);
-    for (kk, kr) in ksup.iter().enumerate() {
-        let coef = a_r[kk];
-        for (o, &kv) in out.iter_mut().zip(&kr[nq..]) {
+    for (kk, &coef) in a_r.iter().enumerate() {
+        for (o, &kv) in out.iter_mut().zip(ksup(kk)) {
             *o += coef * kv;
         }
     }
-    for (o, &kv) in out.iter_mut().zip(&kq_row[nq..]) {
+    for (o, &kv) in out.iter_mut().zip(kq) {
         *o = kv - 0.5 * *o;
     }
 }
 
-/// Row r of Φ, fused: `Φ[r, c] = K[r, c] − (S[r, c] + S[c, r])` with
-/// `S[r, c] = Σ_k A_i[rp,k] Dᵀ[so_i+k, c]` (axpy over the m_i rows `dt_i` of Dᵀ) and
-/// `S[c, r] = Σ_k A_j[c',k] D[r, so_j+k]` (c in task j; `at[j]` = A_jᵀ).
+/// Row r (query of task i, local row r') of Φ, the reference row path:
+/// `Φ[r, c] = K[r, c] − (W[r, c] + W[c, r])` with `W[r, c] = Σ_k A_i[r',k] C[so_i+k, c]`
+/// (axpy over the m_i rows `c_i` of C) and `W[c, r] = Σ_k A_j[c',k] D[r, so_j+k]` (c in task j),
+/// both sums from 0 in k order.
 #[allow(clippy::too_many_arguments)]
 fn phi_row(
     set: &TaskSet,
-    a_r: ArrayView1<f64>,
-    at: &[Array2<f64>],
-    dt_i: &[&[f64]],
+    fl: &Flat,
+    i: usize,
+    rp: usize,
+    c_i: &[&[f64]],
     d_r: &[f64],
     k_row: &[f64],
     tmp: &mut Vec<f64>,
-    c_start: usize,
     out: &mut [f64],
 ) {
     let qo = set.query_offsets();
     let so = set.support_offsets();
-    out[c_start..].iter_mut().for_each(|v| *v = 0.0);
-    for (kk, dr) in dt_i.iter().enumerate() {
-        let coef = a_r[kk];
-        for (o, &dv) in out[c_start..].iter_mut().zip(dr[c_start..].iter()) {
-            *o += coef * dv;
+    out.iter_mut().for_each(|v| *v = 0.0);
+    for (&coef, cr) in fl.a_row(set, i, rp).iter().zip(c_i) {
+        for (o, &cv) in out.iter_mut().zip(cr.iter()) {
+            *o += coef * cv;
         }
     }
-    let j0 = if c_start < set.n_query() {
-        set.task_of_query(c_start)
-    } else {
-        at.len()
-    };
-    for (j, atj) in at.iter().enumerate().skip(j0) {
-        let nj = qo[j + 1] - qo[j];
+    for j in 0..set.len() {
         tmp.clear();
-        tmp.resize(nj, 0.0);
-        for kk in 0..atj.nrows() {
+        tmp.resize(qo[j + 1] - qo[j], 0.0);
+        for kk in 0..so[j + 1] - so[j] {
             let v = d_r[so[j] + kk];
-            let col = atj.row(kk);
-            for (t, &av) in tmp.iter_mut().zip(col.iter()) {
+            for (t, &av) in tmp.iter_mut().zip(fl.at_row(set, j, kk)) {
                 *t += av * v;
             }
         }
-        let lo = qo[j].max(c_start);
-        let o = &mut out[lo..qo[j + 1]];
-        let kr = &k_row[lo..qo[j + 1]];
-        for ((ov, &t), &kv) in o.iter_mut().zip(&tmp[lo - qo[j]..]).zip(kr) {
+        let o = &mut out[qo[j]..qo[j + 1]];
+        let kr = &k_row[qo[j]..qo[j + 1]];
+        for ((ov, &t), &kv) in o.iter_mut().zip(tmp.iter()).zip(kr) {
             *ov = kv - (*ov + t);
         }
     }
 }
 
-fn transposes(a: &[Array2<f64>]) -> Vec<Array2<f64>> {
-    a.iter()
-        .map(|x| x.t().as_standard_layout().to_owned())
-        .collect()
+/// Query rows per tile of the full assembly: consecutive whole tasks are grouped into blocks of
+/// at least this many query rows (the tiling never changes an entry's bits, only the memory
+/// access order).
+const TILE_ROWS: usize = 96;
+
+/// Task blocks of the tiled assembly: ranges of consecutive tasks holding ≥ `TILE_ROWS` query
+/// rows each (the last one possibly fewer). Depends on the task sizes only.
+fn task_blocks(set: &TaskSet) -> Vec<Range<usize>> {
+    let qo = set.query_offsets();
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 0..set.len() {
+        if qo[i + 1] - qo[start] >= TILE_ROWS {
+            out.push(start..i + 1);
+            start = i + 1;
+        }
+    }
+    if start < set.len() {
+        out.push(start..set.len());
+    }
+    out
 }
 
-fn assemble_full(set: &TaskSet, a: &[Array2<f64>], k: ArrayView2<f64>) -> Array2<f64> {
+/// The output buffer of the tiled pass, shared by the worker threads. Every entry is written
+/// by exactly one tile (see [`assemble_full`]), so the writes never alias.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f64);
+// SAFETY: the tiles write disjoint index sets (the block pairs (I, J), I ≤ J, partition the
+// entries (r, c) by {block(r), block(c)}), and the buffer outlives the parallel pass.
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+/// Ask for transparent huge pages on a large, freshly allocated and not yet touched buffer
+/// (with THP in `madvise` mode, first-touch faults then come in 2 MiB instead of 4 KiB pages:
+/// ~500x fewer faults for Φ). Only a hint: the values are the same either way.
+fn hint_huge_pages(buf: &mut [f64]) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = buf.as_mut_ptr() as usize;
+        let end = start + std::mem::size_of_val(buf);
+        let lo = start.next_multiple_of(HUGE);
+        let hi = end / HUGE * HUGE;
+        if hi > lo {
+            // SAFETY: [lo, hi) lies inside `buf`'s allocation; MADV_HUGEPAGE changes no contents.
+            unsafe {
+                libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buf;
+}
+
+/// Scratch buffers of one worker of the tiled pass.
+#[derive(Default)]
+struct TileScratch {
+    /// C block (supports of I × queries of J).
+    c: Vec<f64>,
+    /// D block (queries of I × supports of J), then its transpose.
+    d: Vec<f64>,
+    dt: Vec<f64>,
+    /// W[I, J] (rows × cols), then Φ[I, J].
+    phi: Vec<f64>,
+    /// W[J, I] (cols × rows), i.e. the second term transposed.
+    w2t: Vec<f64>,
+}
+
+/// One tile of the full assembly: rows of task block `ib`, columns of task block `jb`
+/// (`ib.start <= jb.start`), computed into `sc.phi` (|rows| × |cols|, row-major) with the same
+/// per-entry operation sequence as the row path ([`dt_seg`], [`d_row`], [`phi_row`]):
+///
+/// ```text
+/// C[s, c] = K[s, c] − ½ Σ_k A_J[c',k] K[s, s_J+k]        s ∈ supports(ib), c ∈ queries(jb)
+/// D[r, s] = K[r, s] − ½ Σ_k A_I[r',k] K[s_I+k, s]        r ∈ queries(ib), s ∈ supports(jb)
+/// Φ[r, c] = K[r, c] − (Σ_k A_I[r',k] C[s_I+k, c] + Σ_k A_J[c',k] D[r, s_J+k])
+/// ```
+///
+/// (the first sum as axpys along the rows of C, the second along the rows of Dᵀ, i.e. for
+/// all r of the tile at once). It reads only the K blocks (q_ib, q_jb), (s_ib, q_jb),
+/// (q_ib, s_jb), (s_ib, s_jb). Returns false iff a computed entry is not finite.
+fn phi_tile(
+    set: &TaskSet,
+    fl: &Flat,
+    k: &[f64],
+    ib: Range<usize>,
+    jb: Range<usize>,
+    sc: &mut TileScratch,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked above).
+        return unsafe { phi_tile_avx2(set, fl, k, ib, jb, sc) };
+    }
+    phi_tile_impl(set, fl, k, ib, jb, sc)
+}
+
+/// [`phi_tile_impl`] compiled with 4-wide AVX2 vectors. The same IEEE operations on every
+/// entry (no fused multiply-add: Rust never contracts a·b + c), so the same bits as the
+/// baseline build and as the row path.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn phi_tile_avx2(
+    set: &TaskSet,
+    fl: &Flat,
+    k: &[f64],
+    ib: Range<usize>,
+    jb: Range<usize>,
+    sc: &mut TileScratch,
+) -> bool {
+    phi_tile_impl(set, fl, k, ib, jb, sc)
+}
+
+#[inline(always)]
+fn phi_tile_impl(
+    set: &TaskSet,
+    fl: &Flat,
+    k: &[f64],
+    ib: Range<usize>,
+    jb: Range<usize>,
+    sc: &mut TileScratch,
+) -> bool {
     let nq = set.n_query();
-    let ns = set.n_support();
+    let p = nq + set.n_support();
     let qo = set.query_offsets();
     let so = set.support_offsets();
-    let k = k.as_standard_layout();
-    let at = transposes(a);
-    // Dᵀ (Σm × Σn), one support row at a time (the same per-entry operation sequence as the
-    // rows of D, see `d_row`); D's row r is recomputed on the fly in the Φ pass (Σm·m̄ flops per
-    // row), so D itself is never stored or transposed.
-    let mut dt = Array2::<f64>::zeros((ns, nq));
-    dt.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(sidx, mut row)| {
-            dt_row(
-                set,
-                &at,
-                k.row(nq + sidx).to_slice().unwrap(),
-                row.as_slice_mut().unwrap(),
+    let (r0, r1) = (qo[ib.start], qo[ib.end]);
+    let (c0, c1) = (qo[jb.start], qo[jb.end]);
+    let (sr0, sr1) = (so[ib.start], so[ib.end]);
+    let (sc0, sc1) = (so[jb.start], so[jb.end]);
+    let (nr, nc, nsr, nsc) = (r1 - r0, c1 - c0, sr1 - sr0, sc1 - sc0);
+    let krow = |g: usize| &k[g * p..(g + 1) * p];
+    // C block.
+    sc.c.clear();
+    sc.c.resize(nsr * nc, 0.0);
+    for (l, crow) in sc.c.chunks_exact_mut(nc).enumerate() {
+        dt_seg(set, fl, krow(nq + sr0 + l), jb.clone(), crow);
+    }
+    // D block, then Dᵀ.
+    sc.d.clear();
+    sc.d.resize(nr * nsc, 0.0);
+    for i in ib.clone() {
+        for (rp, drow) in sc.d[(qo[i] - r0) * nsc..(qo[i + 1] - r0) * nsc]
+            .chunks_exact_mut(nsc)
+            .enumerate()
+        {
+            d_row(
+                fl.a_row(set, i, rp),
+                &krow(qo[i] + rp)[nq + sc0..nq + sc1],
+                |kk| &krow(nq + so[i] + kk)[nq + sc0..nq + sc1],
+                drow,
             );
-        });
-    let mut phi = Array2::<f64>::zeros((nq, nq));
-    phi.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .for_each_init(
-            || (Vec::new(), vec![0.0; ns]),
-            |(tmp, d_r), (r, mut row)| {
-                let i = set.task_of_query(r);
-                let ksup: Vec<&[f64]> = (so[i]..so[i + 1])
-                    .map(|sidx| k.row(nq + sidx).to_slice().unwrap())
-                    .collect();
-                let k_r = k.row(r).to_slice().unwrap();
-                d_row(a[i].row(r - qo[i]), k_r, &ksup, nq, d_r);
-                let dt_i: Vec<&[f64]> = (so[i]..so[i + 1])
-                    .map(|sidx| dt.row(sidx).to_slice().unwrap())
-                    .collect();
-                phi_row(
-                    set,
-                    a[i].row(r - qo[i]),
-                    &at,
-                    &dt_i,
-                    d_r,
-                    &k_r[..nq],
-                    tmp,
-                    r,
-                    row.as_slice_mut().unwrap(),
-                );
-            },
-        );
-    // Lower triangle = mirror of the upper one (the rows path computes K[r,c] − (S[r,c] + S[c,r])
-    // there, the same bits since K is exactly symmetric and + is commutative).
-    const TILE: usize = 64;
-    let buf = phi.as_slice_mut().unwrap();
-    for r0 in (0..nq).step_by(TILE) {
-        for c0 in (0..=r0).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(nq) {
-                for c in c0..(c0 + TILE).min(r) {
-                    buf[r * nq + c] = buf[c * nq + r];
+        }
+    }
+    sc.dt.clear();
+    sc.dt.resize(nsc * nr, 0.0);
+    for (lr, drow) in sc.d.chunks_exact(nsc).enumerate() {
+        for (ls, &v) in drow.iter().enumerate() {
+            sc.dt[ls * nr + lr] = v;
+        }
+    }
+    // W[I, J] = A_I C (rows of the tile).
+    sc.phi.clear();
+    sc.phi.resize(nr * nc, 0.0);
+    for i in ib.clone() {
+        for rp in 0..qo[i + 1] - qo[i] {
+            let lr = qo[i] - r0 + rp;
+            let out = &mut sc.phi[lr * nc..(lr + 1) * nc];
+            for (kk, &coef) in fl.a_row(set, i, rp).iter().enumerate() {
+                let crow = &sc.c[(so[i] - sr0 + kk) * nc..(so[i] - sr0 + kk + 1) * nc];
+                for (o, &cv) in out.iter_mut().zip(crow) {
+                    *o += coef * cv;
                 }
             }
         }
     }
-    phi
+    // W[J, I] = A_J Dᵀ (rows = the tile's columns).
+    sc.w2t.clear();
+    sc.w2t.resize(nc * nr, 0.0);
+    for j in jb.clone() {
+        for cp in 0..qo[j + 1] - qo[j] {
+            let lc = qo[j] - c0 + cp;
+            let out = &mut sc.w2t[lc * nr..(lc + 1) * nr];
+            for (kk, &coef) in fl.a_row(set, j, cp).iter().enumerate() {
+                let drow = &sc.dt[(so[j] - sc0 + kk) * nr..(so[j] - sc0 + kk + 1) * nr];
+                for (o, &dv) in out.iter_mut().zip(drow) {
+                    *o += coef * dv;
+                }
+            }
+        }
+    }
+    // Φ = K − (W[I, J] + W[J, I]ᵀ) into `phi` (rows × cols) and, transposed, into `w2t`
+    // (cols × rows, overwriting W[J, I] as it is consumed), with a fused finiteness check
+    // (x·0 is ±0 for finite x, NaN otherwise).
+    let mut acc = [0.0f64; 8];
+    const B: usize = 8;
+    for lr0 in (0..nr).step_by(B) {
+        let lr1 = (lr0 + B).min(nr);
+        for lc in 0..nc {
+            let w2 = &mut sc.w2t[lc * nr + lr0..lc * nr + lr1];
+            for (l, w) in w2.iter_mut().enumerate() {
+                let lr = lr0 + l;
+                let kv = k[(r0 + lr) * p + c0 + lc];
+                let o = &mut sc.phi[lr * nc + lc];
+                *o = kv - (*o + *w);
+                *w = *o;
+                acc[l] += *o * 0.0;
+            }
+        }
+    }
+    acc.iter().all(|x| !x.is_nan())
+}
+
+/// Copy `src` to `dst` with non-temporal (streaming) stores where the target allows: Φ is
+/// written once and not read again by the assembly, so this avoids reading its cache lines
+/// from memory before overwriting them.
+///
+/// # Safety
+/// `dst..dst + src.len()` must be valid for writes and not aliased. Call
+/// [`stream_fence`] before the written memory is handed to another thread.
+#[inline]
+unsafe fn stream_copy(dst: *mut f64, src: &[f64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_loadu_pd, _mm_stream_pd};
+        let n = src.len();
+        let mut i = 0;
+        if (dst as usize) % 16 != 0 && n > 0 {
+            *dst = src[0];
+            i = 1;
+        }
+        while i + 2 <= n {
+            _mm_stream_pd(dst.add(i), _mm_loadu_pd(src.as_ptr().add(i)));
+            i += 2;
+        }
+        if i < n {
+            *dst.add(i) = src[i];
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len());
+}
+
+/// Order the streaming stores of this thread before later stores (x86 `sfence`).
+#[inline]
+fn stream_fence() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: sfence has no preconditions (SSE is part of the x86_64 baseline).
+    unsafe {
+        std::arch::x86_64::_mm_sfence()
+    }
+}
+
+/// Φ over the whole task set from the full outer-kernel Gram matrix K (standard layout), tiled:
+/// the task blocks of [`task_blocks`] define block pairs (I, J), I ≤ J; each pair is one job
+/// ([`phi_tile`]) that writes Φ[I, J] and its mirror Φ[J, I] (for I = J the lower triangle is
+/// the mirror of the upper one). So K's upper block triangle is read once, Φ is written once,
+/// no intermediate (Σm × Σn) matrix is stored, and every entry has the same bits as the row
+/// path (hence as [`Mnk::phi_rows`]) whatever the number of threads.
+fn assemble_full(set: &TaskSet, a: &[Array2<f64>], k: ArrayView2<f64>) -> Result<Array2<f64>> {
+    let nq = set.n_query();
+    let qo = set.query_offsets();
+    let k = k.as_standard_layout();
+    let ks = k.as_slice().expect("standard layout");
+    let fl = Flat::new(a);
+    let blocks = task_blocks(set);
+    let pairs: Vec<(usize, usize)> = (0..blocks.len())
+        .flat_map(|bi| (bi..blocks.len()).map(move |bj| (bi, bj)))
+        .collect();
+    let mut buf = vec![0.0f64; nq * nq];
+    hint_huge_pages(&mut buf);
+    let out = SharedOut(buf.as_mut_ptr());
+    let finite = pairs
+        .par_iter()
+        .map_init(TileScratch::default, |sc, &(bi, bj)| {
+            let (ib, jb) = (blocks[bi].clone(), blocks[bj].clone());
+            let ok = phi_tile(set, &fl, ks, ib.clone(), jb.clone(), sc);
+            let (r0, r1) = (qo[ib.start], qo[ib.end]);
+            let (c0, c1) = (qo[jb.start], qo[jb.end]);
+            let o = out;
+            let diag = bi == bj;
+            let (nr, nc) = (r1 - r0, c1 - c0);
+            // SAFETY (all writes below): (r, c) with r in block bi and c in block bj, and its
+            // mirror (c, r), belong to this block pair only; r, c < nq.
+            // Upper part (c ≥ r), row by row.
+            for lr in 0..nr {
+                let lc0 = if diag { lr } else { 0 };
+                unsafe {
+                    stream_copy(
+                        o.0.add((r0 + lr) * nq + c0 + lc0),
+                        &sc.phi[lr * nc + lc0..(lr + 1) * nc],
+                    );
+                }
+            }
+            // Strict lower part: Φ[c, r] = Φ[r, c], from the transposed tile.
+            for lc in 0..nc {
+                let hi = if diag { lc } else { nr };
+                unsafe {
+                    stream_copy(o.0.add((c0 + lc) * nq + r0), &sc.w2t[lc * nr..lc * nr + hi]);
+                }
+            }
+            stream_fence();
+            ok
+        })
+        .reduce(|| true, |x, y| x && y);
+    let phi = Array2::from_shape_vec((nq, nq), buf).expect("nq × nq");
+    if !finite {
+        crate::error::ensure_finite(k.view(), "outer Gram matrix")?;
+        crate::error::ensure_finite(phi.view(), "Φ (overflow in the assembly)")?;
+    }
+    Ok(phi)
 }
 
 fn assemble_rows(
@@ -422,17 +689,18 @@ fn assemble_rows(
     let s_base = so[i0];
     let kq = kq.as_standard_layout();
     let kss = kss.as_standard_layout();
-    let at = transposes(a);
-    // Dᵀ rows of the touched tasks' supports (entrywise, same bits as the transposed D).
-    let mut dt_t = Array2::<f64>::zeros((so[i1 + 1] - s_base, nq));
-    dt_t.axis_iter_mut(Axis(0))
+    let fl = Flat::new(a);
+    // Rows of C = Dᵀ for the touched tasks' supports.
+    let mut c_t = Array2::<f64>::zeros((so[i1 + 1] - s_base, nq));
+    c_t.axis_iter_mut(Axis(0))
         .into_par_iter()
         .enumerate()
         .for_each(|(l, mut row)| {
-            dt_row(
+            dt_seg(
                 set,
-                &at,
+                &fl,
                 kss.row(l).to_slice().unwrap(),
+                0..set.len(),
                 row.as_slice_mut().unwrap(),
             );
         });
@@ -443,29 +711,26 @@ fn assemble_rows(
         .for_each_init(Vec::new, |tmp, (lr, mut row)| {
             let r = rows.start + lr;
             let i = set.task_of_query(r);
-            let ksup: Vec<&[f64]> = (so[i]..so[i + 1])
-                .map(|sidx| kss.row(sidx - s_base).to_slice().unwrap())
-                .collect();
+            let kr = kq.row(lr).to_slice().unwrap();
             let mut d_r = vec![0.0; ns];
             d_row(
-                a[i].row(r - qo[i]),
-                kq.row(lr).to_slice().unwrap(),
-                &ksup,
-                nq,
+                fl.a_row(set, i, r - qo[i]),
+                &kr[nq..],
+                |kk| &kss.row(so[i] + kk - s_base).to_slice().unwrap()[nq..],
                 &mut d_r,
             );
-            let dt_i: Vec<&[f64]> = (so[i]..so[i + 1])
-                .map(|sidx| dt_t.row(sidx - s_base).to_slice().unwrap())
+            let c_i: Vec<&[f64]> = (so[i]..so[i + 1])
+                .map(|sidx| c_t.row(sidx - s_base).to_slice().unwrap())
                 .collect();
             phi_row(
                 set,
-                a[i].row(r - qo[i]),
-                &at,
-                &dt_i,
+                &fl,
+                i,
+                r - qo[i],
+                &c_i,
                 &d_r,
-                &kq.row(lr).to_slice().unwrap()[..nq],
+                &kr[..nq],
                 tmp,
-                0,
                 row.as_slice_mut().unwrap(),
             );
         });
