@@ -234,3 +234,154 @@ fn bad_inputs_exit_nonzero() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("ridge"), "{err}");
 }
+
+/// The SINE task sets, as the library builds them.
+fn sine_sets() -> (gbml_testbed::mnk::TaskSet, gbml_testbed::mnk::TaskSet, Mnk) {
+    let spec = |tasks| SineSpec {
+        tasks,
+        m: 4,
+        n: 5,
+        noise: 0.0,
+    };
+    let train = sine_tasks(spec(6), 3).unwrap();
+    let test = sine_tasks(spec(3), 4).unwrap();
+    let arch = Arch::new(2, Activation::Relu).with_sigma_b(Some(0.5));
+    (
+        train,
+        test,
+        Mnk::new(BaseKernel::Analytic(arch), Schedule::flow(0.5)),
+    )
+}
+
+/// f0 from .npy files (stacked 2-d and per-task 3-d) gives the library's predictions with the
+/// same f0, bit for bit; it changes the predictions; bad f0 input exits 2 with a message.
+#[test]
+fn f0_input_matches_library() {
+    use gbml_testbed::mnk::F0;
+    use rand::{Rng, SeedableRng};
+    let (train, test, mnk) = sine_sets();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
+    let mut rand2 = |r: usize| Array2::from_shape_fn((r, 1), |_| rng.gen_range(-0.5..0.5));
+    let f0_train = F0 {
+        query: rand2(train.n_query()),
+        support: rand2(train.n_support()),
+    };
+    let f0_test = F0 {
+        query: rand2(test.n_query()),
+        support: rand2(test.n_support()),
+    };
+    let paths: Vec<PathBuf> = ["f0_tq", "f0_ts", "f0_eq", "f0_es"]
+        .iter()
+        .map(|n| tmp(&format!("{n}.npy")))
+        .collect();
+    arrays::write(&paths[0], &f0_train.query).unwrap();
+    // Training supports per task (6 tasks × 4 supports × 1): flattened in task order.
+    let ts3 = f0_train
+        .support
+        .clone()
+        .into_shape_with_order((6, 4, 1))
+        .unwrap();
+    arrays::write(&paths[1], &ts3).unwrap();
+    arrays::write(&paths[2], &f0_test.query).unwrap();
+    arrays::write(&paths[3], &f0_test.support).unwrap();
+    let ps: Vec<&str> = paths.iter().map(|p| p.to_str().unwrap()).collect();
+    let pred_p = tmp("pred_f0.npy");
+    let mut a: Vec<&str> = SINE.to_vec();
+    a.extend([
+        "--f0-train-query",
+        ps[0],
+        "--f0-train-support",
+        ps[1],
+        "--f0-test-query",
+        ps[2],
+        "--f0-test-support",
+        ps[3],
+        "--pred-out",
+        pred_p.to_str().unwrap(),
+    ]);
+    let (code, out, err) = gbml(&a);
+    assert_eq!(code, 0, "stdout {out}\nstderr {err}");
+    let want = mnk
+        .predict(
+            &train,
+            &test,
+            &Schedule::flow(2.0),
+            Some((&f0_train, &f0_test)),
+        )
+        .unwrap();
+    let got = read2(&pred_p);
+    assert_eq!(got, want.test);
+    let zero = mnk
+        .predict(&train, &test, &Schedule::flow(2.0), None)
+        .unwrap();
+    let diff = got
+        .iter()
+        .zip(&zero.test)
+        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+    assert!(diff > 1e-3, "f0 had no effect ({diff:e})");
+    // Wrong shape (k = 2 instead of 1): typed shape error, exit 2.
+    let bad = tmp("f0_bad.npy");
+    arrays::write(&bad, &Array2::<f64>::zeros((train.n_query(), 2))).unwrap();
+    let mut b = a.clone();
+    b[SINE.len() + 1] = bad.to_str().unwrap();
+    let (code, _, err) = gbml(&b);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("f0 on"), "{err}");
+    // Only some of the four files: exit 2.
+    let mut c: Vec<&str> = SINE.to_vec();
+    c.extend(["--f0-train-query", ps[0]]);
+    let (code, _, err) = gbml(&c);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("f0"), "{err}");
+    // Not a 2-d or 3-d array: exit 2.
+    let one = tmp("f0_1d.npy");
+    arrays::write(&one, &ndarray::Array1::<f64>::zeros(3)).unwrap();
+    let mut d = a.clone();
+    d[SINE.len() + 3] = one.to_str().unwrap();
+    let (code, _, err) = gbml(&d);
+    assert_eq!(code, 2, "{err}");
+}
+
+/// `--ntk-out` writes the outer NTK Gram over the training points [X; X'] (the library's
+/// matrix, bit for bit); with `--rows` its row shards stitch back to it bit for bit.
+#[test]
+fn ntk_gram_rows_stitch_exactly() {
+    let (train, _, mnk) = sine_sets();
+    let p = train.n_query() + train.n_support();
+    let full_p = tmp("ntk_full.npy");
+    let mut a: Vec<&str> = SINE.to_vec();
+    a.extend(["--ntk-out", full_p.to_str().unwrap()]);
+    let (code, _, err) = gbml(&a);
+    assert_eq!(code, 0, "{err}");
+    let full = read2(&full_p);
+    let lib = mnk.ntk_gram(&train).unwrap();
+    assert_eq!(full.dim(), (p, p));
+    assert!(full
+        .iter()
+        .zip(&lib)
+        .all(|(x, y)| x.to_bits() == y.to_bits()));
+    let cuts = [0, 7, 31, 32, p];
+    let mut stitched = Array2::<f64>::zeros((0, p));
+    for w in cuts.windows(2) {
+        let sp = tmp(&format!("ntk_{}_{}.npy", w[0], w[1]));
+        let r = format!("{}..{}", w[0], w[1]);
+        let mut a: Vec<&str> = SINE.to_vec();
+        a.extend(["--rows", &r, "--ntk-out", sp.to_str().unwrap()]);
+        let (code, out, err) = gbml(&a);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("NTK Gram rows"), "{out}");
+        stitched
+            .append(ndarray::Axis(0), read2(&sp).view())
+            .unwrap();
+    }
+    assert!(stitched
+        .iter()
+        .zip(&full)
+        .all(|(x, y)| x.to_bits() == y.to_bits()));
+    // Rows beyond Σn + Σm: exit 2.
+    let r = format!("0..{}", p + 1);
+    let sp = tmp("ntk_bad.npy");
+    let mut a: Vec<&str> = SINE.to_vec();
+    a.extend(["--rows", &r, "--ntk-out", sp.to_str().unwrap()]);
+    assert_eq!(gbml(&a).0, 2);
+}

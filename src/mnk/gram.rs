@@ -178,6 +178,31 @@ impl Mnk {
         Ok(assemble_rows(set, &ad.a, &kq, &kss, rows, i0, i1))
     }
 
+    /// The outer-kernel (NTK) Gram matrix Θ(Z, Z) over the task set's stacked points
+    /// Z = [X; X'] (all queries, then all supports: the layout of a precomputed kernel), the
+    /// matrix Φ is assembled from.
+    pub fn ntk_gram(&self, set: &TaskSet) -> Result<Array2<f64>> {
+        self.validate()?;
+        let z = set.points();
+        Ok(self.kernel.outer_gram(z.view())?.into_owned())
+    }
+
+    /// Rows `rows` (of the Σn + Σm stacked points) of [`Mnk::ntk_gram`], bit-identical to the
+    /// same rows of the full matrix (for sharding its computation).
+    pub fn ntk_gram_rows(&self, set: &TaskSet, rows: Range<usize>) -> Result<Array2<f64>> {
+        self.validate()?;
+        let p = set.n_query() + set.n_support();
+        if rows.start > rows.end || rows.end > p {
+            return Err(Error::param(
+                "rows",
+                format!("{}..{}", rows.start, rows.end),
+                format!("must lie within 0..{p} (number of query and support points)"),
+            ));
+        }
+        let z = set.points();
+        Ok(self.kernel.blocks_rows(z.view(), rows)?.ntk)
+    }
+
     /// The cross kernel Φ(test, train) (Σn̂ × Σn).
     pub fn cross(&self, test: &TaskSet, train: &TaskSet) -> Result<Array2<f64>> {
         let at = self.adapters(test)?;

@@ -19,7 +19,13 @@
 //! `--outer-time ηt|inf`, `--outer-ridge`.
 //!
 //! `--rows a..b` computes only those rows of Φ (an exact slice of the full matrix, for sharding
-//! across jobs) and writes them with `--phi-out`.
+//! across jobs) and writes them with `--phi-out`; with `--ntk-out` it writes rows a..b of the
+//! outer NTK Gram matrix over the training points [X; X'] instead (or as well, if `--phi-out` is
+//! also given), an exact slice too.
+//!
+//! f0 (network outputs at initialization, default 0): `--f0-train-query --f0-train-support
+//! --f0-test-query --f0-test-support`, `.npy` files stacked in task order (points × k) or per
+//! task (tasks × points × k); shapes are checked against the task sets (typed errors).
 
 use gbml_testbed::io::arrays;
 use gbml_testbed::kernel::{Activation, Arch, Parameterization};
@@ -29,7 +35,7 @@ use gbml_testbed::mnk::data::{
 };
 use gbml_testbed::mnk::layout::{from_per_task, from_queries_first, index_tasks};
 use gbml_testbed::mnk::{
-    accuracy, BaseKernel, Mnk, Precomputed, RidgeMode, Schedule, Spectrum, TaskSet, Variant,
+    accuracy, BaseKernel, Mnk, Precomputed, RidgeMode, Schedule, Spectrum, TaskSet, Variant, F0,
 };
 use gbml_testbed::{Error, Result};
 use ndarray::{Array2, Array3, Ix2, Ix3};
@@ -146,6 +152,24 @@ pub struct Args {
     /// Write Φ (training tasks) as .npy.
     #[arg(long)]
     phi_out: Option<PathBuf>,
+    /// Write the outer-kernel (NTK) Gram matrix over the training points [X; X'] (all queries,
+    /// then all supports) as .npy; with --rows a..b only those rows (of Σn + Σm), an exact
+    /// slice of the full matrix.
+    #[arg(long)]
+    ntk_out: Option<PathBuf>,
+    /// f0, network outputs at initialization on the training queries (.npy: Σn × k stacked in
+    /// task order, or N × n × k per task). Give all four --f0-* files or none (default f0 = 0).
+    #[arg(long)]
+    f0_train_query: Option<PathBuf>,
+    /// f0 on the training supports (Σm × k or N × m × k).
+    #[arg(long)]
+    f0_train_support: Option<PathBuf>,
+    /// f0 on the test queries (Σn̂ × k or N̂ × n × k).
+    #[arg(long)]
+    f0_test_query: Option<PathBuf>,
+    /// f0 on the test supports (Σm̂ × k or N̂ × m × k).
+    #[arg(long)]
+    f0_test_support: Option<PathBuf>,
     /// Write the cross kernel Φ(test, train) as .npy.
     #[arg(long)]
     cross_out: Option<PathBuf>,
@@ -212,6 +236,60 @@ fn read3(path: &Path) -> Result<Array3<f64>> {
             path: path.display().to_string(),
             reason: e.to_string(),
         })
+}
+
+/// An f0 block: 2-d (points × k, stacked in task order) or 3-d (tasks × points × k, flattened
+/// to the stacked order).
+fn read_f0(path: &Path) -> Result<Array2<f64>> {
+    let a = arrays::read(path)?;
+    let bad = |reason: String| Error::Parse {
+        what: "f0 .npy array (points × k, or tasks × points × k)".into(),
+        path: path.display().to_string(),
+        reason,
+    };
+    match a.ndim() {
+        2 => a
+            .into_dimensionality::<Ix2>()
+            .map_err(|e| bad(e.to_string())),
+        3 => {
+            let a = a
+                .into_dimensionality::<Ix3>()
+                .map_err(|e| bad(e.to_string()))?;
+            let (t, n, k) = a.dim();
+            a.as_standard_layout()
+                .to_owned()
+                .into_shape_with_order((t * n, k))
+                .map_err(|e| bad(e.to_string()))
+        }
+        d => Err(bad(format!("{d}-d array"))),
+    }
+}
+
+/// The f0 blocks (training, test) if given: all four files or none.
+fn read_f0_all(args: &Args) -> Result<Option<(F0, F0)>> {
+    match (
+        &args.f0_train_query,
+        &args.f0_train_support,
+        &args.f0_test_query,
+        &args.f0_test_support,
+    ) {
+        (None, None, None, None) => Ok(None),
+        (Some(a), Some(b), Some(c), Some(d)) => Ok(Some((
+            F0 {
+                query: read_f0(a)?,
+                support: read_f0(b)?,
+            },
+            F0 {
+                query: read_f0(c)?,
+                support: read_f0(d)?,
+            },
+        ))),
+        _ => Err(Error::param(
+            "f0-train-query/f0-train-support/f0-test-query/f0-test-support",
+            "partly given",
+            "give all four f0 files or none",
+        )),
+    }
 }
 
 fn npy_tasks(args: &Args) -> Result<(TaskSet, Option<TaskSet>)> {
@@ -381,6 +459,7 @@ pub fn run(args: Args) -> Result<i32> {
         "outer",
     )?;
     let rows = args.rows.as_deref().map(parse_rows).transpose()?;
+    let f0 = read_f0_all(&args)?;
     let (mut train, mut test, classify) = build_tasks(&args)?;
 
     let kernel = if let Some(pp) = &args.precomputed {
@@ -423,6 +502,21 @@ pub fn run(args: Args) -> Result<i32> {
     );
 
     if let Some(r) = rows {
+        if let Some(p) = &args.ntk_out {
+            let block = mnk.ntk_gram_rows(&train, r.clone())?;
+            println!(
+                "NTK Gram rows {}..{} of {} computed ({}×{})",
+                r.start,
+                r.end,
+                train.n_query() + train.n_support(),
+                block.nrows(),
+                block.ncols()
+            );
+            arrays::write(p, &block)?;
+            if args.phi_out.is_none() {
+                return Ok(0);
+            }
+        }
         let block = mnk.phi_rows(&train, r.clone())?;
         println!(
             "Φ rows {}..{} of {} computed ({}×{})",
@@ -458,8 +552,16 @@ pub fn run(args: Args) -> Result<i32> {
     if let Some(p) = &args.phi_out {
         arrays::write(p, &phi)?;
     }
+    if let Some(p) = &args.ntk_out {
+        arrays::write(p, &mnk.ntk_gram(&train)?)?;
+    }
+    let f0_text = if f0.is_some() {
+        "f0 from the --f0-* files"
+    } else {
+        "f0 = 0"
+    };
     let mut summary = serde_json::json!({
-        "convention": "losses are sums with factor 1/2; f0 = 0; NTK Gram Φ over training query points in task order",
+        "convention": format!("losses are sums with factor 1/2; {f0_text}; MNK Gram Φ over training query points in task order"),
         "inner": inner, "outer": outer, "variant": variant,
         "n_train_tasks": train.len(), "spectrum": spec,
         "eta": eta, "residual_ratio": spec.residual_ratio(eta), "loss_ratio": spec.loss_ratio(eta),
@@ -474,8 +576,8 @@ pub fn run(args: Args) -> Result<i32> {
         }
         let at = mnk.adapters(test)?;
         let cross = mnk.cross_with(test, &at, &train, &ad)?;
-        let g_train = gbml_testbed::mnk::g_term(&train, &ad, None)?;
-        let g_test = gbml_testbed::mnk::g_term(test, &at, None)?;
+        let g_train = gbml_testbed::mnk::g_term(&train, &ad, f0.as_ref().map(|f| &f.0))?;
+        let g_test = gbml_testbed::mnk::g_term(test, &at, f0.as_ref().map(|f| &f.1))?;
         let y = train.query_y();
         let (pred, pred_train, _) = gbml_testbed::mnk::predict_from(
             phi.view(),
@@ -510,9 +612,9 @@ pub fn run(args: Args) -> Result<i32> {
         if let Some(p) = &args.pred_out {
             arrays::write(p, &pred)?;
         }
-    } else if args.cross_out.is_some() || args.pred_out.is_some() {
+    } else if args.cross_out.is_some() || args.pred_out.is_some() || f0.is_some() {
         return Err(Error::param(
-            "cross-out/pred-out",
+            "cross-out/pred-out/f0",
             "given",
             "no test tasks to predict on",
         ));
