@@ -65,13 +65,25 @@ fn cases() -> Vec<(String, Array2<f64>, f64)> {
     for n in [1usize, 2, 7, 60, 200] {
         v.push((format!("random n={n}"), random_sym(&mut rng, n), 0.0));
     }
-    v.push(("NTK ReLU L=3, 80 points d=5".into(), ntk_gram(&mut rng, 80, 5, 3), 0.0));
-    v.push(("NTK ReLU L=1, 40 points d=2".into(), ntk_gram(&mut rng, 40, 2, 1), 0.0));
+    v.push((
+        "NTK ReLU L=3, 80 points d=5".into(),
+        ntk_gram(&mut rng, 80, 5, 3),
+        0.0,
+    ));
+    v.push((
+        "NTK ReLU L=1, 40 points d=2".into(),
+        ntk_gram(&mut rng, 40, 2, 1),
+        0.0,
+    ));
     for n in [2usize, 3, 30] {
         let s = 2f64.powi(-530) * 2f64.powi(-530);
         let a = random_sym(&mut rng, n).mapv(|x| x * s);
         // entries rounded to subnormals: |δλ| ≤ ‖δA‖_F ≤ n·2^{−1075}
-        v.push((format!("all-subnormal n={n}"), a, n as f64 * 2f64.powi(-1074)));
+        v.push((
+            format!("all-subnormal n={n}"),
+            a,
+            n as f64 * 2f64.powi(-1074),
+        ));
     }
     v.push((
         "huge 2^1018 n=20".into(),
@@ -130,7 +142,10 @@ fn eigenvectors_match_lapack() {
                     .sum::<f64>()
                     .sqrt();
                 let bound = 2.0 * err / gap + C * n as f64 * EPS;
-                assert!(dist <= bound, "{name}: {which} eigenvector {i}: {dist:e} > {bound:e}");
+                assert!(
+                    dist <= bound,
+                    "{name}: {which} eigenvector {i}: {dist:e} > {bound:e}"
+                );
             }
         }
         println!("{name}: {checked} of {n} eigenvectors well separated and checked");
@@ -169,7 +184,16 @@ fn ridge_inverse_matches_cholesky() {
 /// (sine tasks, ReLU NTK, inner gradient flow), against LAPACK's Cholesky solve.
 #[test]
 fn mnk_outer_solve_matches_cholesky() {
-    let set = sine_tasks(SineSpec { tasks: 12, m: 5, n: 5, noise: 0.0 }, 9).unwrap();
+    let set = sine_tasks(
+        SineSpec {
+            tasks: 12,
+            m: 5,
+            n: 5,
+            noise: 0.0,
+        },
+        9,
+    )
+    .unwrap();
     let mk = Mnk::new(
         BaseKernel::Analytic(Arch::new(2, Activation::Relu)),
         Schedule::flow(0.5),

@@ -212,6 +212,16 @@ impl Schedule {
             linalg::sym_apply(&w, &u, |mu| self.g(mu))
         };
         linalg::symmetrize(&mut t);
+        if !super::base::all_finite(t.view()) {
+            // g(K) overflows (only possible at infinite time with a ridge too small to help).
+            let lmax = w[m - 1];
+            return Err(Error::Singular {
+                context: format!("{context} (its inverse overflows)"),
+                lambda_min: w[0],
+                lambda_max: lmax,
+                suggested_ridge: (1e-8 * lmax.abs()).max(f64::MIN_POSITIVE),
+            });
+        }
         Ok(t)
     }
 
@@ -224,7 +234,13 @@ impl Schedule {
         let (lmin, lmax) = (w[0], w[m - 1]);
         match self.time {
             Time::Infinite if self.ridge == 0.0 => {
-                if lmin <= tol::n_eps(10.0, m) * lmax.abs() || lmax <= 0.0 {
+                // Also singular when 1/λ_min overflows (λ_min < 1/f64::MAX ≈ 5.6e-309, e.g. the
+                // subnormal kernel of an input whose ‖x‖² underflows; fuzz mnk_task_sets
+                // crash-7099…): the inverse is not representable.
+                if lmin <= tol::n_eps(10.0, m) * lmax.abs()
+                    || lmax <= 0.0
+                    || !(1.0 / lmin).is_finite()
+                {
                     return Err(Error::Singular {
                         context: context.to_string(),
                         lambda_min: lmin,
