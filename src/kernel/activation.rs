@@ -72,7 +72,7 @@ pub fn sin_minus_theta_cos(theta: f64) -> f64 {
 
 /// The Taylor series of [`sin_minus_theta_cos`] (valid for |θ| < 0.5), branch-free.
 #[inline(always)]
-fn h_series(theta: f64) -> f64 {
+pub(crate) fn h_series(theta: f64) -> f64 {
     const C: [f64; 10] = [
         2.0 / 6.0,
         -4.0 / 120.0,
@@ -99,7 +99,7 @@ const PIO2_LO: f64 = 6.123233995736766e-17;
 /// atan(t) for |t| ≤ 0.66: the Cephes rational approximation `t + t z P(z)/Q(z)`, z = t²
 /// (relative error ≈ 1e-16).
 #[inline(always)]
-fn atan_core(t: f64) -> f64 {
+pub(crate) fn atan_core(t: f64) -> f64 {
     const P: [f64; 5] = [
         -8.750608600031904122785e-1,
         -1.615753718733365076637e1,
@@ -135,7 +135,14 @@ fn atan_core(t: f64) -> f64 {
 /// so a SIMD lane gives the same bits as this scalar code.
 #[inline(always)]
 pub fn atan2_nonneg(y: f64, x: f64) -> f64 {
-    use std::f64::consts::{FRAC_PI_2, FRAC_PI_4};
+    atan2_finish(y, x, atan_core(atan2_reduce(y, x)))
+}
+
+/// First stage of [`atan2_nonneg`]: the reduced argument `y/x`, `x/y` or `(y − x)/(y + x)`
+/// (0 for (0, 0)). Split out so the batched loops can run the stages as separate passes
+/// (short dependency chains; the same operations, hence the same bits).
+#[inline(always)]
+pub(crate) fn atan2_reduce(y: f64, x: f64) -> f64 {
     let lo = y <= 0.66 * x;
     let hi = x <= 0.66 * y;
     let num = if lo {
@@ -154,7 +161,15 @@ pub fn atan2_nonneg(y: f64, x: f64) -> f64 {
     };
     // (0, 0): lo with 0/0; divide by 1 instead (atan(0) = 0).
     let den = if den == 0.0 { 1.0 } else { den };
-    let a = atan_core(num / den);
+    num / den
+}
+
+/// Last stage of [`atan2_nonneg`]: from `a = atan_core(atan2_reduce(y, x))` to the angle.
+#[inline(always)]
+pub(crate) fn atan2_finish(y: f64, x: f64, a: f64) -> f64 {
+    use std::f64::consts::{FRAC_PI_2, FRAC_PI_4};
+    let lo = y <= 0.66 * x;
+    let hi = x <= 0.66 * y;
     let r_hi = FRAC_PI_2 + (PIO2_LO - a);
     let r_mid = FRAC_PI_4 + (a + 0.5 * PIO2_LO);
     if lo {
@@ -399,10 +414,28 @@ pub(crate) fn relu_lane(
     r: f64,
 ) -> (f64, f64, f64, f64) {
     let sd = pos(d).sqrt();
+    let ac = if c < 0.0 { -c } else { c };
+    let psi = atan2_nonneg(sd, ac);
+    relu_lane_post(k, c, d, delta, r, sd, psi, h_series(psi))
+}
+
+/// [`relu_lane`] after its angle: `sd = √max(D, 0)`, `psi = atan2(sd, |k12|)`,
+/// `hs = h_series(psi)`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn relu_lane_post(
+    k: &ReluConsts,
+    c: f64,
+    d: f64,
+    delta: f64,
+    r: f64,
+    sd: f64,
+    psi: f64,
+    hs: f64,
+) -> (f64, f64, f64, f64) {
     let neg = c < 0.0;
     let ac = if neg { -c } else { c };
-    let psi = atan2_nonneg(sd, ac);
-    let series = r * h_series(psi);
+    let series = r * hs;
     let direct = sd - psi * ac;
     let rh = if psi < 0.5 { series } else { direct };
     let zero = sd == 0.0 && c == 0.0;
@@ -432,10 +465,24 @@ pub(crate) fn relu_lane(
 /// (clamped at 0) from the per-point `t1 = T(k11, k11)`, `t2 = T(k22, k22)`.
 #[inline(always)]
 pub(crate) fn erf_lane(qsum: f64, d: f64, c: f64, t1: f64, t2: f64) -> (f64, f64, f64, f64) {
+    let sp = erf_sp(qsum, d);
+    let y = 2.0 * c;
+    let ay = if y < 0.0 { -y } else { y };
+    let a = atan2_nonneg(ay, sp);
+    erf_lane_post(c, t1, t2, sp, a)
+}
+
+/// `√P`, P = 1 + 2 qsum + 4D (first stage of [`erf_lane`]).
+#[inline(always)]
+pub(crate) fn erf_sp(qsum: f64, d: f64) -> f64 {
+    (1.0 + 2.0 * qsum + 4.0 * d).sqrt()
+}
+
+/// [`erf_lane`] after its angle `a = atan2(|2 k12|, √P)`.
+#[inline(always)]
+pub(crate) fn erf_lane_post(c: f64, t1: f64, t2: f64, sp: f64, a: f64) -> (f64, f64, f64, f64) {
     let two_over_pi = 2.0 / PI;
-    let p = 1.0 + 2.0 * qsum + 4.0 * d;
-    let sp = p.sqrt();
-    let t12 = two_over_pi * atan2_right(2.0 * c, sp);
+    let t12 = two_over_pi * (if 2.0 * c < 0.0 { -a } else { a });
     let tdot = (4.0 / PI) / sp;
     (
         t12,

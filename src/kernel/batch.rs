@@ -15,7 +15,10 @@
 //! so all three give the same bits; `tests/kernel_simd.rs` checks it on the full Gram
 //! matrices with [`force_portable`].
 
-use super::activation::{erf_lane, pos, relu_lane, ReluConsts};
+use super::activation::{
+    atan2_finish, atan2_reduce, atan_core, erf_lane_post, erf_sp, h_series, pos, relu_lane_post,
+    ReluConsts,
+};
 use super::arch::{Arch, Parameterization};
 use super::{diag_chain, first_layer, Activation};
 use ndarray::ArrayView2;
@@ -338,11 +341,20 @@ fn update<const STD: bool>(
     *dl = cx.sw2 * tdl;
 }
 
+// The layer loops run each lane function in three passes over the batch (reduce the atan2
+// argument; atan_core; the rest): every pass has short dependency chains and independent
+// iterations, so the out-of-order core overlaps many lanes instead of waiting on one long
+// sqrt → div → polynomial → div chain. Same operations in the same order per lane as
+// `relu_lane` / `erf_lane`, hence the same bits.
+
 #[inline(always)]
 fn layers_relu<const STD: bool>(cx: &Ctx, i: usize, j0: usize, n: usize, ln: &mut Lanes) {
     let (s1, s2) = (&cx.s1, cx.s2());
     let (n1, n2) = (s1.x.nrows(), s2.x.nrows());
     let k = cx.relu;
+    let mut sd = [0.0; CH];
+    let mut t = [0.0; CH];
+    let mut hs = [0.0; CH];
     for h in 0..cx.arch.depth {
         let sq1 = s1.sq[h * n1 + i];
         let sq2 = &s2.sq[h * n2 + j0..h * n2 + j0 + n];
@@ -353,8 +365,25 @@ fn layers_relu<const STD: bool>(cx: &Ctx, i: usize, j0: usize, n: usize, ln: &mu
             &mut ln.dl[..n],
             &mut ln.th[..n],
         );
+        let (sd, t, hs) = (&mut sd[..n], &mut t[..n], &mut hs[..n]);
         for m in 0..n {
-            let du = relu_lane(&k, c[m], d[m], dl[m], sq1 * sq2[m]);
+            sd[m] = pos(d[m]).sqrt();
+        }
+        for m in 0..n {
+            let ac = if c[m] < 0.0 { -c[m] } else { c[m] };
+            t[m] = atan2_reduce(sd[m], ac);
+        }
+        for tm in t.iter_mut() {
+            *tm = atan_core(*tm);
+        }
+        for m in 0..n {
+            let ac = if c[m] < 0.0 { -c[m] } else { c[m] };
+            let psi = atan2_finish(sd[m], ac, t[m]);
+            t[m] = psi;
+            hs[m] = h_series(psi);
+        }
+        for m in 0..n {
+            let du = relu_lane_post(&k, c[m], d[m], dl[m], sq1 * sq2[m], sd[m], t[m], hs[m]);
             update::<STD>(cx, w, du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m]);
         }
     }
@@ -364,6 +393,8 @@ fn layers_relu<const STD: bool>(cx: &Ctx, i: usize, j0: usize, n: usize, ln: &mu
 fn layers_erf<const STD: bool>(cx: &Ctx, i: usize, j0: usize, n: usize, ln: &mut Lanes) {
     let (s1, s2) = (&cx.s1, cx.s2());
     let (n1, n2) = (s1.x.nrows(), s2.x.nrows());
+    let mut sp = [0.0; CH];
+    let mut t = [0.0; CH];
     for h in 0..cx.arch.depth {
         let (q1, t1) = (s1.q[h * n1 + i], s1.t[h * n1 + i]);
         let q2 = &s2.q[h * n2 + j0..h * n2 + j0 + n];
@@ -375,8 +406,23 @@ fn layers_erf<const STD: bool>(cx: &Ctx, i: usize, j0: usize, n: usize, ln: &mut
             &mut ln.dl[..n],
             &mut ln.th[..n],
         );
+        let (sp, t) = (&mut sp[..n], &mut t[..n]);
         for m in 0..n {
-            let du = erf_lane(q1 + q2[m], d[m], c[m], t1, t2[m]);
+            sp[m] = erf_sp(q1 + q2[m], d[m]);
+        }
+        for m in 0..n {
+            let y = 2.0 * c[m];
+            let ay = if y < 0.0 { -y } else { y };
+            t[m] = atan2_reduce(ay, sp[m]);
+        }
+        for tm in t.iter_mut() {
+            *tm = atan_core(*tm);
+        }
+        for m in 0..n {
+            let y = 2.0 * c[m];
+            let ay = if y < 0.0 { -y } else { y };
+            let a = atan2_finish(ay, sp[m], t[m]);
+            let du = erf_lane_post(c[m], t1, t2[m], sp[m], a);
             update::<STD>(cx, w, du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m]);
         }
     }
