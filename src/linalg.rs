@@ -105,7 +105,8 @@ pub fn t_matmul(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>) -> Array2<f64> {
 /// n = 2 it returned eigenvalues wrong in the first digit (subnormal arithmetic in the
 /// reduction). Huge matrices (max|a_ij| ≥ 2^{500}) are rescaled too, as a precaution against
 /// overflowing intermediate squares (faer 0.22 was measured correct up to 2^{1018}). A zero
-/// matrix gives `w = 0`, `U = I`.
+/// matrix gives `w = 0`, `U = I`; an eigenvalue beyond the f64 range (possible only when
+/// max|a_ij| > f64::MAX/n) is an `Error::LinAlg`, never ±∞.
 pub fn sym_eig(a: ArrayView2<'_, f64>) -> Result<(Array1<f64>, Array2<f64>)> {
     let n = a.nrows();
     if a.ncols() != n {
@@ -139,7 +140,13 @@ pub fn sym_eig(a: ArrayView2<'_, f64>) -> Result<(Array1<f64>, Array2<f64>)> {
             ))
         })?,
     };
-    Ok((ws.mapv(|x| libm::scalbn(x, e)), u))
+    let w = ws.mapv(|x| libm::scalbn(x, e));
+    if !w.iter().all(|v| v.is_finite()) {
+        return Err(Error::LinAlg(
+            "symmetric eigendecomposition: an eigenvalue exceeds the f64 range".into(),
+        ));
+    }
+    Ok((w, u))
 }
 
 /// Eigenvalues only (ascending) of a symmetric matrix (lower triangle read), with the same
@@ -181,7 +188,13 @@ pub fn sym_eigvals(a: ArrayView2<'_, f64>) -> Result<Array1<f64>> {
                 .0
         }
     };
-    Ok(ws.mapv(|x| libm::scalbn(x, e)))
+    let w = ws.mapv(|x| libm::scalbn(x, e));
+    if !w.iter().all(|v| v.is_finite()) {
+        return Err(Error::LinAlg(
+            "symmetric eigenvalues: an eigenvalue exceeds the f64 range".into(),
+        ));
+    }
+    Ok(w)
 }
 
 /// faer's self-adjoint eigendecomposition; an error also when the output is not finite.
@@ -279,7 +292,8 @@ pub const JACOBI_MAX_SWEEPS: usize = 100;
 /// The input is first rescaled exactly by a power of two as in [`sym_eig`] (so θ and the
 /// updates cannot overflow), and the eigenvalues scaled back.
 ///
-/// Errors: non-square or non-finite input; no convergence within [`JACOBI_MAX_SWEEPS`] sweeps.
+/// Errors: non-square or non-finite input; no convergence within [`JACOBI_MAX_SWEEPS`] sweeps;
+/// an eigenvalue beyond the f64 range.
 pub fn sym_eig_jacobi(a: ArrayView2<'_, f64>) -> Result<(Array1<f64>, Array2<f64>)> {
     let n = a.nrows();
     if a.ncols() != n {
@@ -294,10 +308,13 @@ pub fn sym_eig_jacobi(a: ArrayView2<'_, f64>) -> Result<(Array1<f64>, Array2<f64
         return Ok((Array1::zeros(n), Array2::eye(n)));
     };
     let (w, u) = jacobi(s.view(), true)?;
-    Ok((
-        w.mapv(|x| libm::scalbn(x, e)),
-        u.expect("vectors requested"),
-    ))
+    let w = w.mapv(|x| libm::scalbn(x, e));
+    if !w.iter().all(|v| v.is_finite()) {
+        return Err(Error::LinAlg(
+            "Jacobi eigensolver: an eigenvalue exceeds the f64 range".into(),
+        ));
+    }
+    Ok((w, u.expect("vectors requested")))
 }
 
 /// The cyclic Jacobi iteration of [`sym_eig_jacobi`]; eigenvectors only if `vectors`.

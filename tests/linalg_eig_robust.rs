@@ -269,6 +269,32 @@ fn normal_input_takes_the_faer_path() {
     }
 }
 
+/// Eigenvalues beyond the f64 range: a typed error, never ±∞ (here λ = 2·f64::MAX·(1 ± ...)).
+#[test]
+fn eigenvalue_overflow_is_an_error() {
+    let a = Array2::from_elem((2, 2), f64::MAX);
+    assert!(matches!(
+        sym_eig(a.view()),
+        Err(gbml_testbed::Error::LinAlg(_))
+    ));
+    assert!(matches!(
+        sym_eigvals(a.view()),
+        Err(gbml_testbed::Error::LinAlg(_))
+    ));
+    assert!(matches!(
+        sym_eig_jacobi(a.view()),
+        Err(gbml_testbed::Error::LinAlg(_))
+    ));
+    // but a matrix of huge entries whose eigenvalues fit is fine: diag(MAX, −MAX)
+    let mut b = Array2::<f64>::zeros((2, 2));
+    b[[0, 0]] = f64::MAX;
+    b[[1, 1]] = -f64::MAX;
+    assert_eq!(
+        sym_eigvals(b.view()).unwrap().to_vec(),
+        vec![-f64::MAX, f64::MAX]
+    );
+}
+
 #[test]
 fn degenerate_and_bad_shapes() {
     let z = Array2::<f64>::zeros((3, 3));
