@@ -8,6 +8,9 @@
 //! * [`omniglot_tasks`]: N-way K-shot classification from the Omniglot subset in
 //!   `fixtures/omniglot/` (242 classes × 20 drawers, 28×28); images flattened to 784 and scaled
 //!   to [0, 1]; labels are centred one-hot ([`super::centred_one_hot`]).
+//! * [`Omniglot::consistent_tasks`]: a label-consistent variant — a fixed class → label map
+//!   shared by all tasks (training and test tasks differ in drawers), i.e. shared structure
+//!   across tasks that label noise can destroy.
 
 use super::predict::centred_one_hot;
 use super::tasks::{Task, TaskSet};
@@ -277,4 +280,127 @@ pub fn unit_norm_inputs(set: &TaskSet) -> Result<TaskSet> {
             .map(|t| Task::new(f(&t.xs), t.ys.clone(), f(&t.xq), t.yq.clone()))
             .collect::<Result<Vec<_>>>()?,
     )
+}
+
+/// Which drawers (image instances) of each class a label-consistent task may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DrawerSplit {
+    /// Drawers 0..⌊0.7·D⌋ (14 of 20).
+    Train,
+    /// The remaining drawers (6 of 20), disjoint from the training drawers.
+    Test,
+}
+
+/// Parameters of the label-consistent Omniglot family ([`Omniglot::consistent_tasks`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OmniglotFixedSpec {
+    /// Number of tasks.
+    pub tasks: usize,
+    /// Number of labels (N-way).
+    pub ways: usize,
+    /// Classes per label: the pool holds `ways · classes_per_label` classes.
+    pub classes_per_label: usize,
+    /// Support images per label (K-shot).
+    pub shots: usize,
+    /// Query images per label.
+    pub queries: usize,
+    /// Which drawers the images come from.
+    pub drawers: DrawerSplit,
+    /// Seed of the class pool (use the same for training and test tasks).
+    pub pool_seed: u64,
+}
+
+impl Omniglot {
+    /// The class pool of the label-consistent family: `ways` groups of `classes_per_label`
+    /// distinct training-split classes (drawn without replacement from `pool_seed`); group j holds
+    /// the classes whose label is j.
+    pub fn label_groups(&self, spec: &OmniglotFixedSpec) -> Result<Vec<Vec<usize>>> {
+        let pool = self.n_train_classes();
+        if spec.ways < 2 || spec.classes_per_label == 0 || spec.ways * spec.classes_per_label > pool
+        {
+            return Err(Error::param(
+                "ways × classes_per_label",
+                format!("{} × {}", spec.ways, spec.classes_per_label),
+                format!("need ways >= 2, classes_per_label >= 1 and at most {pool} classes"),
+            ));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(spec.pool_seed);
+        let all: Vec<usize> = (0..pool).collect();
+        let chosen: Vec<usize> = all
+            .choose_multiple(&mut rng, spec.ways * spec.classes_per_label)
+            .copied()
+            .collect();
+        Ok(chosen
+            .chunks(spec.classes_per_label)
+            .map(|c| c.to_vec())
+            .collect())
+    }
+
+    /// The drawer indices of a split.
+    pub fn drawer_range(&self, split: DrawerSplit) -> std::ops::Range<usize> {
+        let d = self.images.len_of(Axis(1));
+        let cut = d * 7 / 10;
+        match split {
+            DrawerSplit::Train => 0..cut,
+            DrawerSplit::Test => cut..d,
+        }
+    }
+
+    /// Label-consistent N-way K-shot tasks: a **fixed class → label map** shared by all tasks
+    /// ([`Self::label_groups`]: label j ↔ group j of the class pool). Per task and label j, one
+    /// class of group j is drawn uniformly, then `shots + queries` distinct drawers from the
+    /// drawer split; support and query rows are ordered by label, labels are centred one-hot.
+    /// Training and test tasks use the same classes (same `pool_seed`) and disjoint drawers, so
+    /// the class → label structure learned from training tasks transfers to test tasks; label
+    /// noise destroys it. (Contrast [`Self::tasks`], whose label order is random per task.)
+    /// Returns the tasks and, per task, the query labels.
+    pub fn consistent_tasks(
+        &self,
+        spec: OmniglotFixedSpec,
+        seed: u64,
+    ) -> Result<(TaskSet, Vec<Vec<usize>>)> {
+        check_sizes(spec.tasks, spec.shots, spec.queries)?;
+        let groups = self.label_groups(&spec)?;
+        let drawers: Vec<usize> = self.drawer_range(spec.drawers).collect();
+        if spec.shots + spec.queries > drawers.len() {
+            return Err(Error::param(
+                "shots + queries",
+                spec.shots + spec.queries,
+                format!("at most {} drawers in this split", drawers.len()),
+            ));
+        }
+        let d = self.images.len_of(Axis(2));
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut tasks = Vec::with_capacity(spec.tasks);
+        let mut labels = Vec::with_capacity(spec.tasks);
+        for _ in 0..spec.tasks {
+            let (m, n) = (spec.ways * spec.shots, spec.ways * spec.queries);
+            let mut xs = Array2::zeros((m, d));
+            let mut xq = Array2::zeros((n, d));
+            let mut ls = Vec::with_capacity(m);
+            let mut lq = Vec::with_capacity(n);
+            for (j, group) in groups.iter().enumerate() {
+                let c = *group.choose(&mut rng).expect("non-empty group");
+                let idx: Vec<usize> = drawers
+                    .choose_multiple(&mut rng, spec.shots + spec.queries)
+                    .copied()
+                    .collect();
+                for s in 0..spec.shots {
+                    xs.row_mut(j * spec.shots + s)
+                        .assign(&self.images.slice(ndarray::s![c, idx[s], ..]));
+                    ls.push(j);
+                }
+                for q in 0..spec.queries {
+                    xq.row_mut(j * spec.queries + q)
+                        .assign(&self.images.slice(ndarray::s![c, idx[spec.shots + q], ..]));
+                    lq.push(j);
+                }
+            }
+            let ys = centred_one_hot(&ls, spec.ways)?;
+            let yq = centred_one_hot(&lq, spec.ways)?;
+            tasks.push(Task::new(xs, ys, xq, yq)?);
+            labels.push(lq);
+        }
+        Ok((TaskSet::new(tasks)?, labels))
+    }
 }

@@ -148,16 +148,35 @@ fn lin_label(v: f64, step: f64) -> String {
     format!("{:.*}", decimals, v)
 }
 
-/// Render a figure to an SVG document.
+/// Render a figure to an SVG document. The legend goes to the corner of the plot area that
+/// covers the fewest data points; if every corner covers some, the y axis is extended upwards
+/// so that the legend sits above all data.
 pub fn render(fig: &Figure) -> String {
+    let (svg, covered, legend_h) = render_with(fig, None);
+    if covered == 0 {
+        return svg;
+    }
+    let ph = H - MT - MB;
+    let keep = (ph - legend_h - 16.0).max(ph * 0.3);
+    render_with(fig, Some(ph / keep)).0
+}
+
+/// Render with the y span stretched upwards by `stretch` (None: data range); returns the SVG,
+/// the number of data points under the legend and the legend height in pixels.
+fn render_with(fig: &Figure, stretch: Option<f64>) -> (String, usize, f64) {
+    let mut legend_cover = 0usize;
+    let mut legend_h = 0.0;
     let xa = Axis::from_data(
         fig.series.iter().flat_map(|s| s.x.iter().copied()),
         fig.log_x,
     );
-    let ya = Axis::from_data(
+    let mut ya = Axis::from_data(
         fig.series.iter().flat_map(|s| s.y.iter().copied()),
         fig.log_y,
     );
+    if let Some(f) = stretch {
+        ya.hi = ya.lo + (ya.hi - ya.lo) * f;
+    }
     let pw = W - ML - MR;
     let ph = H - MT - MB;
     let px = |v: f64| xa.frac(v).map(|f| ML + f * pw);
@@ -328,6 +347,8 @@ pub fn render(fig: &Figure) -> String {
             .copied()
             .min_by_key(|&c| covered(c))
             .unwrap_or(corners[0]);
+        legend_cover = covered((lx, ly));
+        legend_h = lh;
         let _ = writeln!(
             s,
             r##"<rect x="{lx:.1}" y="{ly:.1}" width="{lw:.1}" height="{lh:.1}" fill="white" fill-opacity="0.88" stroke="#999"/>"##
@@ -377,7 +398,7 @@ pub fn render(fig: &Figure) -> String {
         }
     }
     s.push_str("</svg>\n");
-    s
+    (s, legend_cover, legend_h)
 }
 
 #[cfg(test)]
