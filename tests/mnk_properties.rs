@@ -513,7 +513,7 @@ fn layouts_round_trip() {
 }
 
 /// A task set with varying m_i, n_i (1..=6 supports, 1..=9 queries) large enough to span
-/// several tiles of the full assembly (tiles are ≥ 96 query rows).
+/// several tiles of the full assembly (tiles are ≥ 120 query rows).
 fn ragged_set(seed: u64, n_tasks: usize) -> TaskSet {
     let mut sizes = ChaCha8Rng::seed_from_u64(seed);
     let tasks: Vec<Task> = (0..n_tasks)
@@ -533,7 +533,7 @@ fn ragged_set(seed: u64, n_tasks: usize) -> TaskSet {
 fn tiled_assembly_is_exact_across_tiles_and_threads() {
     let set = ragged_set(11, 70);
     let nq = set.n_query();
-    assert!(nq > 3 * 96, "the set must span several tiles (nq = {nq})");
+    assert!(nq > 2 * 120, "the set must span several tiles (nq = {nq})");
     let inner = Schedule::flow(0.8);
     let mnk = Mnk::new(BaseKernel::Analytic(arch()), inner);
     let phi = mnk.phi(&set).unwrap();
@@ -558,7 +558,7 @@ fn tiled_assembly_is_exact_across_tiles_and_threads() {
         );
     }
     // Shards at arbitrary cut points, stitched.
-    let cuts = [0, 1, 37, 95, 96, 97, 200, nq - 1, nq];
+    let cuts = [0, 1, 37, 119, 120, 121, 200, nq - 1, nq];
     let mut stitched = Array2::<f64>::zeros((0, nq));
     for w in cuts.windows(2) {
         let rows = mnk.phi_rows(&set, w[0]..w[1]).unwrap();

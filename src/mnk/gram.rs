@@ -388,7 +388,7 @@ fn phi_row(
 /// Query rows per tile of the full assembly: consecutive whole tasks are grouped into blocks of
 /// at least this many query rows (the tiling never changes an entry's bits, only the memory
 /// access order).
-const TILE_ROWS: usize = 96;
+const TILE_ROWS: usize = 120;
 
 /// Task blocks of the tiled assembly: ranges of consecutive tasks holding ≥ `TILE_ROWS` query
 /// rows each (the last one possibly fewer). Depends on the task sizes only.
@@ -610,19 +610,30 @@ unsafe fn stream_copy(dst: *mut f64, src: &[f64]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_loadu_pd, _mm_stream_pd};
+        // Only whole 64-byte lines are streamed (a partial-line streaming store costs a
+        // read-modify-write in memory); the partial lines at both ends are plain stores.
         let n = src.len();
-        let mut i = 0;
-        if (dst as usize) % 16 != 0 && n > 0 {
-            *dst = src[0];
-            i = 1;
+        let mis = (dst as usize) % 64;
+        let head = if mis == 0 {
+            0
+        } else if mis % 8 == 0 {
+            ((64 - mis) / 8).min(n)
+        } else {
+            n
+        };
+        let body = (n - head) / 8 * 8;
+        std::ptr::copy_nonoverlapping(src.as_ptr(), dst, head);
+        let mut i = head;
+        while i < head + body {
+            let s = src.as_ptr().add(i);
+            let d = dst.add(i);
+            _mm_stream_pd(d, _mm_loadu_pd(s));
+            _mm_stream_pd(d.add(2), _mm_loadu_pd(s.add(2)));
+            _mm_stream_pd(d.add(4), _mm_loadu_pd(s.add(4)));
+            _mm_stream_pd(d.add(6), _mm_loadu_pd(s.add(6)));
+            i += 8;
         }
-        while i + 2 <= n {
-            _mm_stream_pd(dst.add(i), _mm_loadu_pd(src.as_ptr().add(i)));
-            i += 2;
-        }
-        if i < n {
-            *dst.add(i) = src[i];
-        }
+        std::ptr::copy_nonoverlapping(src.as_ptr().add(i), dst.add(i), n - i);
     }
     #[cfg(not(target_arch = "x86_64"))]
     std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len());
@@ -646,7 +657,6 @@ fn stream_fence() {
 /// path (hence as [`Mnk::phi_rows`]) whatever the number of threads.
 fn assemble_full(set: &TaskSet, a: &[Array2<f64>], k: ArrayView2<f64>) -> Result<Array2<f64>> {
     let nq = set.n_query();
-    let qo = set.query_offsets();
     let k = k.as_standard_layout();
     let ks = k.as_slice().expect("standard layout");
     let fl = Flat::new(a);
@@ -659,35 +669,8 @@ fn assemble_full(set: &TaskSet, a: &[Array2<f64>], k: ArrayView2<f64>) -> Result
     let out = SharedOut(buf.as_mut_ptr());
     let finite = pairs
         .par_iter()
-        .map_init(TileScratch::default, |sc, &(bi, bj)| {
-            let (ib, jb) = (blocks[bi].clone(), blocks[bj].clone());
-            let ok = phi_tile(set, &fl, ks, ib.clone(), jb.clone(), sc);
-            let (r0, r1) = (qo[ib.start], qo[ib.end]);
-            let (c0, c1) = (qo[jb.start], qo[jb.end]);
-            let o = out;
-            let diag = bi == bj;
-            let (nr, nc) = (r1 - r0, c1 - c0);
-            // SAFETY (all writes below): (r, c) with r in block bi and c in block bj, and its
-            // mirror (c, r), belong to this block pair only; r, c < nq.
-            // Upper part (c ≥ r), row by row.
-            for lr in 0..nr {
-                let lc0 = if diag { lr } else { 0 };
-                unsafe {
-                    stream_copy(
-                        o.0.add((r0 + lr) * nq + c0 + lc0),
-                        &sc.phi[lr * nc + lc0..(lr + 1) * nc],
-                    );
-                }
-            }
-            // Strict lower part: Φ[c, r] = Φ[r, c], from the transposed tile.
-            for lc in 0..nc {
-                let hi = if diag { lc } else { nr };
-                unsafe {
-                    stream_copy(o.0.add((c0 + lc) * nq + r0), &sc.w2t[lc * nr..lc * nr + hi]);
-                }
-            }
-            stream_fence();
-            ok
+        .map(|&(bi, bj)| {
+            TILE_SCRATCH.with_borrow_mut(|sc| write_tile(set, &fl, ks, &blocks, bi, bj, out, sc))
         })
         .reduce(|| true, |x, y| x && y);
     let phi = Array2::from_shape_vec((nq, nq), buf).expect("nq × nq");
@@ -696,6 +679,55 @@ fn assemble_full(set: &TaskSet, a: &[Array2<f64>], k: ArrayView2<f64>) -> Result
         crate::error::ensure_finite(phi.view(), "Φ (overflow in the assembly)")?;
     }
     Ok(phi)
+}
+
+thread_local! {
+    /// Per-thread scratch of the tiled pass (kept between calls: no re-allocation per tile).
+    static TILE_SCRATCH: std::cell::RefCell<TileScratch> = Default::default();
+}
+
+/// Compute tile (bi, bj) ([`phi_tile`]) and write it and its mirror into Φ (`out`, nq × nq).
+#[allow(clippy::too_many_arguments)]
+fn write_tile(
+    set: &TaskSet,
+    fl: &Flat,
+    ks: &[f64],
+    blocks: &[Range<usize>],
+    bi: usize,
+    bj: usize,
+    out: SharedOut,
+    sc: &mut TileScratch,
+) -> bool {
+    let nq = set.n_query();
+    let qo = set.query_offsets();
+    let (ib, jb) = (blocks[bi].clone(), blocks[bj].clone());
+    let ok = phi_tile(set, &fl, ks, ib.clone(), jb.clone(), sc);
+    let (r0, r1) = (qo[ib.start], qo[ib.end]);
+    let (c0, c1) = (qo[jb.start], qo[jb.end]);
+    let o = out;
+    let diag = bi == bj;
+    let (nr, nc) = (r1 - r0, c1 - c0);
+    // SAFETY (all writes below): (r, c) with r in block bi and c in block bj, and its
+    // mirror (c, r), belong to this block pair only; r, c < nq.
+    // Upper part (c ≥ r), row by row.
+    for lr in 0..nr {
+        let lc0 = if diag { lr } else { 0 };
+        unsafe {
+            stream_copy(
+                o.0.add((r0 + lr) * nq + c0 + lc0),
+                &sc.phi[lr * nc + lc0..(lr + 1) * nc],
+            );
+        }
+    }
+    // Strict lower part: Φ[c, r] = Φ[r, c], from the transposed tile.
+    for lc in 0..nc {
+        let hi = if diag { lc } else { nr };
+        unsafe {
+            stream_copy(o.0.add((c0 + lc) * nq + r0), &sc.w2t[lc * nr..lc * nr + hi]);
+        }
+    }
+    stream_fence();
+    ok
 }
 
 fn assemble_rows(
