@@ -274,6 +274,7 @@ fn first(cx: &Ctx, i: usize, j0: usize, g: &[f64], ln: &mut Lanes, std_param: bo
     let q1 = cx.s1.q0[i];
     let q2s = &s2.q0[j0..j0 + n];
     let (sw2, sb2, dim, b1) = (cx.sw2, cx.sb2, cx.dim, cx.bias_one);
+    let mut any = false;
     for k in 0..n {
         let q2 = q2s[k];
         let gk = g[k];
@@ -287,8 +288,13 @@ fn first(cx: &Ctx, i: usize, j0: usize, g: &[f64], ln: &mut Lanes, std_param: bo
         ln.d[k] = pos(q1 * q2 - c * c);
         ln.dl[k] = pos(q1 + q2 - 2.0 * c);
         ln.th[k] = if std_param { gk + b1 } else { c };
+        any |= ln.d[k] <= 1e-2 * q1 * q2 || ln.dl[k] <= 1e-2 * (q1 + q2);
     }
     let sym = cx.sym();
+    // The scalar scan only where a pair needs it (a cancelling pair or the diagonal entry).
+    if !(any || sym && (j0..j0 + n).contains(&i)) {
+        return;
+    }
     for k in 0..n {
         let j = j0 + k;
         let q2 = q2s[k];
