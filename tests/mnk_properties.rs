@@ -633,3 +633,36 @@ fn non_finite_gram_entries_are_typed_errors() {
         assert!(matches!(e, Error::NonFinite { .. }), "{e}");
     }
 }
+
+/// A task with more query rows than a tile may hold (1024) switches the full assembly to the
+/// row path: still equal to the block formula, exactly symmetric, and bit-identical to
+/// `phi_rows` shards.
+#[test]
+fn huge_task_uses_row_path_with_same_guarantees() {
+    let mut tasks: Vec<Task> = linear_set(21, 1, 4, 1100).tasks().to_vec();
+    tasks.extend(linear_set(22, 2, 3, 5).tasks().iter().cloned());
+    let set = TaskSet::new(tasks).unwrap();
+    let nq = set.n_query();
+    let inner = Schedule::flow(0.8);
+    let mnk = Mnk::new(BaseKernel::Analytic(arch()), inner);
+    let phi = mnk.phi(&set).unwrap();
+    for i in 0..nq {
+        for j in 0..i {
+            assert_eq!(phi[[i, j]].to_bits(), phi[[j, i]].to_bits(), "({i}, {j})");
+        }
+    }
+    let e = rel_err(&phi, &naive_phi(&set, &inner));
+    assert!(
+        e <= tol::n_eps(200.0, nq),
+        "row path vs block formula: {e:e}"
+    );
+    let mut stitched = Array2::<f64>::zeros((0, nq));
+    for w in [0, 500, 1099, 1102, nq].windows(2) {
+        let rows = mnk.phi_rows(&set, w[0]..w[1]).unwrap();
+        stitched.append(ndarray::Axis(0), rows.view()).unwrap();
+    }
+    assert!(stitched
+        .iter()
+        .zip(&phi)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+}

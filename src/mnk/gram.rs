@@ -175,7 +175,15 @@ impl Mnk {
             .kernel
             .blocks_rows(z.view(), nq + so[i0]..nq + so[i1 + 1])?
             .ntk;
-        Ok(assemble_rows(set, &ad.a, &kq, &kss, rows, i0, i1))
+        Ok(assemble_rows(
+            set,
+            &ad.a,
+            kq.view(),
+            kss.view(),
+            rows,
+            i0,
+            i1,
+        ))
     }
 
     /// The outer-kernel (NTK) Gram matrix Θ(Z, Z) over the task set's stacked points
@@ -657,6 +665,9 @@ fn stream_fence() {
 /// path (hence as [`Mnk::phi_rows`]) whatever the number of threads.
 fn assemble_full(set: &TaskSet, a: &[Array2<f64>], k: ArrayView2<f64>) -> Result<Array2<f64>> {
     let nq = set.n_query();
+    if set.tasks().iter().any(|t| t.n() > MAX_TILE_ROWS) {
+        return assemble_full_by_rows(set, a, k);
+    }
     let k = k.as_standard_layout();
     let ks = k.as_slice().expect("standard layout");
     let fl = Flat::new(a);
@@ -730,11 +741,52 @@ fn write_tile(
     ok
 }
 
+/// Tasks with more query rows than this make whole-task tiles too large (two n × n scratch
+/// buffers per thread); such sets are assembled by the row path instead.
+const MAX_TILE_ROWS: usize = 1024;
+
+/// Φ by the row path ([`assemble_rows`] over all rows; no tile scratch), the upper triangle
+/// mirrored onto the lower one: the same bits as the tiled pass (for an exactly symmetric K),
+/// used when a single task is too large for whole-task tiles.
+fn assemble_full_by_rows(
+    set: &TaskSet,
+    a: &[Array2<f64>],
+    k: ArrayView2<f64>,
+) -> Result<Array2<f64>> {
+    let nq = set.n_query();
+    let k = k.as_standard_layout();
+    let mut phi = assemble_rows(
+        set,
+        a,
+        k.slice(s![..nq, ..]),
+        k.slice(s![nq.., ..]),
+        0..nq,
+        0,
+        set.len() - 1,
+    );
+    const B: usize = 64;
+    let buf = phi.as_slice_mut().expect("standard layout");
+    for r0 in (0..nq).step_by(B) {
+        for c0 in (0..=r0).step_by(B) {
+            for r in r0..(r0 + B).min(nq) {
+                for c in c0..(c0 + B).min(r) {
+                    buf[r * nq + c] = buf[c * nq + r];
+                }
+            }
+        }
+    }
+    if !super::base::all_finite(phi.view()) {
+        crate::error::ensure_finite(k.view(), "outer Gram matrix")?;
+        crate::error::ensure_finite(phi.view(), "Φ (overflow in the assembly)")?;
+    }
+    Ok(phi)
+}
+
 fn assemble_rows(
     set: &TaskSet,
     a: &[Array2<f64>],
-    kq: &Array2<f64>,
-    kss: &Array2<f64>,
+    kq: ArrayView2<f64>,
+    kss: ArrayView2<f64>,
     rows: Range<usize>,
     i0: usize,
     i1: usize,
