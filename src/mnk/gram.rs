@@ -13,18 +13,21 @@
 //! and P = blockdiag(A_i):
 //!
 //! ```text
-//! Φ = K_qq − P K_sq − K_qs Pᵀ + P K_ss Pᵀ = K_qq − (S + Sᵀ),
-//! S = P Dᵀ,   Dᵀ = K_sq − ½ K_ss Pᵀ          (Σm × Σn)
+//! Φ = K_qq − P K_sq − K_qs Pᵀ + P K_ss Pᵀ = K_qq − (W + Wᵀ),
+//! W = P C,   C = Dᵀ = K_sq − ½ K_ss Pᵀ       (Σm × Σn),   D = K_qs − ½ P K_ss
 //! ```
 //!
 //! (a symmetric rank-2k update: P Dᵀ + D Pᵀ = P K_sq + K_qs Pᵀ − P K_ss Pᵀ). Cost
-//! Σn·Σm·m̄ for Dᵀ and (Σn)²·m̄ for S — far below the Gram matrix K itself, which costs
-//! (Σn + Σm)²·d for the first layer alone. Every entry of Dᵀ and S is a fixed-order sum over the
-//! m̄ support points of one task (no blocked GEMM whose summation order could depend on the
-//! requested block), and Φ_rc = K_rc − (S_rc + S_cr) is exactly symmetric because floating-point
-//! addition is commutative. Hence [`Mnk::phi_rows`] returns **bit-identical** rows of
-//! [`Mnk::phi`] (given a base kernel whose row blocks are exact, which
-//! [`crate::kernel::kernels_rows`] and precomputed kernels are).
+//! Σn·Σm·m̄ for C and D and (Σn)²·m̄ for W — far below the Gram matrix K itself, which costs
+//! (Σn + Σm)²·d for the first layer alone. The full matrix is assembled in tiles over task
+//! blocks (upper block triangle, each tile also written to its mirror; see `assemble_full`),
+//! the row blocks row by row; both evaluate every entry of C, D and W as the same fixed-order
+//! sum over the m̄ support points of one task (no blocked GEMM whose summation order could
+//! depend on the requested block), and Φ_rc = K_rc − (W_rc + W_cr) is exactly symmetric because
+//! floating-point addition is commutative. Hence [`Mnk::phi_rows`] returns **bit-identical**
+//! rows of [`Mnk::phi`], whatever the number of threads (given an exactly symmetric K and a base
+//! kernel whose row blocks are exact, which [`crate::kernel::kernels_rows`] and precomputed
+//! kernels are).
 //!
 //! The adapters A_i are computed per task from a per-task kernel evaluation on [X_i; X'_i], so
 //! they do not depend on which rows are requested either.
@@ -712,7 +715,7 @@ fn write_tile(
     let nq = set.n_query();
     let qo = set.query_offsets();
     let (ib, jb) = (blocks[bi].clone(), blocks[bj].clone());
-    let ok = phi_tile(set, &fl, ks, ib.clone(), jb.clone(), sc);
+    let ok = phi_tile(set, fl, ks, ib.clone(), jb.clone(), sc);
     let (r0, r1) = (qo[ib.start], qo[ib.end]);
     let (c0, c1) = (qo[jb.start], qo[jb.end]);
     let o = out;
