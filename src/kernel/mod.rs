@@ -16,8 +16,10 @@
 //! `x − x'` and a re-orthogonalised residual ([`wedge2`]) whenever the Gram-matrix difference
 //! would cancel.
 //!
-//! Cost: one M×M×d product (faer) plus O(M² L) elementwise work, parallel over rows with rayon;
-//! every entry is computed by the same sequential code whatever the thread count.
+//! Cost: one M×M×d product (faer, symmetric 192×192 tiles) plus O(M² L) elementwise work, run
+//! per tile in SIMD batches ([`batch`], run-time AVX-512/AVX2 dispatch, same bits as the
+//! portable path) and parallel over tiles with rayon; every entry is computed by the same code
+//! whatever the thread count.
 
 pub mod activation;
 pub mod arch;
