@@ -52,7 +52,7 @@ fn edge_inputs(seed: u64) -> Array2<f64> {
         let x: Vec<f64> = (0..d).map(|_| rng.gen_range(-2.0..2.0)).collect();
         let k = rows.len() % 10;
         let v: Vec<f64> = match k {
-            0 | 1 | 2 => x.clone(),
+            0..=2 => x.clone(),
             3 => x.iter().map(|v| v * (1.0 + 1e-9)).collect(),
             4 => x.iter().map(|v| -v).collect(),
             5 => x

@@ -99,6 +99,7 @@ const PIO2_LO: f64 = 6.123233995736766e-17;
 /// atan(t) for |t| ≤ 0.66: the Cephes rational approximation `t + t z P(z)/Q(z)`, z = t²
 /// (relative error ≈ 1e-16).
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // Cephes' constants, verbatim
 pub(crate) fn atan_core(t: f64) -> f64 {
     const P: [f64; 5] = [
         -8.750608600031904122785e-1,

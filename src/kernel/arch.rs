@@ -114,7 +114,7 @@ impl Arch {
                     format!("need one width per hidden layer ({} layers)", self.depth),
                 ));
             }
-            if self.widths.iter().any(|&w| w == 0) {
+            if self.widths.contains(&0) {
                 return Err(Error::param(
                     "widths",
                     format!("{:?}", self.widths),

@@ -297,6 +297,7 @@ pub const MAX_VARIANCE: f64 = 1e150;
 /// Reject inputs whose layer variances would overflow the pair products (inputs with
 /// ‖x‖ ≳ 1e75·√d): a typed error instead of an infinite or silently wrong kernel. The
 /// diagonal chain Σ^h(x, x) is monotone in ‖x‖, so the largest-norm input bounds every layer.
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(x <= max)` also rejects NaN
 fn check_range(arch: &Arch, x1: &ArrayView2<f64>, x2: Option<&ArrayView2<f64>>) -> Result<()> {
     let max_n2 = |x: &ArrayView2<f64>| {
         x.rows()
