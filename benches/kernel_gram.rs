@@ -163,19 +163,7 @@ fn gemm_floor(kind: &str, tile: usize, m: usize, reps: usize) {
                     } else {
                         x.slice(ndarray::s![rj.clone(), ..]).reversed_axes()
                     };
-                    let mut ov = ndarray::ArrayViewMut2::from_shape(
-                        (ri.len(), rj.len()),
-                        &mut buf[..ri.len() * rj.len()],
-                    )
-                    .unwrap();
-                    faer::linalg::matmul::matmul(
-                        gbml_testbed::linalg::as_faer_mut(&mut ov),
-                        faer::Accum::Replace,
-                        gbml_testbed::linalg::as_faer(&xa),
-                        gbml_testbed::linalg::as_faer(&xbt),
-                        1.0,
-                        faer::Par::Seq,
-                    );
+                    tile_product(buf, xa, xbt);
                 },
             );
         } else {
@@ -193,19 +181,7 @@ fn gemm_floor(kind: &str, tile: usize, m: usize, reps: usize) {
                     let (ri, rj) = (tr(i), tr(j));
                     let xa = x.slice(ndarray::s![ri.clone(), ..]);
                     let xb = x.slice(ndarray::s![rj.clone(), ..]);
-                    let mut ov = ndarray::ArrayViewMut2::from_shape(
-                        (ri.len(), rj.len()),
-                        &mut buf[..ri.len() * rj.len()],
-                    )
-                    .unwrap();
-                    faer::linalg::matmul::matmul(
-                        gbml_testbed::linalg::as_faer_mut(&mut ov),
-                        faer::Accum::Replace,
-                        gbml_testbed::linalg::as_faer(&xa),
-                        gbml_testbed::linalg::as_faer(&xb.t()),
-                        1.0,
-                        faer::Par::Seq,
-                    );
+                    tile_product(buf, xa, xb.t());
                 },
             );
         }
@@ -233,4 +209,18 @@ fn main() {
     }
     benches();
     Criterion::default().configure_from_args().final_summary();
+}
+
+/// One Gram tile `buf[..a·b] = xa · xbt` (a × d times d × b), sequential faer GEMM.
+fn tile_product(buf: &mut [f64], xa: ndarray::ArrayView2<f64>, xbt: ndarray::ArrayView2<f64>) {
+    let (a, b) = (xa.nrows(), xbt.ncols());
+    let mut ov = ndarray::ArrayViewMut2::from_shape((a, b), &mut buf[..a * b]).unwrap();
+    faer::linalg::matmul::matmul(
+        gbml_testbed::linalg::as_faer_mut(&mut ov),
+        faer::Accum::Replace,
+        gbml_testbed::linalg::as_faer(&xa),
+        gbml_testbed::linalg::as_faer(&xbt),
+        1.0,
+        faer::Par::Seq,
+    );
 }

@@ -75,16 +75,7 @@ fn sine_run_matches_library_and_rows_are_exact() {
     assert_eq!(code, 0, "stdout {out}\nstderr {err}");
     assert!(out.contains("λ_min") && out.contains("η*"), "{out}");
     // The library on the same tasks.
-    let spec = |tasks| SineSpec {
-        tasks,
-        m: 4,
-        n: 5,
-        noise: 0.0,
-    };
-    let train = sine_tasks(spec(6), 3).unwrap();
-    let test = sine_tasks(spec(3), 4).unwrap();
-    let arch = Arch::new(2, Activation::Relu).with_sigma_b(Some(0.5));
-    let mnk = Mnk::new(BaseKernel::Analytic(arch), Schedule::flow(0.5));
+    let (train, test, mnk) = sine_sets();
     let phi = mnk.phi(&train).unwrap();
     assert_eq!(read2(&phi_p), phi);
     let p = mnk

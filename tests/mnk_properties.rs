@@ -559,15 +559,7 @@ fn tiled_assembly_is_exact_across_tiles_and_threads() {
     }
     // Shards at arbitrary cut points, stitched.
     let cuts = [0, 1, 37, 119, 120, 121, 200, nq - 1, nq];
-    let mut stitched = Array2::<f64>::zeros((0, nq));
-    for w in cuts.windows(2) {
-        let rows = mnk.phi_rows(&set, w[0]..w[1]).unwrap();
-        stitched.append(ndarray::Axis(0), rows.view()).unwrap();
-    }
-    assert!(stitched
-        .iter()
-        .zip(&phi)
-        .all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert_shards_stitch(&mnk, &set, &cuts, &phi);
     // The same kernel as a precomputed matrix (identity index list: borrowed, not copied).
     let z = set.points();
     let k = kernel::kernels(&arch(), z.view(), None).unwrap();
@@ -656,13 +648,21 @@ fn huge_task_uses_row_path_with_same_guarantees() {
         e <= tol::n_eps(200.0, nq),
         "row path vs block formula: {e:e}"
     );
-    let mut stitched = Array2::<f64>::zeros((0, nq));
-    for w in [0, 500, 1099, 1102, nq].windows(2) {
-        let rows = mnk.phi_rows(&set, w[0]..w[1]).unwrap();
+    assert_shards_stitch(&mnk, &set, &[0, 500, 1099, 1102, nq], &phi);
+}
+
+/// `phi_rows` over consecutive `cuts` stitched back equals `phi` bit for bit.
+fn assert_shards_stitch(mnk: &Mnk, set: &TaskSet, cuts: &[usize], phi: &Array2<f64>) {
+    let mut stitched = Array2::<f64>::zeros((0, phi.ncols()));
+    for w in cuts.windows(2) {
+        let rows = mnk.phi_rows(set, w[0]..w[1]).unwrap();
         stitched.append(ndarray::Axis(0), rows.view()).unwrap();
     }
-    assert!(stitched
-        .iter()
-        .zip(&phi)
-        .all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert!(
+        stitched
+            .iter()
+            .zip(phi)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "shards {cuts:?} do not stitch back to Φ bit for bit"
+    );
 }

@@ -640,6 +640,30 @@ struct Sizes {
 
 /// Tasks of a family at noise level p: clean tasks from `seed` (identical for every p), then
 /// [`add_label_noise`] with common random numbers from `seed ^ 0x401_5e`.
+/// The training and test task sets of one setting: training tasks from `seed` (Omniglot: the
+/// training drawers), test tasks from `seed ^ 0x7e57_0000` (Omniglot: the held-out drawers), both
+/// with label-noise fraction `noise`.
+fn train_test(
+    fam: Family,
+    n_train: usize,
+    n_test: usize,
+    noise: f64,
+    seed: u64,
+    omni: Option<&Omniglot>,
+) -> Result<(TaskSet, TaskSet)> {
+    Ok((
+        generate(fam, n_train, noise, seed, omni, OmniglotSplit::Train)?,
+        generate(
+            fam,
+            n_test,
+            noise,
+            seed ^ 0x7e57_0000,
+            omni,
+            OmniglotSplit::Test,
+        )?,
+    ))
+}
+
 fn generate(
     fam: Family,
     n_tasks: usize,
@@ -979,15 +1003,8 @@ pub fn check_generalization(st: &Settings) -> Result<CheckReport> {
                 let base = seed_of(*fam, ni, r);
                 let mut clean: Option<(f64, (f64, f64))> = None;
                 for (pi, &p) in NOISE.iter().enumerate() {
-                    let train = generate(*fam, n, p, base, Some(&omni), OmniglotSplit::Train)?;
-                    let test = generate(
-                        *fam,
-                        sizes.test_tasks,
-                        p,
-                        base ^ 0x7e57_0000,
-                        Some(&omni),
-                        OmniglotSplit::Test,
-                    )?;
+                    let (train, test) =
+                        train_test(*fam, n, sizes.test_tasks, p, base, Some(&omni))?;
                     let mut pt = measure(
                         *fam,
                         Schedule::flow(INNER_TIME),
@@ -1033,21 +1050,13 @@ pub fn check_generalization(st: &Settings) -> Result<CheckReport> {
         let mut raw = Vec::new();
         for r in 0..reps {
             let base = seed_of(Family::Omniglot, ni, r);
-            let train = generate(
+            let (train, test) = train_test(
                 Family::Omniglot,
                 n,
+                sizes.test_tasks,
                 0.0,
                 base,
                 Some(&omni),
-                OmniglotSplit::Train,
-            )?;
-            let test = generate(
-                Family::Omniglot,
-                sizes.test_tasks,
-                0.0,
-                base ^ 0x7e57_0000,
-                Some(&omni),
-                OmniglotSplit::Test,
             )?;
             raw.push(measure(
                 Family::Omniglot,
@@ -1389,15 +1398,7 @@ pub fn check_generalization(st: &Settings) -> Result<CheckReport> {
     let mut mp = Vec::new();
     for &p in NOISE.iter() {
         let base = st.seed.wrapping_add(1_000_003);
-        let train = generate(Family::Sine, n_maml, p, base, None, OmniglotSplit::Train)?;
-        let test = generate(
-            Family::Sine,
-            sizes.test_tasks,
-            p,
-            base ^ 0x7e57_0000,
-            None,
-            OmniglotSplit::Test,
-        )?;
+        let (train, test) = train_test(Family::Sine, n_maml, sizes.test_tasks, p, base, None)?;
         let cmp = maml_vs_mnk(Family::Sine, &train, &test, width, steps, base ^ 0x0a11)?;
         let yt = test.query_y();
         let (maml_err, mnk_err, eta) = (
@@ -1466,21 +1467,13 @@ pub fn check_generalization(st: &Settings) -> Result<CheckReport> {
     let mut om: Vec<OmniMaml> = Vec::new();
     for (ni, &n) in sizes.omni_n.iter().enumerate() {
         let base = seed_of(Family::Omniglot, ni, 0);
-        let train = generate(
+        let (train, test) = train_test(
             Family::Omniglot,
             n,
+            sizes.test_tasks,
             0.0,
             base,
             Some(&omni),
-            OmniglotSplit::Train,
-        )?;
-        let test = generate(
-            Family::Omniglot,
-            sizes.test_tasks,
-            0.0,
-            base ^ 0x7e57_0000,
-            Some(&omni),
-            OmniglotSplit::Test,
         )?;
         let cmp = maml_vs_mnk(
             Family::Omniglot,

@@ -220,35 +220,19 @@ impl Omniglot {
                 format!("at most {drawers} images per class"),
             ));
         }
-        let d = self.images.len_of(Axis(2));
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut tasks = Vec::with_capacity(spec.tasks);
         let mut labels = Vec::with_capacity(spec.tasks);
         for _ in 0..spec.tasks {
             let classes: Vec<usize> = pool.choose_multiple(&mut rng, spec.ways).copied().collect();
-            let m = spec.ways * spec.shots;
-            let n = spec.ways * spec.queries;
-            let mut xs = Array2::zeros((m, d));
-            let mut xq = Array2::zeros((n, d));
-            let mut ls = Vec::with_capacity(m);
-            let mut lq = Vec::with_capacity(n);
-            for (j, &c) in classes.iter().enumerate() {
+            let mut picks = Vec::with_capacity(spec.ways);
+            for &c in &classes {
                 let mut idx: Vec<usize> = (0..drawers).collect();
                 idx.shuffle(&mut rng);
-                for s in 0..spec.shots {
-                    xs.row_mut(j * spec.shots + s)
-                        .assign(&self.images.slice(ndarray::s![c, idx[s], ..]));
-                    ls.push(j);
-                }
-                for q in 0..spec.queries {
-                    xq.row_mut(j * spec.queries + q)
-                        .assign(&self.images.slice(ndarray::s![c, idx[spec.shots + q], ..]));
-                    lq.push(j);
-                }
+                picks.push((c, idx));
             }
-            let ys = centred_one_hot(&ls, spec.ways)?;
-            let yq = centred_one_hot(&lq, spec.ways)?;
-            tasks.push(Task::new(xs, ys, xq, yq)?);
+            let (task, lq) = self.task_from_picks(spec.shots, spec.queries, &picks)?;
+            tasks.push(task);
             labels.push(lq);
         }
         Ok((TaskSet::new(tasks)?, labels))
@@ -369,38 +353,57 @@ impl Omniglot {
                 format!("at most {} drawers in this split", drawers.len()),
             ));
         }
-        let d = self.images.len_of(Axis(2));
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut tasks = Vec::with_capacity(spec.tasks);
         let mut labels = Vec::with_capacity(spec.tasks);
         for _ in 0..spec.tasks {
-            let (m, n) = (spec.ways * spec.shots, spec.ways * spec.queries);
-            let mut xs = Array2::zeros((m, d));
-            let mut xq = Array2::zeros((n, d));
-            let mut ls = Vec::with_capacity(m);
-            let mut lq = Vec::with_capacity(n);
-            for (j, group) in groups.iter().enumerate() {
+            let mut picks = Vec::with_capacity(spec.ways);
+            for group in &groups {
                 let c = *group.choose(&mut rng).expect("non-empty group");
                 let idx: Vec<usize> = drawers
                     .choose_multiple(&mut rng, spec.shots + spec.queries)
                     .copied()
                     .collect();
-                for s in 0..spec.shots {
-                    xs.row_mut(j * spec.shots + s)
-                        .assign(&self.images.slice(ndarray::s![c, idx[s], ..]));
-                    ls.push(j);
-                }
-                for q in 0..spec.queries {
-                    xq.row_mut(j * spec.queries + q)
-                        .assign(&self.images.slice(ndarray::s![c, idx[spec.shots + q], ..]));
-                    lq.push(j);
-                }
+                picks.push((c, idx));
             }
-            let ys = centred_one_hot(&ls, spec.ways)?;
-            let yq = centred_one_hot(&lq, spec.ways)?;
-            tasks.push(Task::new(xs, ys, xq, yq)?);
+            let (task, lq) = self.task_from_picks(spec.shots, spec.queries, &picks)?;
+            tasks.push(task);
             labels.push(lq);
         }
         Ok((TaskSet::new(tasks)?, labels))
+    }
+
+    /// One few-shot task from `picks[j] = (class, drawer order)` for label j: the first
+    /// `shots` drawers of the order are label j's support images, the next `queries` its query
+    /// images; labels are centred one-hot over the `picks.len()` ways. Returns the task and its
+    /// query labels.
+    fn task_from_picks(
+        &self,
+        shots: usize,
+        queries: usize,
+        picks: &[(usize, Vec<usize>)],
+    ) -> Result<(Task, Vec<usize>)> {
+        let d = self.images.len_of(Axis(2));
+        let ways = picks.len();
+        let (m, n) = (ways * shots, ways * queries);
+        let mut xs = Array2::zeros((m, d));
+        let mut xq = Array2::zeros((n, d));
+        let mut ls = Vec::with_capacity(m);
+        let mut lq = Vec::with_capacity(n);
+        for (j, (c, idx)) in picks.iter().enumerate() {
+            for s in 0..shots {
+                xs.row_mut(j * shots + s)
+                    .assign(&self.images.slice(ndarray::s![*c, idx[s], ..]));
+                ls.push(j);
+            }
+            for q in 0..queries {
+                xq.row_mut(j * queries + q)
+                    .assign(&self.images.slice(ndarray::s![*c, idx[shots + q], ..]));
+                lq.push(j);
+            }
+        }
+        let ys = centred_one_hot(&ls, ways)?;
+        let yq = centred_one_hot(&lq, ways)?;
+        Ok((Task::new(xs, ys, xq, yq)?, lq))
     }
 }
