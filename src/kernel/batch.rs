@@ -20,8 +20,8 @@ use super::activation::{
     ReluConsts,
 };
 use super::arch::{Arch, Parameterization};
-use super::{diag_chain, first_layer, Activation};
-use ndarray::ArrayView2;
+use super::{diag_chain, first_layer, point_scales, scaled_first, Activation};
+use ndarray::{Array2, ArrayView1, ArrayView2};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Lanes per batch (state arrays of this length stay in L1).
@@ -85,6 +85,10 @@ fn level() -> Level {
 /// Per-point data of one input set: first-layer variances and layer-major diagonal chains.
 pub(crate) struct Side<'a> {
     pub x: ArrayView2<'a, f64>,
+    /// Rows rescaled by powers of two ([`point_scales`]; `None`: none is) and the factor `p_j`
+    /// per row (x_j = p_j x̃_j; 1.0 for rows left alone). Everything below is of x̃_j.
+    pub xs: Option<Array2<f64>>,
+    pub p: Vec<f64>,
     /// ‖x_j‖².
     pub norms: Vec<f64>,
     /// Σ¹(x_j, x_j) = σ_w²‖x_j‖²/d + σ_b².
@@ -102,7 +106,11 @@ impl<'a> Side<'a> {
         let dim = x.ncols() as f64;
         let sw2 = arch.sigma_w * arch.sigma_w;
         let sb2 = arch.sigma_b2();
-        let norms: Vec<f64> = x.rows().into_iter().map(|r| r.dot(&r)).collect();
+        let (xs, p) = point_scales(arch, x);
+        let norms: Vec<f64> = match &xs {
+            Some(a) => a.rows().into_iter().map(|r| r.dot(&r)).collect(),
+            None => x.rows().into_iter().map(|r| r.dot(&r)).collect(),
+        };
         // The same expression as the pair state's k11 (`first_layer_naive`).
         let q0: Vec<f64> = norms.iter().map(|&nn| sw2 * nn / dim + sb2).collect();
         let l = arch.depth;
@@ -116,11 +124,21 @@ impl<'a> Side<'a> {
         }
         Side {
             x,
+            xs,
+            p,
             norms,
             q0,
             q,
             t,
             sq,
+        }
+    }
+
+    /// Row j as used by the recursion (x̃_j).
+    pub(crate) fn row(&self, j: usize) -> ArrayView1<'_, f64> {
+        match &self.xs {
+            Some(a) => a.row(j),
+            None => self.x.row(j),
         }
     }
 }
@@ -187,6 +205,8 @@ struct Lanes {
     d: [f64; CH],
     dl: [f64; CH],
     th: [f64; CH],
+    /// Pair scale factor `p_i p_j` (1.0 for ordinary pairs).
+    sc: [f64; CH],
 }
 
 /// NNGP (`out_c[k]`) and NTK (`out_t[k]`) of the pairs (x_i of side 1, x_{j0+k} of side 2),
@@ -249,6 +269,7 @@ fn eval_row_generic(
             d: [0.0; CH],
             dl: [0.0; CH],
             th: [0.0; CH],
+            sc: [1.0; CH],
         };
         first(cx, i, j0 + k0, &g[k0..k0 + n], &mut ln, std_param);
         match (cx.arch.activation, std_param) {
@@ -259,8 +280,16 @@ fn eval_row_generic(
             (_, false) => layers_relu::<false>(cx, i, j0 + k0, n, &mut ln),
             (_, true) => layers_relu::<true>(cx, i, j0 + k0, n, &mut ln),
         }
-        out_c[k0..k0 + n].copy_from_slice(&ln.c[..n]);
-        out_t[k0..k0 + n].copy_from_slice(&ln.th[..n]);
+        // Back to absolute units (exact powers of two; ×1.0 for ordinary pairs). Θ is already
+        // absolute in the standard parameterization.
+        for k in 0..n {
+            out_c[k0 + k] = ln.c[k] * ln.sc[k];
+            out_t[k0 + k] = if std_param {
+                ln.th[k]
+            } else {
+                ln.th[k] * ln.sc[k]
+            };
+        }
         k0 += n;
     }
 }
@@ -274,6 +303,8 @@ fn first(cx: &Ctx, i: usize, j0: usize, g: &[f64], ln: &mut Lanes, std_param: bo
     let q1 = cx.s1.q0[i];
     let q2s = &s2.q0[j0..j0 + n];
     let (sw2, sb2, dim, b1) = (cx.sw2, cx.sb2, cx.dim, cx.bias_one);
+    let p1 = cx.s1.p[i];
+    let p2s = &s2.p[j0..j0 + n];
     let mut any = false;
     for k in 0..n {
         let q2 = q2s[k];
@@ -289,6 +320,7 @@ fn first(cx: &Ctx, i: usize, j0: usize, g: &[f64], ln: &mut Lanes, std_param: bo
         ln.dl[k] = pos(q1 + q2 - 2.0 * c);
         ln.th[k] = if std_param { gk + b1 } else { c };
         any |= ln.d[k] <= 1e-2 * q1 * q2 || ln.dl[k] <= 1e-2 * (q1 + q2);
+        any |= p1 != 1.0 || p2s[k] != 1.0;
     }
     let sym = cx.sym();
     // The scalar scan only where a pair needs it (a cancelling pair or the diagonal entry).
@@ -299,13 +331,29 @@ fn first(cx: &Ctx, i: usize, j0: usize, g: &[f64], ln: &mut Lanes, std_param: bo
         let j = j0 + k;
         let q2 = q2s[k];
         let same = sym && i == j;
-        if same || ln.d[k] <= 1e-2 * q1 * q2 || ln.dl[k] <= 1e-2 * (q1 + q2) {
-            // Canonical order (smaller index first) in the symmetric case.
-            let (a, b) = if sym && j < i { (j, i) } else { (i, j) };
+        // Canonical order (smaller index first) in the symmetric case.
+        let (a, b) = if sym && j < i { (j, i) } else { (i, j) };
+        if p1 != 1.0 || p2s[k] != 1.0 {
+            let sc = cx.s1.p[a] * s2.p[b];
+            let (st, g_raw) = scaled_first(
+                cx.arch,
+                cx.s1.row(a),
+                s2.row(b),
+                cx.s1.norms[a],
+                s2.norms[b],
+                sc,
+                same,
+            );
+            ln.c[k] = st.c;
+            ln.d[k] = st.d;
+            ln.dl[k] = st.delta;
+            ln.th[k] = if std_param { g_raw + b1 } else { st.c };
+            ln.sc[k] = sc;
+        } else if same || ln.d[k] <= 1e-2 * q1 * q2 || ln.dl[k] <= 1e-2 * (q1 + q2) {
             let st = first_layer(
                 cx.arch,
-                cx.s1.x.row(a),
-                s2.x.row(b),
+                cx.s1.row(a),
+                s2.row(b),
                 cx.s1.norms[a],
                 s2.norms[b],
                 g[k],
@@ -329,6 +377,7 @@ fn first(cx: &Ctx, i: usize, j0: usize, g: &[f64], ln: &mut Lanes, std_param: bo
 fn update<const STD: bool>(
     cx: &Ctx,
     w: f64,
+    sc: f64,
     du: (f64, f64, f64, f64),
     c: &mut f64,
     d: &mut f64,
@@ -338,7 +387,7 @@ fn update<const STD: bool>(
     let (t12, tdot, td, tdl) = du;
     let c_new = cx.sw2 * t12 + cx.sb2;
     *th = if STD {
-        w * t12 + cx.bias_one + cx.sw2 * tdot * *th
+        w * t12 * sc + cx.bias_one + cx.sw2 * tdot * *th
     } else {
         c_new + cx.sw2 * tdot * *th
     };
@@ -365,6 +414,7 @@ fn layers_relu<const STD: bool>(cx: &Ctx, i: usize, j0: usize, n: usize, ln: &mu
         let sq1 = s1.sq[h * n1 + i];
         let sq2 = &s2.sq[h * n2 + j0..h * n2 + j0 + n];
         let w = cx.widths[h];
+        let ln_sc = &ln.sc[..n];
         let (c, d, dl, th) = (
             &mut ln.c[..n],
             &mut ln.d[..n],
@@ -390,7 +440,9 @@ fn layers_relu<const STD: bool>(cx: &Ctx, i: usize, j0: usize, n: usize, ln: &mu
         }
         for m in 0..n {
             let du = relu_lane_post(&k, c[m], d[m], dl[m], sq1 * sq2[m], sd[m], t[m], hs[m]);
-            update::<STD>(cx, w, du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m]);
+            update::<STD>(
+                cx, w, ln_sc[m], du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m],
+            );
         }
     }
 }
@@ -406,6 +458,7 @@ fn layers_erf<const STD: bool>(cx: &Ctx, i: usize, j0: usize, n: usize, ln: &mut
         let q2 = &s2.q[h * n2 + j0..h * n2 + j0 + n];
         let t2 = &s2.t[h * n2 + j0..h * n2 + j0 + n];
         let w = cx.widths[h];
+        let ln_sc = &ln.sc[..n];
         let (c, d, dl, th) = (
             &mut ln.c[..n],
             &mut ln.d[..n],
@@ -429,7 +482,9 @@ fn layers_erf<const STD: bool>(cx: &Ctx, i: usize, j0: usize, n: usize, ln: &mut
             let ay = if y < 0.0 { -y } else { y };
             let a = atan2_finish(ay, sp[m], t[m]);
             let du = erf_lane_post(c[m], t1, t2[m], sp[m], a);
-            update::<STD>(cx, w, du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m]);
+            update::<STD>(
+                cx, w, ln_sc[m], du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m],
+            );
         }
     }
 }
@@ -438,6 +493,7 @@ fn layers_erf<const STD: bool>(cx: &Ctx, i: usize, j0: usize, n: usize, ln: &mut
 fn layers_id<const STD: bool>(cx: &Ctx, n: usize, ln: &mut Lanes) {
     for h in 0..cx.arch.depth {
         let w = cx.widths[h];
+        let ln_sc = &ln.sc[..n];
         let (c, d, dl, th) = (
             &mut ln.c[..n],
             &mut ln.d[..n],
@@ -446,7 +502,9 @@ fn layers_id<const STD: bool>(cx: &Ctx, n: usize, ln: &mut Lanes) {
         );
         for m in 0..n {
             let du = (c[m], 1.0, d[m], dl[m]);
-            update::<STD>(cx, w, du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m]);
+            update::<STD>(
+                cx, w, ln_sc[m], du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m],
+            );
         }
     }
 }

@@ -62,6 +62,53 @@ impl Kernels {
     }
 }
 
+/// Inputs whose largest |entry| is below this are rescaled by a power of two before the
+/// first layer when the kernel is positively homogeneous ([`point_scales`]).
+pub const TINY_INPUT: f64 = 7.888609052210118e-31; // 2^-100
+
+/// Scale-free angle state for tiny inputs. The pair state carries `D = k11 k22 − k12²` in
+/// absolute units, so for two inputs with ‖x‖·‖y‖ ≲ 1e-154 the product underflows to 0 and a
+/// non-parallel pair would be treated as parallel (θ = 0), an inconsistent, indefinite kernel.
+/// For the bias-free ReLU family (σ_b² = 0; a standard-parameterization bias of zero variance
+/// is allowed) the recursion is positively homogeneous in each input:
+/// `Σ^h(αx, βy) = αβ Σ^h(x, y)`, `Ṫ` depends on the angle only. So every input with
+/// max|x_l| < [`TINY_INPUT`] is replaced by `x̃ = 2^−e x` (2^e ≤ max|x_l| < 2^(e+1); exact,
+/// only scaling up), the pair recursion runs on (x̃, ỹ) with the Gram entry `x̃·ỹ`, and
+/// `Σ = s Σ̃`, `Θ = s Θ̃` (NTK parameterization) with the exact pair factor `s = p_x p_y`,
+/// `p = 2^e`; in the standard parameterization Θ is carried in absolute units with
+/// `Θ¹ = s x̃·ỹ + [bias]` and `n_h s T̃₁₂` per layer. Returns the scaled copy (`None` if no
+/// input is rescaled) and `p` per row (1.0 for rows left alone, so ordinary inputs give the
+/// same bits as without this step).
+pub(crate) fn point_scales(arch: &Arch, x: ArrayView2<f64>) -> (Option<Array2<f64>>, Vec<f64>) {
+    let homogeneous = matches!(
+        arch.activation,
+        Activation::Relu | Activation::AbRelu { .. }
+    ) && arch.sigma_b2() == 0.0;
+    let mut p = vec![1.0; x.nrows()];
+    if !homogeneous {
+        return (None, p);
+    }
+    let mut xs: Option<Array2<f64>> = None;
+    for (j, r) in x.rows().into_iter().enumerate() {
+        let m = r.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        if !(m > 0.0 && m < TINY_INPUT) {
+            continue;
+        }
+        // e = floor(log2 m), also for subnormal m.
+        let e = if m >= f64::MIN_POSITIVE {
+            ((m.to_bits() >> 52) & 0x7ff) as i32 - 1023
+        } else {
+            (((m * 2f64.powi(64)).to_bits() >> 52) & 0x7ff) as i32 - 1023 - 64
+        };
+        p[j] = 2f64.powi(e);
+        // 2^−e in two exact factors (−e can exceed 1023).
+        let (u1, u2) = (2f64.powi((-e).min(1000)), 2f64.powi(-e - (-e).min(1000)));
+        let xs = xs.get_or_insert_with(|| x.to_owned());
+        xs.row_mut(j).mapv_inplace(|v| v * u1 * u2);
+    }
+    (xs, p)
+}
+
 /// Scalar first-layer pair state from the inner products (no cancellation handling).
 #[inline]
 fn first_layer_naive(arch: &Arch, d: f64, n1: f64, n2: f64, g: f64) -> PairState {
@@ -160,6 +207,23 @@ fn first_layer(
     st
 }
 
+/// First-layer state of a rescaled pair ([`point_scales`]) from the scaled rows and their
+/// squared norms, with its own Gram entry `x̃·ỹ` (the faer entry of the unscaled rows may have
+/// underflowed), and the absolute `x·y = s x̃·ỹ` for the standard parameterization's Θ¹.
+#[inline]
+pub(crate) fn scaled_first(
+    arch: &Arch,
+    xa: ArrayView1<f64>,
+    xb: ArrayView1<f64>,
+    na: f64,
+    nb: f64,
+    s: f64,
+    same: bool,
+) -> (PairState, f64) {
+    let g = if same { na } else { xa.dot(&xb) };
+    (first_layer(arch, xa, xb, na, nb, g, same), s * g)
+}
+
 /// Per-point diagonal chain: `chain[h] = diag(Σ^{h+1}(x, x))` for h = 0..L−1, from the
 /// first-layer variance `q1 = σ_w²‖x‖²/d + σ_b²` (the same expressions as the pair recursion,
 /// so the bits agree with a pair's own k11).
@@ -187,7 +251,7 @@ pub fn recurse_pair(
 ) -> (f64, f64) {
     let c1 = diag_chain(arch, st.q1);
     let c2 = diag_chain(arch, st.q2);
-    recurse_with(arch, st, g_raw, &c1, &c2, layer)
+    recurse_with(arch, st, g_raw, 1.0, &c1, &c2, layer)
 }
 
 /// Θ¹: `Σ¹` (NTK parameterization) or `x·x' + [bias]` (standard).
@@ -201,15 +265,18 @@ fn theta1(arch: &Arch, st: &PairState, g_raw: f64) -> f64 {
 }
 
 /// One layer h → h+1 of the recursion for one pair (module docs), in place.
+/// `s` is the pair's scale factor ([`point_scales`]; 1.0 for unscaled pairs): the state is in
+/// scaled units, Θ in absolute units in the standard parameterization.
 #[inline(always)]
-fn step(arch: &Arch, h: usize, st: &mut PairState, theta: &mut f64, d1: &Diag, d2: &Diag) {
+#[allow(clippy::too_many_arguments)]
+fn step(arch: &Arch, h: usize, st: &mut PairState, theta: &mut f64, s: f64, d1: &Diag, d2: &Diag) {
     let sw2 = arch.sigma_w * arch.sigma_w;
     let sb2 = arch.sigma_b2();
     let du = arch.activation.dual_pair(st, d1, d2);
     let c_new = sw2 * du.t12 + sb2;
     *theta = if arch.parameterization == Parameterization::Standard {
         let bias_one = if arch.sigma_b.is_some() { 1.0 } else { 0.0 };
-        arch.widths[h] as f64 * du.t12 + bias_one + sw2 * du.tdot * *theta
+        arch.widths[h] as f64 * du.t12 * s + bias_one + sw2 * du.tdot * *theta
     } else {
         c_new + sw2 * du.tdot * *theta
     };
@@ -222,23 +289,28 @@ fn step(arch: &Arch, h: usize, st: &mut PairState, theta: &mut f64, d1: &Diag, d
     };
 }
 
-/// [`recurse_pair`] with the per-point chains ([`diag_chain`]) of both points precomputed.
+/// [`recurse_pair`] with the per-point chains ([`diag_chain`]) of both points precomputed, for
+/// a pair with scale factor `s` ([`point_scales`]; `g_raw` is then `s x̃·ỹ`): reports
+/// absolute values.
 #[inline]
 fn recurse_with(
     arch: &Arch,
     mut st: PairState,
     g_raw: f64,
+    s: f64,
     c1: &[Diag],
     c2: &[Diag],
     mut layer: impl FnMut(usize, f64, f64),
 ) -> (f64, f64) {
+    let std_param = arch.parameterization == Parameterization::Standard;
+    let abs_t = |t: f64| if std_param { t } else { t * s };
     let mut theta = theta1(arch, &st, g_raw);
-    layer(1, st.c, theta);
+    layer(1, st.c * s, abs_t(theta));
     for h in 0..arch.depth {
-        step(arch, h, &mut st, &mut theta, &c1[h], &c2[h]);
-        layer(h + 2, st.c, theta);
+        step(arch, h, &mut st, &mut theta, s, &c1[h], &c2[h]);
+        layer(h + 2, st.c * s, abs_t(theta));
     }
-    (st.c, theta)
+    (st.c * s, abs_t(theta))
 }
 
 /// NNGP and NTK of one pair of inputs (slices of equal length d ≥ 1).
@@ -619,6 +691,25 @@ fn compute(
         };
         return (Kernels { nngp, ntk }, Vec::new());
     }
+    // Tiny inputs rescaled by powers of two ([`point_scales`]); ordinary rows are unchanged.
+    let (xs1, p1) = point_scales(arch, x1);
+    let (xs2, p2) = if sym {
+        (None, p1.clone())
+    } else {
+        point_scales(arch, x2)
+    };
+    let x1 = match &xs1 {
+        Some(a) => a.view(),
+        None => x1.view(),
+    };
+    let x2 = if sym {
+        x1
+    } else {
+        match &xs2 {
+            Some(a) => a.view(),
+            None => x2.view(),
+        }
+    };
     let n1: Vec<f64> = x1.rows().into_iter().map(|r| r.dot(&r)).collect();
     let n2: Vec<f64> = if sym {
         n1.clone()
@@ -639,12 +730,18 @@ fn compute(
     // Each entry (i, j) is computed from its own data only; in the symmetric case the pair is
     // ordered canonically (smaller index first) and the Gram matrix is exactly symmetric, so
     // K[i, j] and K[j, i] are the same bits.
-    let entry = |li: usize, j: usize| -> (PairState, f64, usize, usize) {
+    let entry = |li: usize, j: usize| -> (PairState, f64, f64, usize, usize) {
         let i = rows.start + li;
         let (a, b) = if sym && j < i { (j, i) } else { (i, j) };
+        let same = sym && a == b;
+        if p1[a] != 1.0 || p2[b] != 1.0 {
+            let sc = p1[a] * p2[b];
+            let (st, g_raw) = scaled_first(arch, x1.row(a), x2.row(b), n1[a], n2[b], sc, same);
+            return (st, g_raw, sc, a, b);
+        }
         let gij = g[[li, j]];
-        let st = first_layer(arch, x1.row(a), x2.row(b), n1[a], n2[b], gij, sym && a == b);
-        (st, gij, a, b)
+        let st = first_layer(arch, x1.row(a), x2.row(b), n1[a], n2[b], gij, same);
+        (st, gij, 1.0, a, b)
     };
     let mut nngp = Array2::<f64>::zeros((m, n));
     let mut ntk = Array2::<f64>::zeros((m, n));
@@ -654,8 +751,8 @@ fn compute(
             let mut rl = vec![vec![(0.0, 0.0); n]; nl];
             let jmax = if lower_only { rows.start + li + 1 } else { n };
             for j in 0..jmax {
-                let (st, gij, a, b) = entry(li, j);
-                recurse_with(arch, st, gij, &ch1[a], &ch2[b], |h, s, t| {
+                let (st, gij, sc, a, b) = entry(li, j);
+                recurse_with(arch, st, gij, sc, &ch1[a], &ch2[b], |h, s, t| {
                     rl[h - 1][j] = (s, t)
                 });
             }
