@@ -531,7 +531,18 @@ fn phi_tile_impl(
     // C block.
     sc.c.clear();
     sc.c.resize(nsr * nc, 0.0);
+    // While C is computed, the K rows of the next C row and (spread evenly over the C rows)
+    // the K_qq block of the tile are prefetched: the tile's K reads are short row segments
+    // with a stride of a whole K row, which the hardware prefetchers do not anticipate.
     for (l, crow) in sc.c.chunks_exact_mut(nc).enumerate() {
+        if l + 1 < nsr {
+            let kn = krow(nq + sr0 + l + 1);
+            prefetch(&kn[c0..c1]);
+            prefetch(&kn[nq + sc0..nq + sc1]);
+        }
+        for lr in l * nr / nsr..(l + 1) * nr / nsr {
+            prefetch(&krow(r0 + lr)[c0..c1]);
+        }
         dt_seg(set, fl, krow(nq + sr0 + l), jb.clone(), crow);
     }
     // D block, then Dᵀ.
@@ -542,6 +553,9 @@ fn phi_tile_impl(
             .chunks_exact_mut(nsc)
             .enumerate()
         {
+            if qo[i] + rp + 1 < r1 {
+                prefetch(&krow(qo[i] + rp + 1)[nq + sc0..nq + sc1]);
+            }
             d_row(
                 fl.a_row(set, i, rp),
                 &krow(qo[i] + rp)[nq + sc0..nq + sc1],
@@ -587,19 +601,55 @@ fn phi_tile_impl(
             }
         }
     }
-    // Φ = K − (W[I, J] + W[J, I]ᵀ) into `phi` (rows × cols) and, transposed, into `w2t`
-    // (cols × rows, overwriting W[J, I] as it is consumed), with a fused finiteness check
-    // (x·0 is ±0 for finite x, NaN otherwise).
+    combine_tile(&k[r0 * p + c0..], p, nr, nc, &mut sc.phi, &mut sc.w2t)
+}
+
+/// The last step of a tile: Φ = K − (W[I, J] + W[J, I]ᵀ) into `phi` (rows × cols, holding
+/// W[I, J] on entry) and, transposed, into `w2t` (cols × rows, holding W[J, I] on entry), with
+/// a fused finiteness check (x·0 is ±0 for finite x, NaN otherwise); `k` starts at the tile's
+/// K entry (r0, c0), `p` is K's row stride. Returns false iff an entry is not finite. The same
+/// two IEEE operations per entry on every path (`k − (w1 + w2)`), so the same bits.
+fn combine_tile(
+    k: &[f64],
+    p: usize,
+    nr: usize,
+    nc: usize,
+    phi: &mut [f64],
+    w2t: &mut [f64],
+) -> bool {
+    assert!(phi.len() >= nr * nc && w2t.len() >= nr * nc);
+    assert!(nr == 0 || nc == 0 || k.len() >= (nr - 1) * p + nc);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 checked above; the slice bounds were asserted above.
+        return unsafe { combine_tile_avx2(k, p, nr, nc, phi, w2t) };
+    }
+    combine_scalar(k, p, 0..nr, 0..nc, nr, nc, phi, w2t)
+}
+
+/// Scalar [`combine_tile`] on the sub-rectangle `rows × cols` of the tile.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn combine_scalar(
+    k: &[f64],
+    p: usize,
+    rows: Range<usize>,
+    cols: Range<usize>,
+    nr: usize,
+    nc: usize,
+    phi: &mut [f64],
+    w2t: &mut [f64],
+) -> bool {
     let mut acc = [0.0f64; 8];
     const B: usize = 8;
-    for lr0 in (0..nr).step_by(B) {
-        let lr1 = (lr0 + B).min(nr);
-        for lc in 0..nc {
-            let w2 = &mut sc.w2t[lc * nr + lr0..lc * nr + lr1];
+    for lr0 in rows.clone().step_by(B) {
+        let lr1 = (lr0 + B).min(rows.end);
+        for lc in cols.clone() {
+            let w2 = &mut w2t[lc * nr + lr0..lc * nr + lr1];
             for (l, w) in w2.iter_mut().enumerate() {
                 let lr = lr0 + l;
-                let kv = k[(r0 + lr) * p + c0 + lc];
-                let o = &mut sc.phi[lr * nc + lc];
+                let kv = k[lr * p + lc];
+                let o = &mut phi[lr * nc + lc];
                 *o = kv - (*o + *w);
                 *w = *o;
                 acc[l] += *o * 0.0;
@@ -607,6 +657,92 @@ fn phi_tile_impl(
         }
     }
     acc.iter().all(|x| !x.is_nan())
+}
+
+/// [`combine_tile`] in 4 × 4 register blocks (AVX2: the W[J, I] block and the result are
+/// transposed in registers, so K and Φ are read and written along rows); the edges scalar.
+///
+/// # Safety
+/// AVX2 available; `phi`, `w2t` hold ≥ nr·nc entries and `k` ≥ (nr − 1)·p + nc.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn combine_tile_avx2(
+    k: &[f64],
+    p: usize,
+    nr: usize,
+    nc: usize,
+    phi: &mut [f64],
+    w2t: &mut [f64],
+) -> bool {
+    use std::arch::x86_64::*;
+    #[inline(always)]
+    unsafe fn tr4(w: [__m256d; 4]) -> [__m256d; 4] {
+        let a0 = _mm256_unpacklo_pd(w[0], w[1]);
+        let a1 = _mm256_unpackhi_pd(w[0], w[1]);
+        let a2 = _mm256_unpacklo_pd(w[2], w[3]);
+        let a3 = _mm256_unpackhi_pd(w[2], w[3]);
+        [
+            _mm256_permute2f128_pd(a0, a2, 0x20),
+            _mm256_permute2f128_pd(a1, a3, 0x20),
+            _mm256_permute2f128_pd(a0, a2, 0x31),
+            _mm256_permute2f128_pd(a1, a3, 0x31),
+        ]
+    }
+    let (nr4, nc4) = (nr / 4 * 4, nc / 4 * 4);
+    let (kp, pp, wp) = (k.as_ptr(), phi.as_mut_ptr(), w2t.as_mut_ptr());
+    let zero = _mm256_setzero_pd();
+    let mut acc = zero;
+    for lr in (0..nr4).step_by(4) {
+        for lc in (0..nc4).step_by(4) {
+            let mut w = [zero; 4];
+            for (j, wj) in w.iter_mut().enumerate() {
+                *wj = _mm256_loadu_pd(wp.add((lc + j) * nr + lr));
+            }
+            let w = tr4(w);
+            let mut res = [zero; 4];
+            for i in 0..4 {
+                let kv = _mm256_loadu_pd(kp.add((lr + i) * p + lc));
+                let o = _mm256_loadu_pd(pp.add((lr + i) * nc + lc));
+                let r = _mm256_sub_pd(kv, _mm256_add_pd(o, w[i]));
+                _mm256_storeu_pd(pp.add((lr + i) * nc + lc), r);
+                acc = _mm256_add_pd(acc, _mm256_mul_pd(r, zero));
+                res[i] = r;
+            }
+            let rt = tr4(res);
+            for (j, v) in rt.iter().enumerate() {
+                _mm256_storeu_pd(wp.add((lc + j) * nr + lr), *v);
+            }
+        }
+    }
+    let mut a = [0.0f64; 4];
+    _mm256_storeu_pd(a.as_mut_ptr(), acc);
+    let ok_body = a.iter().all(|x| !x.is_nan());
+    let ok_right = combine_scalar(k, p, 0..nr4, nc4..nc, nr, nc, phi, w2t);
+    let ok_bottom = combine_scalar(k, p, nr4..nr, 0..nc, nr, nc, phi, w2t);
+    ok_body && ok_right && ok_bottom
+}
+
+/// Prefetch the cache lines of `s` (a hint only: no effect on any value).
+#[inline(always)]
+fn prefetch(s: &[f64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let ptr = s.as_ptr() as *const i8;
+        let bytes = std::mem::size_of_val(s);
+        let mut off = 0;
+        while off < bytes {
+            // SAFETY: prefetching an address inside `s` (prefetches never fault anyway).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.add(off)) };
+            off += 64;
+        }
+        if bytes > 0 {
+            // The last line when `s` does not start on a line boundary.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.add(bytes - 1)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = s;
 }
 
 /// Copy `src` to `dst` with non-temporal (streaming) stores where the target allows: Φ is
