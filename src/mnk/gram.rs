@@ -529,12 +529,12 @@ fn phi_tile_impl(
     let (nr, nc, nsr, nsc) = (r1 - r0, c1 - c0, sr1 - sr0, sc1 - sc0);
     let krow = |g: usize| &k[g * p..(g + 1) * p];
     // C block.
-    sc.c.clear();
-    sc.c.resize(nsr * nc, 0.0);
+    // (Scratch is only grown, never cleared: every entry used below is written first.)
+    grow(&mut sc.c, nsr * nc);
     // While C is computed, the K rows of the next C row and (spread evenly over the C rows)
     // the K_qq block of the tile are prefetched: the tile's K reads are short row segments
     // with a stride of a whole K row, which the hardware prefetchers do not anticipate.
-    for (l, crow) in sc.c.chunks_exact_mut(nc).enumerate() {
+    for (l, crow) in sc.c[..nsr * nc].chunks_exact_mut(nc).enumerate() {
         if l + 1 < nsr {
             let kn = krow(nq + sr0 + l + 1);
             prefetch(&kn[c0..c1]);
@@ -546,8 +546,7 @@ fn phi_tile_impl(
         dt_seg(set, fl, krow(nq + sr0 + l), jb.clone(), crow);
     }
     // D block, then Dᵀ.
-    sc.d.clear();
-    sc.d.resize(nr * nsc, 0.0);
+    grow(&mut sc.d, nr * nsc);
     for i in ib.clone() {
         for (rp, drow) in sc.d[(qo[i] - r0) * nsc..(qo[i + 1] - r0) * nsc]
             .chunks_exact_mut(nsc)
@@ -564,39 +563,58 @@ fn phi_tile_impl(
             );
         }
     }
-    sc.dt.clear();
-    sc.dt.resize(nsc * nr, 0.0);
-    for (lr, drow) in sc.d.chunks_exact(nsc).enumerate() {
+    grow(&mut sc.dt, nsc * nr);
+    for (lr, drow) in sc.d[..nr * nsc].chunks_exact(nsc).enumerate() {
         for (ls, &v) in drow.iter().enumerate() {
             sc.dt[ls * nr + lr] = v;
         }
     }
     // W[I, J] = A_I C (rows of the tile).
-    sc.phi.clear();
-    sc.phi.resize(nr * nc, 0.0);
+    // The sums start from 0.0 (the first term is added to 0.0, as in the row path), without
+    // a separate zeroing pass.
+    grow(&mut sc.phi, nr * nc);
     for i in ib.clone() {
         for rp in 0..qo[i + 1] - qo[i] {
             let lr = qo[i] - r0 + rp;
             let out = &mut sc.phi[lr * nc..(lr + 1) * nc];
-            for (kk, &coef) in fl.a_row(set, i, rp).iter().enumerate() {
+            let a_r = fl.a_row(set, i, rp);
+            if a_r.is_empty() {
+                out.fill(0.0);
+            }
+            for (kk, &coef) in a_r.iter().enumerate() {
                 let crow = &sc.c[(so[i] - sr0 + kk) * nc..(so[i] - sr0 + kk + 1) * nc];
-                for (o, &cv) in out.iter_mut().zip(crow) {
-                    *o += coef * cv;
+                if kk == 0 {
+                    for (o, &cv) in out.iter_mut().zip(crow) {
+                        *o = 0.0 + coef * cv;
+                    }
+                } else {
+                    for (o, &cv) in out.iter_mut().zip(crow) {
+                        *o += coef * cv;
+                    }
                 }
             }
         }
     }
     // W[J, I] = A_J Dᵀ (rows = the tile's columns).
-    sc.w2t.clear();
-    sc.w2t.resize(nc * nr, 0.0);
+    grow(&mut sc.w2t, nc * nr);
     for j in jb.clone() {
         for cp in 0..qo[j + 1] - qo[j] {
             let lc = qo[j] - c0 + cp;
             let out = &mut sc.w2t[lc * nr..(lc + 1) * nr];
-            for (kk, &coef) in fl.a_row(set, j, cp).iter().enumerate() {
+            let a_r = fl.a_row(set, j, cp);
+            if a_r.is_empty() {
+                out.fill(0.0);
+            }
+            for (kk, &coef) in a_r.iter().enumerate() {
                 let drow = &sc.dt[(so[j] - sc0 + kk) * nr..(so[j] - sc0 + kk + 1) * nr];
-                for (o, &dv) in out.iter_mut().zip(drow) {
-                    *o += coef * dv;
+                if kk == 0 {
+                    for (o, &dv) in out.iter_mut().zip(drow) {
+                        *o = 0.0 + coef * dv;
+                    }
+                } else {
+                    for (o, &dv) in out.iter_mut().zip(drow) {
+                        *o += coef * dv;
+                    }
                 }
             }
         }
@@ -720,6 +738,14 @@ unsafe fn combine_tile_avx2(
     let ok_right = combine_scalar(k, p, 0..nr4, nc4..nc, nr, nc, phi, w2t);
     let ok_bottom = combine_scalar(k, p, nr4..nr, 0..nc, nr, nc, phi, w2t);
     ok_body && ok_right && ok_bottom
+}
+
+/// Make `v` at least `n` long (new entries 0.0; existing entries are left as they are).
+#[inline]
+fn grow(v: &mut Vec<f64>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
 }
 
 /// Prefetch the cache lines of `s` (a hint only: no effect on any value).
