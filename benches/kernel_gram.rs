@@ -139,20 +139,14 @@ fn gemm_floor(kind: &str, tile: usize, m: usize, reps: usize) {
         } else if kind.starts_with("tilesc") {
             // Tiles with column-major operands (from a transposed copy of X).
             let xt = x.t().as_standard_layout().to_owned(); // d × M, row-major
-            let nt = m.div_ceil(tile);
-            let tr = |t: usize| t * tile..((t + 1) * tile).min(m);
-            let blocks: Vec<(usize, usize)> =
-                (0..nt).flat_map(|i| (0..=i).map(move |j| (i, j))).collect();
-            flop = blocks
-                .iter()
-                .map(|&(i, j)| 2.0 * (tr(i).len() * tr(j).len() * d) as f64)
-                .sum();
+            let (blocks, f) = lower_tiles(m, tile, d);
+            flop = f;
             let ca = kind == "tilesca" || kind == "tilescab";
             let cb = kind.ends_with('b');
             blocks.par_iter().for_each_init(
                 || vec![0.0; tile * tile],
-                |buf, &(i, j)| {
-                    let (ri, rj) = (tr(i), tr(j));
+                |buf, (i, j)| {
+                    let (ri, rj) = (i.clone(), j.clone());
                     let xa = if ca {
                         xt.slice(ndarray::s![.., ri.clone()]).reversed_axes()
                     } else {
@@ -167,18 +161,12 @@ fn gemm_floor(kind: &str, tile: usize, m: usize, reps: usize) {
                 },
             );
         } else {
-            let nt = m.div_ceil(tile);
-            let tr = |t: usize| t * tile..((t + 1) * tile).min(m);
-            let blocks: Vec<(usize, usize)> =
-                (0..nt).flat_map(|i| (0..=i).map(move |j| (i, j))).collect();
-            flop = blocks
-                .iter()
-                .map(|&(i, j)| 2.0 * (tr(i).len() * tr(j).len() * d) as f64)
-                .sum();
+            let (blocks, f) = lower_tiles(m, tile, d);
+            flop = f;
             blocks.par_iter().for_each_init(
                 || vec![0.0; tile * tile],
-                |buf, &(i, j)| {
-                    let (ri, rj) = (tr(i), tr(j));
+                |buf, (i, j)| {
+                    let (ri, rj) = (i.clone(), j.clone());
                     let xa = x.slice(ndarray::s![ri.clone(), ..]);
                     let xb = x.slice(ndarray::s![rj.clone(), ..]);
                     tile_product(buf, xa, xb.t());
@@ -223,4 +211,23 @@ fn tile_product(buf: &mut [f64], xa: ndarray::ArrayView2<f64>, xbt: ndarray::Arr
         1.0,
         faer::Par::Seq,
     );
+}
+
+/// The lower-triangle tiles (row range, column range) of an M × M Gram with T × T tiles, and the
+/// GEMM flops they cost (2·|rows|·|cols|·d each).
+fn lower_tiles(
+    m: usize,
+    tile: usize,
+    d: usize,
+) -> (Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>, f64) {
+    let tr = |t: usize| t * tile..((t + 1) * tile).min(m);
+    let nt = m.div_ceil(tile);
+    let blocks: Vec<_> = (0..nt)
+        .flat_map(|i| (0..=i).map(move |j| (tr(i), tr(j))))
+        .collect();
+    let flop = blocks
+        .iter()
+        .map(|(i, j)| 2.0 * (i.len() * j.len() * d) as f64)
+        .sum();
+    (blocks, flop)
 }

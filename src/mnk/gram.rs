@@ -577,22 +577,7 @@ fn phi_tile_impl(
         for rp in 0..qo[i + 1] - qo[i] {
             let lr = qo[i] - r0 + rp;
             let out = &mut sc.phi[lr * nc..(lr + 1) * nc];
-            let a_r = fl.a_row(set, i, rp);
-            if a_r.is_empty() {
-                out.fill(0.0);
-            }
-            for (kk, &coef) in a_r.iter().enumerate() {
-                let crow = &sc.c[(so[i] - sr0 + kk) * nc..(so[i] - sr0 + kk + 1) * nc];
-                if kk == 0 {
-                    for (o, &cv) in out.iter_mut().zip(crow) {
-                        *o = 0.0 + coef * cv;
-                    }
-                } else {
-                    for (o, &cv) in out.iter_mut().zip(crow) {
-                        *o += coef * cv;
-                    }
-                }
-            }
+            accumulate_rows(out, fl.a_row(set, i, rp), &sc.c, so[i] - sr0);
         }
     }
     // W[J, I] = A_J Dᵀ (rows = the tile's columns).
@@ -601,25 +586,33 @@ fn phi_tile_impl(
         for cp in 0..qo[j + 1] - qo[j] {
             let lc = qo[j] - c0 + cp;
             let out = &mut sc.w2t[lc * nr..(lc + 1) * nr];
-            let a_r = fl.a_row(set, j, cp);
-            if a_r.is_empty() {
-                out.fill(0.0);
-            }
-            for (kk, &coef) in a_r.iter().enumerate() {
-                let drow = &sc.dt[(so[j] - sc0 + kk) * nr..(so[j] - sc0 + kk + 1) * nr];
-                if kk == 0 {
-                    for (o, &dv) in out.iter_mut().zip(drow) {
-                        *o = 0.0 + coef * dv;
-                    }
-                } else {
-                    for (o, &dv) in out.iter_mut().zip(drow) {
-                        *o += coef * dv;
-                    }
-                }
-            }
+            accumulate_rows(out, fl.a_row(set, j, cp), &sc.dt, so[j] - sc0);
         }
     }
     combine_tile(&k[r0 * p + c0..], p, nr, nc, &mut sc.phi, &mut sc.w2t)
+}
+
+/// `out = Σ_k a_r[k] · row(base + k)`, the rows taken from `src` with width `out.len()`, summed
+/// in the order k = 0, 1, … starting from 0.0 (the row path's operation sequence, so the bits
+/// match it); `out = 0` for an empty `a_r`. One row of W[I, J] = A_I C or W[J, I] = A_J Dᵀ.
+#[inline(always)]
+fn accumulate_rows(out: &mut [f64], a_r: &[f64], src: &[f64], base: usize) {
+    let w = out.len();
+    if a_r.is_empty() {
+        out.fill(0.0);
+    }
+    for (kk, &coef) in a_r.iter().enumerate() {
+        let row = &src[(base + kk) * w..(base + kk + 1) * w];
+        if kk == 0 {
+            for (o, &v) in out.iter_mut().zip(row) {
+                *o = 0.0 + coef * v;
+            }
+        } else {
+            for (o, &v) in out.iter_mut().zip(row) {
+                *o += coef * v;
+            }
+        }
+    }
 }
 
 /// The last step of a tile: Φ = K − (W[I, J] + W[J, I]ᵀ) into `phi` (rows × cols, holding
