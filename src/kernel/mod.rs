@@ -505,31 +505,6 @@ fn gram_sym_rows(x: ArrayView2<f64>, rows: Range<usize>) -> Array2<f64> {
     out.slice(s![rows.start - t0..rows.end - t0, ..]).to_owned()
 }
 
-/// A zero `rows × cols` output matrix. Large ones (≥ 4 MiB) are marked for transparent huge
-/// pages on Linux (`madvise(MADV_HUGEPAGE)` before the first write): the M×M kernel matrices
-/// otherwise cost one page fault per 4 KiB page (32768 for M = 4000), a measurable share of
-/// the Gram-matrix time. Purely a performance hint; the contents are the same.
-fn zeros_out(rows: usize, cols: usize) -> Array2<f64> {
-    let mut a = Array2::<f64>::zeros((rows, cols));
-    #[cfg(target_os = "linux")]
-    {
-        let bytes = a.len() * std::mem::size_of::<f64>();
-        if bytes >= 4 << 20 {
-            const PAGE: usize = 4096;
-            let start = a.as_mut_ptr() as usize;
-            let aligned = start.div_ceil(PAGE) * PAGE;
-            let len = (start + bytes - aligned) / PAGE * PAGE;
-            // SAFETY: [aligned, aligned + len) lies inside the allocation of `a`; MADV_HUGEPAGE
-            // only changes how its (still untouched, zero) pages are backed. The return value
-            // is ignored: without THP support the call fails and nothing changes.
-            unsafe {
-                libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
-            }
-        }
-    }
-    a
-}
-
 /// A raw pointer to an output matrix shared by the tile workers, which write disjoint entries.
 #[derive(Clone, Copy)]
 struct SharedOut(*mut f64);
@@ -552,7 +527,7 @@ fn gram_sym(arch: &Arch, x: ArrayView2<f64>, want: Want) -> (Kernels, bool) {
     let blocks: Vec<(usize, usize)> = (0..nt).flat_map(|i| (0..=i).map(move |j| (i, j))).collect();
     let alloc = |on: bool| {
         if on {
-            zeros_out(n, n)
+            linalg::zeros_huge(n, n)
         } else {
             Array2::<f64>::zeros((0, 0))
         }
@@ -653,8 +628,8 @@ fn compute(
         let scratch = || vec![0.0; n];
         let (nngp, ntk) = match want {
             Want::Both => {
-                let mut nngp = zeros_out(m, n);
-                let mut ntk = zeros_out(m, n);
+                let mut nngp = linalg::zeros_huge(m, n);
+                let mut ntk = linalg::zeros_huge(m, n);
                 nngp.axis_iter_mut(Axis(0))
                     .into_par_iter()
                     .zip(ntk.axis_iter_mut(Axis(0)).into_par_iter())
@@ -669,7 +644,7 @@ fn compute(
                 (nngp, ntk)
             }
             Want::Ntk => {
-                let mut ntk = zeros_out(m, n);
+                let mut ntk = linalg::zeros_huge(m, n);
                 ntk.axis_iter_mut(Axis(0))
                     .into_par_iter()
                     .enumerate()
@@ -679,7 +654,7 @@ fn compute(
                 (empty(), ntk)
             }
             Want::Nngp => {
-                let mut nngp = zeros_out(m, n);
+                let mut nngp = linalg::zeros_huge(m, n);
                 nngp.axis_iter_mut(Axis(0))
                     .into_par_iter()
                     .enumerate()

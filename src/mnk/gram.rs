@@ -428,28 +428,6 @@ struct SharedOut(*mut f64);
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
-/// Ask for transparent huge pages on a large, freshly allocated and not yet touched buffer
-/// (with THP in `madvise` mode, first-touch faults then come in 2 MiB instead of 4 KiB pages:
-/// ~500x fewer faults for Φ). Only a hint: the values are the same either way.
-fn hint_huge_pages(buf: &mut [f64]) {
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE: usize = 2 << 20;
-        let start = buf.as_mut_ptr() as usize;
-        let end = start + std::mem::size_of_val(buf);
-        let lo = start.next_multiple_of(HUGE);
-        let hi = end / HUGE * HUGE;
-        if hi > lo {
-            // SAFETY: [lo, hi) lies inside `buf`'s allocation; MADV_HUGEPAGE changes no contents.
-            unsafe {
-                libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_HUGEPAGE);
-            }
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = buf;
-}
-
 /// Scratch buffers of one worker of the tiled pass.
 #[derive(Default)]
 struct TileScratch {
@@ -833,16 +811,14 @@ fn assemble_full(set: &TaskSet, a: &[Array2<f64>], k: ArrayView2<f64>) -> Result
     let pairs: Vec<(usize, usize)> = (0..blocks.len())
         .flat_map(|bi| (bi..blocks.len()).map(move |bj| (bi, bj)))
         .collect();
-    let mut buf = vec![0.0f64; nq * nq];
-    hint_huge_pages(&mut buf);
-    let out = SharedOut(buf.as_mut_ptr());
+    let mut phi = crate::linalg::zeros_huge(nq, nq);
+    let out = SharedOut(phi.as_mut_ptr());
     let finite = pairs
         .par_iter()
         .map(|&(bi, bj)| {
             TILE_SCRATCH.with_borrow_mut(|sc| write_tile(set, &fl, ks, &blocks, bi, bj, out, sc))
         })
         .reduce(|| true, |x, y| x && y);
-    let phi = Array2::from_shape_vec((nq, nq), buf).expect("nq × nq");
     if !finite {
         crate::error::ensure_finite(k.view(), "outer Gram matrix")?;
         crate::error::ensure_finite(phi.view(), "Φ (overflow in the assembly)")?;
