@@ -146,33 +146,8 @@ pub fn sym_eig(a: ArrayView2<'_, f64>) -> Result<(Array1<f64>, Array2<f64>)> {
         return Ok((Array1::zeros(0), Array2::zeros((0, 0))));
     }
     crate::error::ensure_finite(a, "symmetric eigendecomposition input")?;
-    let first = if in_safe_range(a) {
-        match faer_sym_eig(a) {
-            Ok(r) => return Ok(r),
-            Err(e) => e.to_string(),
-        }
-    } else {
-        "skipped (entries out of range)".to_string()
-    };
-    let Some((e, s)) = pow2_scaled_lower(a) else {
-        return Ok((Array1::zeros(n), Array2::eye(n)));
-    };
-    let (ws, u) = match faer_sym_eig(s.view()) {
-        Ok(r) => r,
-        Err(_) => sym_eig_jacobi(s.view()).map_err(|j| {
-            Error::LinAlg(format!(
-                "symmetric eigendecomposition: faer: {first}; after rescaling by 2^{}: {j}",
-                -e
-            ))
-        })?,
-    };
-    let w = ws.mapv(|x| libm::scalbn(x, e));
-    if !w.iter().all(|v| v.is_finite()) {
-        return Err(Error::LinAlg(
-            "symmetric eigendecomposition: an eigenvalue exceeds the f64 range".into(),
-        ));
-    }
-    Ok((w, u))
+    let (w, u) = eig_rescued(a, true, "symmetric eigendecomposition")?;
+    Ok((w, u.expect("vectors requested")))
 }
 
 /// Eigenvalues only (ascending) of a symmetric matrix (lower triangle read), with the same
@@ -190,37 +165,54 @@ pub fn sym_eigvals(a: ArrayView2<'_, f64>) -> Result<Array1<f64>> {
         ));
     }
     crate::error::ensure_finite(a, "symmetric eigenvalue input")?;
+    Ok(eig_rescued(a, false, "symmetric eigenvalues")?.0)
+}
+
+/// The solver path shared by [`sym_eig`] and [`sym_eigvals`] (eigenvectors only if `vectors`)
+/// on a square, finite, non-empty `a`: faer directly when max|a_ij| is in the safe range;
+/// otherwise, or if faer fails, faer on the power-of-two rescaled matrix, then the cyclic
+/// Jacobi iteration on it; eigenvalues scaled back exactly. `what` names the operation in
+/// errors.
+fn eig_rescued(
+    a: ArrayView2<'_, f64>,
+    vectors: bool,
+    what: &str,
+) -> Result<(Array1<f64>, Option<Array2<f64>>)> {
+    let n = a.nrows();
+    let fast = |m: ArrayView2<'_, f64>| -> Result<(Array1<f64>, Option<Array2<f64>>)> {
+        if vectors {
+            faer_sym_eig(m).map(|(w, u)| (w, Some(u)))
+        } else {
+            faer_sym_eigvals(m).map(|w| (w, None))
+        }
+    };
     let first = if in_safe_range(a) {
-        match faer_sym_eigvals(a) {
-            Ok(w) => return Ok(w),
+        match fast(a) {
+            Ok(r) => return Ok(r),
             Err(e) => e.to_string(),
         }
     } else {
         "skipped (entries out of range)".to_string()
     };
     let Some((e, s)) = pow2_scaled_lower(a) else {
-        return Ok(Array1::zeros(n));
+        return Ok((Array1::zeros(n), vectors.then(|| Array2::eye(n))));
     };
-    let ws = match faer_sym_eigvals(s.view()) {
-        Ok(w) => w,
-        Err(_) => {
-            jacobi(s.view(), false)
-                .map_err(|j| {
-                    Error::LinAlg(format!(
-                        "symmetric eigenvalues: faer: {first}; after rescaling by 2^{}: {j}",
-                        -e
-                    ))
-                })?
-                .0
-        }
+    let (ws, u) = match fast(s.view()) {
+        Ok(r) => r,
+        Err(_) => jacobi(s.view(), vectors).map_err(|j| {
+            Error::LinAlg(format!(
+                "{what}: faer: {first}; after rescaling by 2^{}: {j}",
+                -e
+            ))
+        })?,
     };
     let w = ws.mapv(|x| libm::scalbn(x, e));
     if !w.iter().all(|v| v.is_finite()) {
-        return Err(Error::LinAlg(
-            "symmetric eigenvalues: an eigenvalue exceeds the f64 range".into(),
-        ));
+        return Err(Error::LinAlg(format!(
+            "{what}: an eigenvalue exceeds the f64 range"
+        )));
     }
-    Ok(w)
+    Ok((w, u))
 }
 
 /// faer's self-adjoint eigendecomposition; an error also when the output is not finite.
