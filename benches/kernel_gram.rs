@@ -62,7 +62,11 @@ fn once(spec: &str) {
         .unwrap_or(3);
     for case in spec.split(',') {
         let f: Vec<&str> = case.split(':').collect();
-        if ["gemm", "tiles", "panels", "tilesca", "tilescb", "tilescab"].contains(&f[0]) {
+        if [
+            "gemm", "tiles", "panels", "tilesca", "tilescb", "tilescab", "tilesp", "ours",
+        ]
+        .contains(&f[0])
+        {
             gemm_floor(
                 f[0],
                 f[1].parse().expect("tile"),
@@ -136,6 +140,33 @@ fn gemm_floor(kind: &str, tile: usize, m: usize, reps: usize) {
                 );
                 std::hint::black_box(out);
             });
+        } else if kind == "ours" {
+            let (_, f) = lower_tiles(m, tile, d);
+            flop = f;
+            gbml_testbed::kernel::bench_gram_tiles(x.view());
+        } else if kind == "tilesp" {
+            // Tiles from per-tile transposed copies X_Tᵀ (d × T, row-major, made once per rep).
+            let (blocks, f) = lower_tiles(m, tile, d);
+            flop = f;
+            let nt = m.div_ceil(tile);
+            let tr = |t: usize| t * tile..((t + 1) * tile).min(m);
+            let xts: Vec<Array2<f64>> = (0..nt)
+                .into_par_iter()
+                .map(|t| {
+                    x.slice(ndarray::s![tr(t), ..])
+                        .t()
+                        .as_standard_layout()
+                        .to_owned()
+                })
+                .collect();
+            blocks.par_iter().for_each_init(
+                || vec![0.0; tile * tile],
+                |buf, (i, j)| {
+                    let xa = xts[i.start / tile].view().reversed_axes();
+                    let xbt = xts[j.start / tile].view();
+                    tile_product(buf, xa, xbt);
+                },
+            );
         } else if kind.starts_with("tilesc") {
             // Tiles with column-major operands (from a transposed copy of X).
             let xt = x.t().as_standard_layout().to_owned(); // d × M, row-major

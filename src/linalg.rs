@@ -95,6 +95,139 @@ pub fn zeros_huge(rows: usize, cols: usize) -> Array2<f64> {
     a
 }
 
+/// The base pointer of a matrix written by several worker threads at once, each to its own
+/// disjoint set of entries (the callers' tile partitions guarantee it; see their SAFETY
+/// comments). Only a pointer: the matrix must outlive the parallel pass.
+#[derive(Clone, Copy)]
+pub(crate) struct SharedOut(pub *mut f64);
+// SAFETY: the users (kernel Gram tiles, MNK Φ tiles) write disjoint entries from different
+// threads and join before the matrix is read.
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+/// Copy `src` to `dst` with non-temporal (streaming) stores where the target allows: for an
+/// output written once and not read again by the writer, this avoids reading its cache lines
+/// from memory before overwriting them.
+///
+/// # Safety
+/// `dst..dst + src.len()` must be valid for writes and not aliased. Call [`stream_fence`]
+/// before the written memory is handed to another thread.
+#[inline]
+pub(crate) unsafe fn stream_copy(dst: *mut f64, src: &[f64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_loadu_pd, _mm_stream_pd};
+        // Only whole 64-byte lines are streamed (a partial-line streaming store costs a
+        // read-modify-write in memory); the partial lines at both ends are plain stores.
+        let n = src.len();
+        let mis = (dst as usize) % 64;
+        let head = if mis == 0 {
+            0
+        } else if mis % 8 == 0 {
+            ((64 - mis) / 8).min(n)
+        } else {
+            n
+        };
+        let body = (n - head) / 8 * 8;
+        std::ptr::copy_nonoverlapping(src.as_ptr(), dst, head);
+        let mut i = head;
+        while i < head + body {
+            let s = src.as_ptr().add(i);
+            let d = dst.add(i);
+            _mm_stream_pd(d, _mm_loadu_pd(s));
+            _mm_stream_pd(d.add(2), _mm_loadu_pd(s.add(2)));
+            _mm_stream_pd(d.add(4), _mm_loadu_pd(s.add(4)));
+            _mm_stream_pd(d.add(6), _mm_loadu_pd(s.add(6)));
+            i += 8;
+        }
+        std::ptr::copy_nonoverlapping(src.as_ptr().add(i), dst.add(i), n - i);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len());
+}
+
+/// Order the streaming stores of this thread before later stores (x86 `sfence`).
+#[inline]
+pub(crate) fn stream_fence() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: sfence has no preconditions (SSE is part of the x86_64 baseline).
+    unsafe {
+        std::arch::x86_64::_mm_sfence()
+    }
+}
+
+/// `dst[c·rows + r] = src[r·cols + c]`: the transpose of a row-major `rows × cols` tile into
+/// a row-major `cols × rows` one (bit copies; 4 × 4 register blocks with AVX2, the edges
+/// scalar).
+pub(crate) fn transpose_tile(src: &[f64], rows: usize, cols: usize, dst: &mut [f64]) {
+    assert!(src.len() >= rows * cols && dst.len() >= rows * cols);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 checked above; the lengths were asserted above.
+        unsafe { transpose_avx2(src, rows, cols, dst) };
+        return;
+    }
+    transpose_scalar(src, rows, cols, 0..rows, 0..cols, dst);
+}
+
+#[inline(always)]
+fn transpose_scalar(
+    src: &[f64],
+    rows: usize,
+    cols: usize,
+    rr: std::ops::Range<usize>,
+    cr: std::ops::Range<usize>,
+    dst: &mut [f64],
+) {
+    for r in rr {
+        for c in cr.clone() {
+            dst[c * rows + r] = src[r * cols + c];
+        }
+    }
+}
+
+/// # Safety
+/// AVX2 available; `src`, `dst` hold ≥ rows·cols entries.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn transpose_avx2(src: &[f64], rows: usize, cols: usize, dst: &mut [f64]) {
+    use std::arch::x86_64::*;
+    let (r4, c4) = (rows / 4 * 4, cols / 4 * 4);
+    let (sp, dp) = (src.as_ptr(), dst.as_mut_ptr());
+    for r in (0..r4).step_by(4) {
+        for c in (0..c4).step_by(4) {
+            let w: [__m256d; 4] =
+                std::array::from_fn(|i| _mm256_loadu_pd(sp.add((r + i) * cols + c)));
+            let t = tr4(w);
+            for (j, v) in t.iter().enumerate() {
+                _mm256_storeu_pd(dp.add((c + j) * rows + r), *v);
+            }
+        }
+    }
+    transpose_scalar(src, rows, cols, 0..r4, c4..cols, dst);
+    transpose_scalar(src, rows, cols, r4..rows, 0..cols, dst);
+}
+
+/// The transpose of a 4 × 4 block held as four row registers (AVX2 shuffles, exact).
+///
+/// # Safety
+/// AVX2 available.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) unsafe fn tr4(w: [std::arch::x86_64::__m256d; 4]) -> [std::arch::x86_64::__m256d; 4] {
+    use std::arch::x86_64::*;
+    let a0 = _mm256_unpacklo_pd(w[0], w[1]);
+    let a1 = _mm256_unpackhi_pd(w[0], w[1]);
+    let a2 = _mm256_unpacklo_pd(w[2], w[3]);
+    let a3 = _mm256_unpackhi_pd(w[2], w[3]);
+    [
+        _mm256_permute2f128_pd(a0, a2, 0x20),
+        _mm256_permute2f128_pd(a1, a3, 0x20),
+        _mm256_permute2f128_pd(a0, a2, 0x31),
+        _mm256_permute2f128_pd(a1, a3, 0x31),
+    ]
+}
+
 /// `A · B`.
 pub fn matmul(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>) -> Array2<f64> {
     let mut c = Array2::zeros((a.nrows(), b.ncols()));

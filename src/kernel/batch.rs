@@ -20,7 +20,7 @@ use super::activation::{
     ReluConsts,
 };
 use super::arch::{Arch, Parameterization};
-use super::{diag_chain, first_layer, point_scales, scaled_first, Activation};
+use super::{diag_chain, first_layer, point_scales, row_norms2, scaled_first, Activation};
 use ndarray::{Array2, ArrayView1, ArrayView2};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -57,13 +57,13 @@ pub fn active_path() -> &'static str {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Level {
+pub(crate) enum Level {
     Avx512,
     Avx2,
     Portable,
 }
 
-fn level() -> Level {
+pub(crate) fn level() -> Level {
     if portable_forced() {
         return Level::Portable;
     }
@@ -107,9 +107,9 @@ impl<'a> Side<'a> {
         let sw2 = arch.sigma_w * arch.sigma_w;
         let sb2 = arch.sigma_b2();
         let (xs, p) = point_scales(arch, x);
-        let norms: Vec<f64> = match &xs {
-            Some(a) => a.rows().into_iter().map(|r| r.dot(&r)).collect(),
-            None => x.rows().into_iter().map(|r| r.dot(&r)).collect(),
+        let norms = match &xs {
+            Some(a) => row_norms2(a.view()),
+            None => row_norms2(x),
         };
         // The same expression as the pair state's k11 (`first_layer_naive`).
         let q0: Vec<f64> = norms.iter().map(|&nn| sw2 * nn / dim + sb2).collect();
@@ -199,7 +199,8 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Pair states of one batch.
+/// Pair states of one batch, and the per-layer temporaries of the layer loops. Kept per
+/// thread ([`SCRATCH`]) so that no batch pays for zero-initialising ~4 KiB of arrays.
 struct Lanes {
     c: [f64; CH],
     d: [f64; CH],
@@ -207,12 +208,29 @@ struct Lanes {
     th: [f64; CH],
     /// Pair scale factor `p_i p_j` (1.0 for ordinary pairs).
     sc: [f64; CH],
+    /// Temporaries: √D (ReLU) or √P (erf); the reduced angle; h(ψ) (ReLU).
+    sd: [f64; CH],
+    t: [f64; CH],
+    hs: [f64; CH],
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Box<Lanes>> = std::cell::RefCell::new(Box::new(Lanes {
+        c: [0.0; CH],
+        d: [0.0; CH],
+        dl: [0.0; CH],
+        th: [0.0; CH],
+        sc: [1.0; CH],
+        sd: [0.0; CH],
+        t: [0.0; CH],
+        hs: [0.0; CH],
+    }));
 }
 
 /// NNGP (`out_c[k]`) and NTK (`out_t[k]`) of the pairs (x_i of side 1, x_{j0+k} of side 2),
 /// k < g.len(), from their Gram entries `g[k] = x_i·x_{j0+k}`. Every pair is computed by the
 /// same lane code whatever its position, so a pair's bits do not depend on the batch, the row
-/// split or the thread count.
+/// split or the thread count. Returns how many NNGP and NTK values are not finite.
 pub(crate) fn eval_row(
     cx: &Ctx,
     i: usize,
@@ -220,16 +238,16 @@ pub(crate) fn eval_row(
     g: &[f64],
     out_c: &mut [f64],
     out_t: &mut [f64],
-) {
-    match level() {
+) -> (usize, usize) {
+    SCRATCH.with_borrow_mut(|ln| match level() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU supports the enabled features (checked by `level`).
-        Level::Avx512 => unsafe { eval_row_avx512(cx, i, j0, g, out_c, out_t) },
+        Level::Avx512 => unsafe { eval_row_avx512(cx, i, j0, g, out_c, out_t, ln) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
-        Level::Avx2 => unsafe { eval_row_avx2(cx, i, j0, g, out_c, out_t) },
-        _ => eval_row_generic(cx, i, j0, g, out_c, out_t),
-    }
+        Level::Avx2 => unsafe { eval_row_avx2(cx, i, j0, g, out_c, out_t, ln) },
+        _ => eval_row_generic(cx, i, j0, g, out_c, out_t, ln),
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -241,14 +259,23 @@ unsafe fn eval_row_avx512(
     g: &[f64],
     oc: &mut [f64],
     ot: &mut [f64],
-) {
-    eval_row_generic(cx, i, j0, g, oc, ot)
+    ln: &mut Lanes,
+) -> (usize, usize) {
+    eval_row_generic(cx, i, j0, g, oc, ot, ln)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn eval_row_avx2(cx: &Ctx, i: usize, j0: usize, g: &[f64], oc: &mut [f64], ot: &mut [f64]) {
-    eval_row_generic(cx, i, j0, g, oc, ot)
+unsafe fn eval_row_avx2(
+    cx: &Ctx,
+    i: usize,
+    j0: usize,
+    g: &[f64],
+    oc: &mut [f64],
+    ot: &mut [f64],
+    ln: &mut Lanes,
+) -> (usize, usize) {
+    eval_row_generic(cx, i, j0, g, oc, ot, ln)
 }
 
 #[inline(always)]
@@ -259,39 +286,42 @@ fn eval_row_generic(
     g: &[f64],
     out_c: &mut [f64],
     out_t: &mut [f64],
-) {
+    ln: &mut Lanes,
+) -> (usize, usize) {
     let std_param = cx.arch.parameterization == Parameterization::Standard;
+    let (mut bad_c, mut bad_t) = (0usize, 0usize);
     let mut k0 = 0;
     while k0 < g.len() {
         let n = CH.min(g.len() - k0);
-        let mut ln = Lanes {
-            c: [0.0; CH],
-            d: [0.0; CH],
-            dl: [0.0; CH],
-            th: [0.0; CH],
-            sc: [1.0; CH],
-        };
-        first(cx, i, j0 + k0, &g[k0..k0 + n], &mut ln, std_param);
+        ln.sc[..n].fill(1.0);
+        first(cx, i, j0 + k0, &g[k0..k0 + n], ln, std_param);
         match (cx.arch.activation, std_param) {
-            (Activation::Erf, false) => layers_erf::<false>(cx, i, j0 + k0, n, &mut ln),
-            (Activation::Erf, true) => layers_erf::<true>(cx, i, j0 + k0, n, &mut ln),
-            (Activation::Identity, false) => layers_id::<false>(cx, n, &mut ln),
-            (Activation::Identity, true) => layers_id::<true>(cx, n, &mut ln),
-            (_, false) => layers_relu::<false>(cx, i, j0 + k0, n, &mut ln),
-            (_, true) => layers_relu::<true>(cx, i, j0 + k0, n, &mut ln),
+            (Activation::Erf, false) => layers_erf::<false>(cx, i, j0 + k0, n, ln),
+            (Activation::Erf, true) => layers_erf::<true>(cx, i, j0 + k0, n, ln),
+            (Activation::Identity, false) => layers_id::<false>(cx, n, ln),
+            (Activation::Identity, true) => layers_id::<true>(cx, n, ln),
+            (_, false) => layers_relu::<false>(cx, i, j0 + k0, n, ln),
+            (_, true) => layers_relu::<true>(cx, i, j0 + k0, n, ln),
         }
         // Back to absolute units (exact powers of two; ×1.0 for ordinary pairs). Θ is already
-        // absolute in the standard parameterization.
+        // absolute in the standard parameterization. Non-finite values are counted here
+        // (an integer sum, so the loop stays vectorized).
+        let (oc, ot) = (&mut out_c[k0..k0 + n], &mut out_t[k0..k0 + n]);
         for k in 0..n {
-            out_c[k0 + k] = ln.c[k] * ln.sc[k];
-            out_t[k0 + k] = if std_param {
+            let c = ln.c[k] * ln.sc[k];
+            let t = if std_param {
                 ln.th[k]
             } else {
                 ln.th[k] * ln.sc[k]
             };
+            oc[k] = c;
+            ot[k] = t;
+            bad_c += usize::from(!c.is_finite());
+            bad_t += usize::from(!t.is_finite());
         }
         k0 += n;
     }
+    (bad_c, bad_t)
 }
 
 /// First layer of a batch: the naive Gram-entry formulas (vectorized), then the rare pairs
@@ -371,10 +401,13 @@ fn first(cx: &Ctx, i: usize, j0: usize, g: &[f64], ln: &mut Lanes, std_param: bo
 
 /// The state update of one layer from the dual `(t12, Ṫ, td, tdelta)` (module docs of
 /// `kernel`): `k12' = σ_w² t12 + σ_b²`, `D' = σ_w⁴ td + σ_w²σ_b² tdelta`, `Δ' = σ_w² tdelta`,
-/// `Θ' = k12' + σ_w² Ṫ Θ` (NTK) or `n_h t12 + [b] + σ_w² Ṫ Θ` (standard).
+/// `Θ' = k12' + σ_w² Ṫ Θ` (NTK) or `n_h t12 + [b] + σ_w² Ṫ Θ` (standard). In the `LAST`
+/// layer D' and Δ' are not needed (no later angle) and not computed: td and tdelta are then
+/// dead, and the compiler drops their arithmetic from the lane loop. The outputs (k12', Θ')
+/// are the same bits either way.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn update<const STD: bool>(
+fn update<const STD: bool, const LAST: bool>(
     cx: &Ctx,
     w: f64,
     sc: f64,
@@ -392,8 +425,10 @@ fn update<const STD: bool>(
         c_new + cx.sw2 * tdot * *th
     };
     *c = c_new;
-    *d = cx.sw4 * td + cx.sw2sb2 * tdl;
-    *dl = cx.sw2 * tdl;
+    if !LAST {
+        *d = cx.sw4 * td + cx.sw2sb2 * tdl;
+        *dl = cx.sw2 * tdl;
+    }
 }
 
 // The layer loops run each lane function in three passes over the batch (reduce the atan2
@@ -404,88 +439,117 @@ fn update<const STD: bool>(
 
 #[inline(always)]
 fn layers_relu<const STD: bool>(cx: &Ctx, i: usize, j0: usize, n: usize, ln: &mut Lanes) {
-    let (s1, s2) = (&cx.s1, cx.s2());
-    let (n1, n2) = (s1.x.nrows(), s2.x.nrows());
-    let k = cx.relu;
-    let mut sd = [0.0; CH];
-    let mut t = [0.0; CH];
-    let mut hs = [0.0; CH];
-    for h in 0..cx.arch.depth {
-        let sq1 = s1.sq[h * n1 + i];
-        let sq2 = &s2.sq[h * n2 + j0..h * n2 + j0 + n];
-        let w = cx.widths[h];
-        let ln_sc = &ln.sc[..n];
-        let (c, d, dl, th) = (
-            &mut ln.c[..n],
-            &mut ln.d[..n],
-            &mut ln.dl[..n],
-            &mut ln.th[..n],
-        );
-        let (sd, t, hs) = (&mut sd[..n], &mut t[..n], &mut hs[..n]);
-        for m in 0..n {
-            sd[m] = pos(d[m]).sqrt();
-        }
-        for m in 0..n {
-            let ac = if c[m] < 0.0 { -c[m] } else { c[m] };
-            t[m] = atan2_reduce(sd[m], ac);
-        }
-        for tm in t.iter_mut() {
-            *tm = atan_core(*tm);
-        }
-        for m in 0..n {
-            let ac = if c[m] < 0.0 { -c[m] } else { c[m] };
-            let psi = atan2_finish(sd[m], ac, t[m]);
-            t[m] = psi;
-            hs[m] = h_series(psi);
-        }
-        for m in 0..n {
-            let du = relu_lane_post(&k, c[m], d[m], dl[m], sq1 * sq2[m], sd[m], t[m], hs[m]);
-            update::<STD>(
-                cx, w, ln_sc[m], du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m],
-            );
+    let l = cx.arch.depth;
+    for h in 0..l {
+        if h + 1 < l {
+            layer_relu::<STD, false>(cx, h, i, j0, n, ln);
+        } else {
+            layer_relu::<STD, true>(cx, h, i, j0, n, ln);
         }
     }
 }
 
 #[inline(always)]
-fn layers_erf<const STD: bool>(cx: &Ctx, i: usize, j0: usize, n: usize, ln: &mut Lanes) {
+fn layer_relu<const STD: bool, const LAST: bool>(
+    cx: &Ctx,
+    h: usize,
+    i: usize,
+    j0: usize,
+    n: usize,
+    ln: &mut Lanes,
+) {
     let (s1, s2) = (&cx.s1, cx.s2());
     let (n1, n2) = (s1.x.nrows(), s2.x.nrows());
-    let mut sp = [0.0; CH];
-    let mut t = [0.0; CH];
-    for h in 0..cx.arch.depth {
-        let (q1, t1) = (s1.q[h * n1 + i], s1.t[h * n1 + i]);
-        let q2 = &s2.q[h * n2 + j0..h * n2 + j0 + n];
-        let t2 = &s2.t[h * n2 + j0..h * n2 + j0 + n];
-        let w = cx.widths[h];
-        let ln_sc = &ln.sc[..n];
-        let (c, d, dl, th) = (
-            &mut ln.c[..n],
-            &mut ln.d[..n],
-            &mut ln.dl[..n],
-            &mut ln.th[..n],
+    let k = cx.relu;
+    let sq1 = s1.sq[h * n1 + i];
+    let sq2 = &s2.sq[h * n2 + j0..h * n2 + j0 + n];
+    let w = cx.widths[h];
+    let ln_sc = &ln.sc[..n];
+    let (c, d, dl, th) = (
+        &mut ln.c[..n],
+        &mut ln.d[..n],
+        &mut ln.dl[..n],
+        &mut ln.th[..n],
+    );
+    let (sd, t, hs) = (&mut ln.sd[..n], &mut ln.t[..n], &mut ln.hs[..n]);
+    for m in 0..n {
+        sd[m] = pos(d[m]).sqrt();
+    }
+    for m in 0..n {
+        let ac = if c[m] < 0.0 { -c[m] } else { c[m] };
+        t[m] = atan2_reduce(sd[m], ac);
+    }
+    for tm in t.iter_mut() {
+        *tm = atan_core(*tm);
+    }
+    for m in 0..n {
+        let ac = if c[m] < 0.0 { -c[m] } else { c[m] };
+        let psi = atan2_finish(sd[m], ac, t[m]);
+        t[m] = psi;
+        hs[m] = h_series(psi);
+    }
+    for m in 0..n {
+        let du = relu_lane_post(&k, c[m], d[m], dl[m], sq1 * sq2[m], sd[m], t[m], hs[m]);
+        update::<STD, LAST>(
+            cx, w, ln_sc[m], du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m],
         );
-        let (sp, t) = (&mut sp[..n], &mut t[..n]);
-        for m in 0..n {
-            sp[m] = erf_sp(q1 + q2[m], d[m]);
+    }
+}
+
+#[inline(always)]
+fn layers_erf<const STD: bool>(cx: &Ctx, i: usize, j0: usize, n: usize, ln: &mut Lanes) {
+    let l = cx.arch.depth;
+    for h in 0..l {
+        if h + 1 < l {
+            layer_erf::<STD, false>(cx, h, i, j0, n, ln);
+        } else {
+            layer_erf::<STD, true>(cx, h, i, j0, n, ln);
         }
-        for m in 0..n {
-            let y = 2.0 * c[m];
-            let ay = if y < 0.0 { -y } else { y };
-            t[m] = atan2_reduce(ay, sp[m]);
-        }
-        for tm in t.iter_mut() {
-            *tm = atan_core(*tm);
-        }
-        for m in 0..n {
-            let y = 2.0 * c[m];
-            let ay = if y < 0.0 { -y } else { y };
-            let a = atan2_finish(ay, sp[m], t[m]);
-            let du = erf_lane_post(c[m], t1, t2[m], sp[m], a);
-            update::<STD>(
-                cx, w, ln_sc[m], du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m],
-            );
-        }
+    }
+}
+
+#[inline(always)]
+fn layer_erf<const STD: bool, const LAST: bool>(
+    cx: &Ctx,
+    h: usize,
+    i: usize,
+    j0: usize,
+    n: usize,
+    ln: &mut Lanes,
+) {
+    let (s1, s2) = (&cx.s1, cx.s2());
+    let (n1, n2) = (s1.x.nrows(), s2.x.nrows());
+    let (q1, t1) = (s1.q[h * n1 + i], s1.t[h * n1 + i]);
+    let q2 = &s2.q[h * n2 + j0..h * n2 + j0 + n];
+    let t2 = &s2.t[h * n2 + j0..h * n2 + j0 + n];
+    let w = cx.widths[h];
+    let ln_sc = &ln.sc[..n];
+    let (c, d, dl, th) = (
+        &mut ln.c[..n],
+        &mut ln.d[..n],
+        &mut ln.dl[..n],
+        &mut ln.th[..n],
+    );
+    let (sp, t) = (&mut ln.sd[..n], &mut ln.t[..n]);
+    for m in 0..n {
+        sp[m] = erf_sp(q1 + q2[m], d[m]);
+    }
+    for m in 0..n {
+        let y = 2.0 * c[m];
+        let ay = if y < 0.0 { -y } else { y };
+        t[m] = atan2_reduce(ay, sp[m]);
+    }
+    for tm in t.iter_mut() {
+        *tm = atan_core(*tm);
+    }
+    for m in 0..n {
+        let y = 2.0 * c[m];
+        let ay = if y < 0.0 { -y } else { y };
+        let a = atan2_finish(ay, sp[m], t[m]);
+        let du = erf_lane_post(c[m], t1, t2[m], sp[m], a);
+        update::<STD, LAST>(
+            cx, w, ln_sc[m], du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m],
+        );
     }
 }
 
@@ -502,7 +566,7 @@ fn layers_id<const STD: bool>(cx: &Ctx, n: usize, ln: &mut Lanes) {
         );
         for m in 0..n {
             let du = (c[m], 1.0, d[m], dl[m]);
-            update::<STD>(
+            update::<STD, false>(
                 cx, w, ln_sc[m], du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m],
             );
         }

@@ -25,12 +25,13 @@ pub mod activation;
 pub mod arch;
 #[doc(hidden)]
 pub mod batch;
+mod gram_tile;
 
 pub use activation::{Activation, Diag, Dual, PairState};
 pub use arch::{Arch, Parameterization};
 
 use crate::error::{ensure_finite, Error, Result};
-use crate::linalg;
+use crate::linalg::{self, SharedOut};
 use ndarray::{s, Array2, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 use std::ops::Range;
@@ -332,10 +333,21 @@ pub fn pair(arch: &Arch, x: &[f64], y: &[f64]) -> Result<(f64, f64)> {
 /// Whether every entry is finite: a vectorizable fold (no early exit, no index bookkeeping);
 /// [`ensure_finite`] then locates the first bad entry for the error message.
 fn all_finite(x: &ArrayView2<f64>) -> bool {
-    match x.as_slice_memory_order() {
-        Some(v) => v.iter().fold(true, |a, t| a & t.is_finite()),
-        None => x.iter().fold(true, |a, t| a & t.is_finite()),
-    }
+    x.axis_chunks_iter(Axis(0), 64)
+        .into_par_iter()
+        .all(|c| match c.as_slice_memory_order() {
+            Some(v) => v.iter().fold(true, |a, t| a & t.is_finite()),
+            None => c.iter().fold(true, |a, t| a & t.is_finite()),
+        })
+}
+
+/// `‖x_j‖²` of every row (ndarray's `dot`), rows in parallel: the same bits as a serial loop.
+pub(crate) fn row_norms2(x: ArrayView2<f64>) -> Vec<f64> {
+    let mut v = vec![0.0; x.nrows()];
+    v.par_iter_mut()
+        .zip(x.axis_iter(Axis(0)).into_par_iter())
+        .for_each(|(o, r)| *o = r.dot(&r));
+    v
 }
 
 fn validate_inputs(arch: &Arch, x1: &ArrayView2<f64>, x2: Option<&ArrayView2<f64>>) -> Result<()> {
@@ -371,12 +383,7 @@ pub const MAX_VARIANCE: f64 = 1e150;
 /// diagonal chain Σ^h(x, x) is monotone in ‖x‖, so the largest-norm input bounds every layer.
 #[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(x <= max)` also rejects NaN
 fn check_range(arch: &Arch, x1: &ArrayView2<f64>, x2: Option<&ArrayView2<f64>>) -> Result<()> {
-    let max_n2 = |x: &ArrayView2<f64>| {
-        x.rows()
-            .into_iter()
-            .map(|r| r.iter().map(|v| v * v).sum::<f64>())
-            .fold(0.0f64, f64::max)
-    };
+    let max_n2 = |x: &ArrayView2<f64>| row_norms2(x.view()).into_iter().fold(0.0f64, f64::max);
     let mut n2 = max_n2(x1);
     if let Some(x2) = x2 {
         n2 = n2.max(max_n2(x2));
@@ -409,119 +416,67 @@ fn ensure_finite_output(k: &Kernels) -> Result<()> {
     ensure_finite(k.ntk.view(), "NTK output (overflow)")
 }
 
-/// Rows per tile of the Gram product; fixed so that a row block computes the same bits as the
-/// full matrix.
+/// Rows (and columns) per Gram tile: the unit of parallel work and of the fused recursion
+/// (a 192 × 192 tile and its kernel values stay in L2). A multiple of [`gram_tile::NR`].
 const TILE: usize = 192;
 
-/// One `TILE`-row block product `X1[r0..r1] · X2ᵀ[c0..c1]`, sequential faer GEMM (its bits depend
-/// only on the two blocks, not on the thread count or on which other blocks are computed).
-fn block_product(
-    x1: ArrayView2<f64>,
-    x2: ArrayView2<f64>,
-    r: Range<usize>,
-    c: Range<usize>,
-) -> Array2<f64> {
-    let mut out = Array2::<f64>::zeros((r.len(), c.len()));
-    block_product_into(x1, x2, r, c, out.view_mut());
-    out
-}
-
-/// [`block_product`] into a row-major `r.len() × c.len()` buffer (overwritten; the same layout
-/// as a fresh matrix, hence the same bits).
-fn block_product_into(
-    x1: ArrayView2<f64>,
-    x2: ArrayView2<f64>,
-    r: Range<usize>,
-    c: Range<usize>,
-    mut ov: ndarray::ArrayViewMut2<f64>,
-) {
-    let xa = x1.slice(s![r, ..]);
-    let xb = x2.slice(s![c, ..]);
-    faer::linalg::matmul::matmul(
-        linalg::as_faer_mut(&mut ov),
-        faer::Accum::Replace,
-        linalg::as_faer(&xa),
-        linalg::as_faer(&xb.t()),
-        1.0,
-        faer::Par::Seq,
-    );
-}
-
-/// `X1[rows] · X2ᵀ` computed tile by tile (fixed tiles of [`TILE`] rows, each a sequential faer
-/// product over all columns), so that an entry's bits do not depend on which rows were asked for.
+/// `X1[rows] · X2ᵀ`, computed by [`gram_tile`] in tiles of [`TILE`] rows and columns, in
+/// parallel. Every entry is the ascending FMA chain of its two rows, so its bits do not
+/// depend on which rows were asked for, on the thread count, or on the order of X1 and X2:
+/// with X2 = X1 the result is exactly symmetric (the row-block API, [`kernels_rows`], needs
+/// exactly that).
 fn gram_rows(x1: ArrayView2<f64>, x2: ArrayView2<f64>, rows: Range<usize>) -> Array2<f64> {
-    let t0 = rows.start / TILE * TILE;
-    let t1 = (rows.end.div_ceil(TILE) * TILE).min(x1.nrows());
-    let mut out = Array2::<f64>::zeros((t1 - t0, x2.nrows()));
+    let pa = gram_tile::Packed::new(x1.slice(s![rows.clone(), ..]));
+    let pb = gram_tile::Packed::new(x2);
+    let (m, n) = (rows.len(), x2.nrows());
+    let mut out = Array2::<f64>::zeros((m, n));
     out.axis_chunks_iter_mut(Axis(0), TILE)
         .into_par_iter()
         .enumerate()
-        .for_each(|(k, mut chunk)| {
-            let r0 = t0 + k * TILE;
-            let b = block_product(x1, x2, r0..r0 + chunk.nrows(), 0..x2.nrows());
-            chunk.assign(&b);
+        .for_each(|(t, mut chunk)| {
+            let r = t * TILE..t * TILE + chunk.nrows();
+            let o = chunk.as_slice_mut().expect("row-major");
+            for c0 in (0..n).step_by(TILE) {
+                let c = c0..(c0 + TILE).min(n);
+                gram_tile::tile_product(&pa, &pb, r.clone(), c, false, &mut o[c0..], n);
+            }
         });
-    out.slice(s![rows.start - t0..rows.end - t0, ..]).to_owned()
+    out
 }
 
-/// Rows `rows` of the Gram matrix `X Xᵀ`, EXACTLY symmetric: the matrix is cut into
-/// [`TILE`]×[`TILE`] blocks, block (I, J) with I ≥ J is one sequential faer product
-/// `X_I X_Jᵀ`, and block (J, I) is its transpose. A faer GEMM does not give `G_ij == G_ji` bit
-/// for bit across tiles, and the row-block API ([`kernels_rows`]) needs exactly that.
-fn gram_sym_rows(x: ArrayView2<f64>, rows: Range<usize>) -> Array2<f64> {
+/// Benchmark hook: every lower-triangle Gram tile of `X Xᵀ` (the product part of
+/// [`gram_sym`], nothing else; each tile into a per-thread buffer that is then dropped).
+#[doc(hidden)]
+pub fn bench_gram_tiles(x: ArrayView2<f64>) {
     let n = x.nrows();
-    let nt = n.div_ceil(TILE);
-    let tr = |t: usize| t * TILE..((t + 1) * TILE).min(n);
-    let i0 = rows.start / TILE;
-    let i1 = rows.end.div_ceil(TILE);
-    // Canonical blocks (I, J), I ≥ J, needed by the row tiles i0..i1.
-    let mut need: Vec<(usize, usize)> = (i0..i1)
-        .flat_map(|i| (0..nt).map(move |j| (i.max(j), i.min(j))))
-        .collect();
-    need.sort_unstable();
-    need.dedup();
-    let blocks: Vec<Array2<f64>> = need
-        .par_iter()
-        .map(|&(i, j)| block_product(x, x, tr(i), tr(j)))
-        .collect();
-    let t0 = i0 * TILE;
-    let t1 = (i1 * TILE).min(n);
-    let mut out = Array2::<f64>::zeros((t1 - t0, n));
-    for (&(i, j), b) in need.iter().zip(blocks) {
-        if (i0..i1).contains(&i) {
-            let r = tr(i);
-            out.slice_mut(s![r.start - t0..r.end - t0, tr(j)])
-                .assign(&b);
-        }
-        if i != j && (i0..i1).contains(&j) {
-            let r = tr(j);
-            out.slice_mut(s![r.start - t0..r.end - t0, tr(i)])
-                .assign(&b.t());
-        }
-    }
-    if rows.start == t0 && rows.end == t1 {
-        return out;
-    }
-    out.slice(s![rows.start - t0..rows.end - t0, ..]).to_owned()
+    let px = gram_tile::Packed::new(x);
+    let tile = TILE;
+    let nt = n.div_ceil(tile);
+    let tr = |t: usize| t * tile..((t + 1) * tile).min(n);
+    let blocks: Vec<(usize, usize)> = (0..nt).flat_map(|i| (0..=i).map(move |j| (i, j))).collect();
+    blocks.par_iter().for_each_init(
+        || vec![0.0; tile * tile],
+        |gbuf, &(bi, bj)| {
+            let (ri, rj) = (tr(bi), tr(bj));
+            let mj = rj.len();
+            gram_tile::tile_product(&px, &px, ri, rj, bi == bj, gbuf, mj);
+        },
+    );
 }
-
-/// A raw pointer to an output matrix shared by the tile workers, which write disjoint entries.
-#[derive(Clone, Copy)]
-struct SharedOut(*mut f64);
-// SAFETY: only used by `gram_sym`, whose workers write disjoint entries (see there).
-unsafe impl Send for SharedOut {}
-unsafe impl Sync for SharedOut {}
 
 /// The full symmetric kernel matrices K(X, X), fused per Gram tile: for every [`TILE`]×[`TILE`]
-/// block (I, J), I ≥ J, one sequential faer product `X_I X_Jᵀ` (the same call, hence the same
-/// bits, as [`gram_sym_rows`]) into a per-thread buffer, then the whole recursion for the
+/// block (I, J), I ≥ J, the Gram tile `X_I X_Jᵀ` ([`gram_tile`]; lower half only on diagonal
+/// blocks; the same bits as [`gram_rows`]) into a per-thread buffer, then the whole recursion for the
 /// pairs of that block while its Gram entries are in cache ([`batch::eval_row`], j ≤ i in the
-/// diagonal blocks), written to K[i, j] and K[j, i]. No M×M Gram matrix, no mirror pass;
-/// the finiteness check is folded into the tile loop. Returns the matrices in `want` (the
-/// other is 0×0) and whether every computed value is finite.
+/// diagonal blocks) into per-thread tile buffers, which are written to K[I, J] and, transposed
+/// in registers, to K[J, I] with streaming stores (each output cache line is written once and
+/// never read: no read-for-ownership traffic). No M×M Gram matrix, no mirror pass; the
+/// finiteness check is folded into the tile loop. Returns the matrices in `want` (the other
+/// is 0×0) and whether every computed value is finite.
 fn gram_sym(arch: &Arch, x: ArrayView2<f64>, want: Want) -> (Kernels, bool) {
     let n = x.nrows();
     let cx = batch::Ctx::new(arch, x.view(), None);
+    let px = gram_tile::Packed::new(x);
     let nt = n.div_ceil(TILE);
     let tr = |t: usize| t * TILE..((t + 1) * TILE).min(n);
     let blocks: Vec<(usize, usize)> = (0..nt).flat_map(|i| (0..=i).map(move |j| (i, j))).collect();
@@ -538,42 +493,85 @@ fn gram_sym(arch: &Arch, x: ArrayView2<f64>, want: Want) -> (Kernels, bool) {
     let pt = SharedOut(ntk.as_mut_ptr());
     let (wn, wt) = (want != Want::Ntk, want != Want::Nngp);
     let finite = std::sync::atomic::AtomicBool::new(true);
-    blocks.par_iter().for_each_init(
-        || (vec![0.0; TILE * TILE], vec![0.0; TILE], vec![0.0; TILE]),
-        |(gbuf, rc, rt), &(bi, bj)| {
+    blocks.par_iter().for_each(|&(bi, bj)| {
+        TILE_BUFS.with_borrow_mut(|(gbuf, kc, kt)| {
             let (ri, rj) = (tr(bi), tr(bj));
-            let (mi, mj) = (ri.len(), rj.len());
-            let gv = ndarray::ArrayViewMut2::from_shape((mi, mj), &mut gbuf[..mi * mj])
-                .expect("tile buffer");
-            block_product_into(x, x, ri.clone(), rj.clone(), gv);
+            let mj = rj.len();
+            let diag = bi == bj;
+            gram_tile::tile_product(&px, &px, ri.clone(), rj.clone(), diag, gbuf, mj);
             let mut ok = true;
-            for (li, i) in ri.clone().enumerate() {
-                let len = if bi == bj { li + 1 } else { mj };
-                let g = &gbuf[li * mj..li * mj + len];
-                batch::eval_row(&cx, i, rj.start, g, &mut rc[..len], &mut rt[..len]);
-                for (on, p, vals) in [(wn, pn, &rc[..len]), (wt, pt, &rt[..len])] {
-                    if !on {
-                        continue;
-                    }
-                    ok &= vals.iter().fold(true, |a, v| a & v.is_finite());
-                    // SAFETY: (i, j) and (j, i) with i ∈ I, j ∈ J (j ≤ i on diagonal blocks)
-                    // lie in the n×n matrix, and each entry belongs to exactly one block (I, J)
-                    // with I ≥ J, processed by one worker.
-                    unsafe {
-                        let row = p.0.add(i * n + rj.start);
-                        std::ptr::copy_nonoverlapping(vals.as_ptr(), row, len);
-                        for (k, &v) in vals.iter().enumerate() {
-                            *p.0.add((rj.start + k) * n + i) = v;
-                        }
-                    }
+            {
+                for (li, i) in ri.clone().enumerate() {
+                    let len = if diag { li + 1 } else { mj };
+                    let row = li * mj..li * mj + len;
+                    let (bad_c, bad_t) = batch::eval_row(
+                        &cx,
+                        i,
+                        rj.start,
+                        &gbuf[row.clone()],
+                        &mut kc[row.clone()],
+                        &mut kt[row],
+                    );
+                    ok &= !(wn && bad_c > 0 || wt && bad_t > 0);
                 }
             }
+            // The Gram tile is consumed: `gbuf` is the transpose scratch from here on.
+            for (on, p, vals) in [(wn, pn, &mut *kc), (wt, pt, &mut *kt)] {
+                if on {
+                    write_tile(p, n, ri.clone(), rj.clone(), diag, vals, gbuf);
+                }
+            }
+            linalg::stream_fence();
             if !ok {
                 finite.store(false, std::sync::atomic::Ordering::Relaxed);
             }
-        },
-    );
+        })
+    });
     (Kernels { nngp, ntk }, finite.into_inner())
+}
+
+thread_local! {
+    /// Per-thread tile buffers of [`gram_sym`] (Gram tile, then transpose scratch; NNGP and
+    /// NTK values), kept between tiles and calls: 3 × 288 KiB that are not re-zeroed.
+    static TILE_BUFS: std::cell::RefCell<(Vec<f64>, Vec<f64>, Vec<f64>)> = std::cell::RefCell::new(
+        (vec![0.0; TILE * TILE], vec![0.0; TILE * TILE], vec![0.0; TILE * TILE]),
+    );
+}
+
+/// Write a computed tile (`vals`, |ri| × |rj| row-major; on a diagonal block only j ≤ i is
+/// computed, the rest is filled here from it) to K[ri, rj] and its transpose to K[rj, ri]
+/// (`scratch`: the transposed tile) with streaming stores.
+fn write_tile(
+    p: SharedOut,
+    n: usize,
+    ri: Range<usize>,
+    rj: Range<usize>,
+    diag: bool,
+    vals: &mut [f64],
+    scratch: &mut [f64],
+) {
+    let (mi, mj) = (ri.len(), rj.len());
+    if diag {
+        for li in 0..mi {
+            for lj in li + 1..mj {
+                vals[li * mj + lj] = vals[lj * mj + li];
+            }
+        }
+    }
+    // SAFETY (all writes below): rows ri × columns rj and rows rj × columns ri lie in the
+    // n×n matrix, and each entry belongs to exactly one block (I, J) with I ≥ J, processed
+    // by one worker.
+    for (li, i) in ri.clone().enumerate() {
+        unsafe { linalg::stream_copy(p.0.add(i * n + rj.start), &vals[li * mj..(li + 1) * mj]) };
+    }
+    if !diag {
+        linalg::transpose_tile(vals, mi, mj, scratch);
+        for (lj, j) in rj.enumerate() {
+            unsafe {
+                linalg::stream_copy(p.0.add(j * n + ri.start), &scratch[lj * mi..(lj + 1) * mi])
+            };
+        }
+    }
 }
 
 /// Which Gram matrices [`compute`] materialises (the per-layer path always computes both).
@@ -599,7 +597,7 @@ fn compute(
     want: Want,
 ) -> (Kernels, Vec<Kernels>) {
     let g = if sym {
-        gram_sym_rows(x1, rows.clone())
+        gram_rows(x1, x1, rows.clone())
     } else {
         gram_rows(x1, x2, rows.clone())
     };

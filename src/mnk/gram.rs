@@ -39,6 +39,7 @@ use super::base::{BaseKernel, Blocks, Variant};
 use super::inner::{InnerTime, Schedule};
 use super::tasks::TaskSet;
 use crate::error::{Error, Result};
+use crate::linalg::{stream_copy, stream_fence, SharedOut};
 use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 use std::ops::Range;
@@ -419,15 +420,6 @@ fn task_blocks(set: &TaskSet) -> Vec<Range<usize>> {
     out
 }
 
-/// The output buffer of the tiled pass, shared by the worker threads. Every entry is written
-/// by exactly one tile (see [`assemble_full`]), so the writes never alias.
-#[derive(Clone, Copy)]
-struct SharedOut(*mut f64);
-// SAFETY: the tiles write disjoint index sets (the block pairs (I, J), I ≤ J, partition the
-// entries (r, c) by {block(r), block(c)}), and the buffer outlives the parallel pass.
-unsafe impl Send for SharedOut {}
-unsafe impl Sync for SharedOut {}
-
 /// Scratch buffers of one worker of the tiled pass.
 #[derive(Default)]
 struct TileScratch {
@@ -663,20 +655,8 @@ unsafe fn combine_tile_avx2(
     phi: &mut [f64],
     w2t: &mut [f64],
 ) -> bool {
+    use crate::linalg::tr4;
     use std::arch::x86_64::*;
-    #[inline(always)]
-    unsafe fn tr4(w: [__m256d; 4]) -> [__m256d; 4] {
-        let a0 = _mm256_unpacklo_pd(w[0], w[1]);
-        let a1 = _mm256_unpackhi_pd(w[0], w[1]);
-        let a2 = _mm256_unpacklo_pd(w[2], w[3]);
-        let a3 = _mm256_unpackhi_pd(w[2], w[3]);
-        [
-            _mm256_permute2f128_pd(a0, a2, 0x20),
-            _mm256_permute2f128_pd(a1, a3, 0x20),
-            _mm256_permute2f128_pd(a0, a2, 0x31),
-            _mm256_permute2f128_pd(a1, a3, 0x31),
-        ]
-    }
     let (nr4, nc4) = (nr / 4 * 4, nc / 4 * 4);
     let (kp, pp, wp) = (k.as_ptr(), phi.as_mut_ptr(), w2t.as_mut_ptr());
     let zero = _mm256_setzero_pd();
@@ -740,57 +720,6 @@ fn prefetch(s: &[f64]) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = s;
-}
-
-/// Copy `src` to `dst` with non-temporal (streaming) stores where the target allows: Φ is
-/// written once and not read again by the assembly, so this avoids reading its cache lines
-/// from memory before overwriting them.
-///
-/// # Safety
-/// `dst..dst + src.len()` must be valid for writes and not aliased. Call
-/// [`stream_fence`] before the written memory is handed to another thread.
-#[inline]
-unsafe fn stream_copy(dst: *mut f64, src: &[f64]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_loadu_pd, _mm_stream_pd};
-        // Only whole 64-byte lines are streamed (a partial-line streaming store costs a
-        // read-modify-write in memory); the partial lines at both ends are plain stores.
-        let n = src.len();
-        let mis = (dst as usize) % 64;
-        let head = if mis == 0 {
-            0
-        } else if mis % 8 == 0 {
-            ((64 - mis) / 8).min(n)
-        } else {
-            n
-        };
-        let body = (n - head) / 8 * 8;
-        std::ptr::copy_nonoverlapping(src.as_ptr(), dst, head);
-        let mut i = head;
-        while i < head + body {
-            let s = src.as_ptr().add(i);
-            let d = dst.add(i);
-            _mm_stream_pd(d, _mm_loadu_pd(s));
-            _mm_stream_pd(d.add(2), _mm_loadu_pd(s.add(2)));
-            _mm_stream_pd(d.add(4), _mm_loadu_pd(s.add(4)));
-            _mm_stream_pd(d.add(6), _mm_loadu_pd(s.add(6)));
-            i += 8;
-        }
-        std::ptr::copy_nonoverlapping(src.as_ptr().add(i), dst.add(i), n - i);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len());
-}
-
-/// Order the streaming stores of this thread before later stores (x86 `sfence`).
-#[inline]
-fn stream_fence() {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: sfence has no preconditions (SSE is part of the x86_64 baseline).
-    unsafe {
-        std::arch::x86_64::_mm_sfence()
-    }
 }
 
 /// Φ over the whole task set from the full outer-kernel Gram matrix K (standard layout), tiled:
