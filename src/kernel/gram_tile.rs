@@ -96,7 +96,7 @@ pub(crate) fn tile_product(
     ldo: usize,
 ) {
     assert!(
-        ri.start % NR == 0 && rj.start % NR == 0,
+        ri.start.is_multiple_of(NR) && rj.start.is_multiple_of(NR),
         "tile origin off the panel grid"
     );
     assert!(
