@@ -2,7 +2,8 @@
 //! target and picked at run time. Vector IEEE operations are exact per lane and nothing is
 //! contracted into an FMA, so every path must give the SAME BITS. This test computes the Gram
 //! matrices with the best path of this CPU and again with the portable path forced
-//! (`kernel::batch::force_portable`), on inputs that exercise every branch of the recursion
+//! (`kernel::batch::force_portable`; on an AVX-512 CPU also the AVX2 path,
+//! `kernel::batch::force_avx2`), on inputs that exercise every branch of the recursion
 //! (identical, near-identical, collinear, antipodal, nearly antipodal, zero, tiny and huge
 //! inputs, rows crossing the 64-lane batches and the Gram tiles), and compares bit for bit.
 //! It also checks that the per-layer path (scalar `recurse_with`, one pair at a time) ends
@@ -32,10 +33,18 @@ fn same(a: &Kernels, b: &Kernels) -> bool {
     bits_eq(&a.nngp, &b.nngp) && bits_eq(&a.ntk, &b.ntk)
 }
 
-/// `f` with the run-time dispatch, then with the portable path forced.
-fn both_paths<T>(f: impl Fn() -> T) -> (T, T) {
+/// `f` with the run-time dispatch, then with the portable path forced; and, on a CPU with
+/// AVX-512, also with the AVX2 path forced (checked against the dispatched result here).
+fn both_paths(f: impl Fn() -> Kernels) -> (Kernels, Kernels) {
     let _g = HOOK.lock().unwrap_or_else(|e| e.into_inner());
     let fast = f();
+    if batch::active_path() == "avx512" {
+        batch::force_avx2(true);
+        assert_eq!(batch::active_path(), "avx2");
+        let mid = f();
+        batch::force_avx2(false);
+        assert!(same(&mid, &fast), "AVX2 path differs from the AVX-512 path");
+    }
     batch::force_portable(true);
     assert_eq!(batch::active_path(), "portable");
     let port = f();
@@ -127,6 +136,37 @@ fn simd_and_portable_paths_give_identical_bits_on_edge_inputs() {
                 assert!(full.ntk.iter().all(|v| v.is_finite()));
             }
         }
+    }
+}
+
+/// Several Gram tiles (192 rows each) with ragged edges: symmetric, cross and row-block
+/// results agree on every path.
+#[test]
+fn paths_agree_across_gram_tiles() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let x = Array2::from_shape_fn((437, 11), |_| rng.gen_range(-1.0..1.0));
+    let y = x.slice(s![100..331, ..]).to_owned();
+    for act in [Activation::Relu, Activation::Erf] {
+        let arch = Arch::new(2, act).with_sigma_b(Some(0.2));
+        let (a, b) = both_paths(|| kernels(&arch, x.view(), None).unwrap());
+        assert!(same(&a, &b), "{act:?}: symmetric Gram differs");
+        let (c, d) = both_paths(|| kernels(&arch, x.view(), Some(y.view())).unwrap());
+        assert!(same(&c, &d), "{act:?}: cross Gram differs");
+        // The cross Gram against a subset of the rows is the same bits as those columns
+        // (the Gram entries and the pair recursion do not depend on the position or order
+        // of the pair), except on the pairs of a point with itself, which only the
+        // symmetric path knows to be exact diagonal entries.
+        for ((i, j), v) in c.ntk.indexed_iter() {
+            if i != j + 100 {
+                assert_eq!(
+                    v.to_bits(),
+                    a.ntk[[i, j + 100]].to_bits(),
+                    "{act:?} ({i}, {j})"
+                );
+            }
+        }
+        let (e, f) = both_paths(|| kernels_rows(&arch, x.view(), 150..400).unwrap());
+        assert!(same(&e, &f), "{act:?}: row block differs");
     }
 }
 

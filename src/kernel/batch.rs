@@ -22,28 +22,42 @@ use super::activation::{
 use super::arch::{Arch, Parameterization};
 use super::{diag_chain, first_layer, point_scales, row_norms2, scaled_first, Activation};
 use ndarray::{Array2, ArrayView1, ArrayView2};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Lanes per batch (state arrays of this length stay in L1).
 pub(crate) const CH: usize = 64;
 
-static FORCE_PORTABLE: AtomicBool = AtomicBool::new(false);
+/// Forced ceiling of the dispatch: 0 none, 1 portable, 2 AVX2 at most.
+static FORCE: AtomicU8 = AtomicU8::new(0);
 
 /// Test/benchmark hook: `true` forces the portable (baseline x86-64 / non-x86) code path for
-/// every later kernel evaluation in this process, `false` restores run-time dispatch. The
-/// results are the same bits either way (that is what the hook is for: to test it). The
-/// environment variable `GBML_KERNEL_SIMD=portable` sets it at start-up.
+/// every later kernel evaluation and Gram tile product in this process, `false` restores
+/// run-time dispatch. The results are the same bits either way (that is what the hook is
+/// for: to test it). The environment variable `GBML_KERNEL_SIMD=portable` sets it at
+/// start-up (`=avx2`: at most the AVX2 path).
 #[doc(hidden)]
 pub fn force_portable(on: bool) {
-    FORCE_PORTABLE.store(on, Ordering::SeqCst);
+    FORCE.store(if on { 1 } else { 0 }, Ordering::SeqCst);
 }
 
-fn portable_forced() -> bool {
-    static ENV: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    FORCE_PORTABLE.load(Ordering::Relaxed)
-        || *ENV.get_or_init(|| {
-            std::env::var("GBML_KERNEL_SIMD").is_ok_and(|v| v.eq_ignore_ascii_case("portable"))
-        })
+/// Test hook: use at most the AVX2 path (on a CPU that has it; else the portable one), so an
+/// AVX-512 machine can test the AVX2 code too. `force_portable(false)` restores dispatch.
+#[doc(hidden)]
+pub fn force_avx2(on: bool) {
+    FORCE.store(if on { 2 } else { 0 }, Ordering::SeqCst);
+}
+
+fn forced() -> u8 {
+    static ENV: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    let f = FORCE.load(Ordering::Relaxed);
+    if f != 0 {
+        return f;
+    }
+    *ENV.get_or_init(|| match std::env::var("GBML_KERNEL_SIMD") {
+        Ok(v) if v.eq_ignore_ascii_case("portable") => 1,
+        Ok(v) if v.eq_ignore_ascii_case("avx2") => 2,
+        _ => 0,
+    })
 }
 
 /// Which code path [`eval_row`] uses now: `"avx512"`, `"avx2"` or `"portable"`.
@@ -63,13 +77,17 @@ pub(crate) enum Level {
     Portable,
 }
 
+/// The code path of the batched evaluator and of the Gram tile product: the best the CPU
+/// supports, under the ceiling set by the hooks above.
 pub(crate) fn level() -> Level {
-    if portable_forced() {
+    let f = forced();
+    if f == 1 {
         return Level::Portable;
     }
     #[cfg(target_arch = "x86_64")]
     {
-        if is_x86_feature_detected!("avx512f")
+        if f == 0
+            && is_x86_feature_detected!("avx512f")
             && is_x86_feature_detected!("avx512dq")
             && is_x86_feature_detected!("avx512vl")
         {

@@ -326,15 +326,27 @@ mod tests {
     }
 
     /// Every entry of every tile (edges, lower-only diagonal tiles, several k blocks) is the
-    /// ascending FMA chain, on the path this CPU selects and on the portable one.
+    /// ascending FMA chain, on the path this CPU selects, on the AVX2 one and on the
+    /// portable one.
     #[test]
     fn tiles_are_the_fma_chain() {
+        use super::super::batch::{force_avx2, force_portable};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        for &(n, d) in &[(1usize, 1usize), (37, 5), (61, 300), (203, 513)] {
+        for &(n, d) in &[
+            (1usize, 1usize),
+            (37, 5),
+            (61, 300),
+            (203, 513),
+            (83, 2 * KC + 3),
+        ] {
             let x = Array2::from_shape_simple_fn((n, d), || StandardNormal.sample(&mut rng));
             let p = Packed::new(x.view());
-            for portable in [false, true] {
-                super::super::batch::force_portable(portable);
+            for path in 0..3 {
+                match path {
+                    1 => force_avx2(true),
+                    2 => force_portable(true),
+                    _ => {}
+                }
                 for (ri, rj, lower) in [
                     (0..n, 0..n, false),
                     (0..n, 0..n, true),
@@ -353,40 +365,13 @@ mod tests {
                             assert_eq!(
                                 got.to_bits(),
                                 want.to_bits(),
-                                "n={n} d={d} ({i},{j}) portable={portable}"
+                                "n={n} d={d} ({i},{j}) path {path}"
                             );
                         }
                     }
                 }
-                super::super::batch::force_portable(false);
+                force_portable(false);
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod speed {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn micro_speed() {
-        for &(n, d, reps) in &[
-            (48usize, 128usize, 20000usize),
-            (192, 784, 200),
-            (384, 784, 50),
-        ] {
-            let x = ndarray::Array2::from_shape_fn((n, d), |(i, j)| {
-                ((i * 7 + j * 3) % 11) as f64 * 0.1
-            });
-            let p = Packed::new(x.view());
-            let mut out = vec![0.0; n * n];
-            let t0 = std::time::Instant::now();
-            for _ in 0..reps {
-                tile_product(&p, &p, 0..n, 0..n, false, &mut out, n);
-            }
-            let t = t0.elapsed().as_secs_f64();
-            let fl = 2.0 * (n * n * d * reps) as f64;
-            println!("n={n} d={d}: {:.1} GFLOP/s", fl / t * 1e-9);
         }
     }
 }
