@@ -75,24 +75,35 @@ pub fn gemm_into(
 /// 4000 × 4000 kernel matrix, 17580 for the 3000 × 3000 Φ of 200 tasks), a measurable share
 /// of the time. Purely a performance hint; the contents are the same.
 pub fn zeros_huge(rows: usize, cols: usize) -> Array2<f64> {
-    let mut a = Array2::<f64>::zeros((rows, cols));
-    #[cfg(target_os = "linux")]
-    {
-        let bytes = a.len() * std::mem::size_of::<f64>();
-        if bytes >= 4 << 20 {
-            const PAGE: usize = 4096;
-            let start = a.as_mut_ptr() as usize;
-            let aligned = start.div_ceil(PAGE) * PAGE;
-            let len = (start + bytes - aligned) / PAGE * PAGE;
-            // SAFETY: [aligned, aligned + len) lies inside the allocation of `a`; MADV_HUGEPAGE
-            // only changes how its (still untouched, zero) pages are backed. The return value
-            // is ignored: without THP support the call fails and nothing changes.
-            unsafe {
-                libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
-            }
-        }
+    const HUGE: usize = 2 << 20;
+    let len = rows * cols;
+    let bytes = len * std::mem::size_of::<f64>();
+    if bytes < 4 << 20 || !cfg!(target_os = "linux") {
+        return Array2::zeros((rows, cols));
     }
-    a
+    // Over-allocate by one huge page and start the matrix on a 2 MiB boundary: every huge
+    // page of it can then be backed by one transparent huge page, and every row whose
+    // length is a multiple of 8 starts on a 64-byte cache line (whole-line streaming
+    // stores, [`stream_copy`]). The extra pages are never touched (no memory used).
+    let pad = HUGE / std::mem::size_of::<f64>();
+    let v = vec![0.0f64; len + pad];
+    let addr = v.as_ptr() as usize;
+    let off = (addr.div_ceil(HUGE) * HUGE - addr) / std::mem::size_of::<f64>();
+    #[cfg(target_os = "linux")]
+    // SAFETY: [addr + 8·off, + bytes) lies inside the allocation of `v`; MADV_HUGEPAGE only
+    // changes how its (still untouched, zero) pages are backed. The return value is ignored:
+    // without THP support the call fails and nothing changes.
+    unsafe {
+        libc::madvise(
+            (addr + off * std::mem::size_of::<f64>()) as *mut libc::c_void,
+            bytes.div_ceil(4096) * 4096,
+            libc::MADV_HUGEPAGE,
+        );
+    }
+    Array1::from(v)
+        .slice_move(ndarray::s![off..off + len])
+        .into_shape_with_order((rows, cols))
+        .expect("contiguous")
 }
 
 /// The base pointer of a matrix written by several worker threads at once, each to its own

@@ -58,12 +58,23 @@ impl Packed {
                 .par_chunks_mut(d * NR)
                 .enumerate()
                 .for_each(|(p, panel)| {
-                    let rows: Vec<Option<ndarray::ArrayView1<f64>>> = (0..NR)
-                        .map(|r| (p * NR + r < n).then(|| x.row(p * NR + r)))
-                        .collect();
-                    for (k, slot) in panel.chunks_exact_mut(NR).enumerate() {
-                        for (r, e) in slot.iter_mut().enumerate() {
-                            e.write(rows[r].as_ref().map_or(0.0, |row| row[k]));
+                    let rows = (p * NR).min(n)..(p * NR + NR).min(n);
+                    let xs = x.slice(ndarray::s![rows, ..]);
+                    match xs.as_slice() {
+                        // Row-major rows: 8 contiguous streams in, one out.
+                        Some(v) if xs.nrows() == NR => {
+                            for (k, slot) in panel.chunks_exact_mut(NR).enumerate() {
+                                for (r, e) in slot.iter_mut().enumerate() {
+                                    e.write(v[r * d + k]);
+                                }
+                            }
+                        }
+                        _ => {
+                            for (k, slot) in panel.chunks_exact_mut(NR).enumerate() {
+                                for (r, e) in slot.iter_mut().enumerate() {
+                                    e.write(if r < xs.nrows() { xs[[r, k]] } else { 0.0 });
+                                }
+                            }
                         }
                     }
                 });
