@@ -167,56 +167,103 @@ pub(crate) fn stream_fence() {
     }
 }
 
-/// `dst[c·rows + r] = src[r·cols + c]`: the transpose of a row-major `rows × cols` tile into
-/// a row-major `cols × rows` one (bit copies; 4 × 4 register blocks with AVX2, the edges
-/// scalar).
-pub(crate) fn transpose_tile(src: &[f64], rows: usize, cols: usize, dst: &mut [f64]) {
-    assert!(src.len() >= rows * cols && dst.len() >= rows * cols);
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 checked above; the lengths were asserted above.
-        unsafe { transpose_avx2(src, rows, cols, dst) };
-        return;
-    }
-    transpose_scalar(src, rows, cols, 0..rows, 0..cols, dst);
-}
-
-#[inline(always)]
-fn transpose_scalar(
+/// `dst[c·ldd + r] = src[r·cols + c]`: the transpose of a row-major `rows × cols` tile written
+/// into a row-major matrix (row stride `ldd`) as its `cols × rows` block. With AVX-512, 8 × 8
+/// blocks are transposed in registers and each destination row segment (8 values, one cache
+/// line when 64-byte aligned) is written with a streaming store; the edges, and CPUs without
+/// AVX-512, use plain stores. Bit copies only.
+///
+/// # Safety
+/// `src` holds ≥ rows·cols values; `dst[c·ldd + r]` is valid for writes and not aliased for
+/// all r < rows, c < cols. Call [`stream_fence`] before the memory is handed to another thread.
+pub(crate) unsafe fn stream_transposed(
+    dst: *mut f64,
+    ldd: usize,
     src: &[f64],
     rows: usize,
     cols: usize,
-    rr: std::ops::Range<usize>,
-    cr: std::ops::Range<usize>,
-    dst: &mut [f64],
 ) {
-    for r in rr {
-        for c in cr.clone() {
-            dst[c * rows + r] = src[r * cols + c];
+    assert!(src.len() >= rows * cols);
+    let (mut r8, mut c8) = (0, 0);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
+        stream_transposed_avx512(dst, ldd, src.as_ptr(), r8, c8, cols);
+    }
+    let put = |r: usize, c: usize| *dst.add(c * ldd + r) = src[r * cols + c];
+    for r in 0..r8 {
+        for c in c8..cols {
+            put(r, c);
+        }
+    }
+    for r in r8..rows {
+        for c in 0..cols {
+            put(r, c);
         }
     }
 }
 
+/// The 8 × 8 blocks of [`stream_transposed`] over rows 0..r8 and columns 0..c8 (multiples
+/// of 8); `cols` is the row stride of `src`.
+///
 /// # Safety
-/// AVX2 available; `src`, `dst` hold ≥ rows·cols entries.
+/// AVX-512F available; as [`stream_transposed`].
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn transpose_avx2(src: &[f64], rows: usize, cols: usize, dst: &mut [f64]) {
+#[target_feature(enable = "avx512f")]
+unsafe fn stream_transposed_avx512(
+    dst: *mut f64,
+    ldd: usize,
+    src: *const f64,
+    r8: usize,
+    c8: usize,
+    cols: usize,
+) {
     use std::arch::x86_64::*;
-    let (r4, c4) = (rows / 4 * 4, cols / 4 * 4);
-    let (sp, dp) = (src.as_ptr(), dst.as_mut_ptr());
-    for r in (0..r4).step_by(4) {
-        for c in (0..c4).step_by(4) {
-            let w: [__m256d; 4] =
-                std::array::from_fn(|i| _mm256_loadu_pd(sp.add((r + i) * cols + c)));
-            let t = tr4(w);
-            for (j, v) in t.iter().enumerate() {
-                _mm256_storeu_pd(dp.add((c + j) * rows + r), *v);
+    for c0 in (0..c8).step_by(8) {
+        for r0 in (0..r8).step_by(8) {
+            let r: [__m512d; 8] =
+                std::array::from_fn(|i| _mm512_loadu_pd(src.add((r0 + i) * cols + c0)));
+            // Pairs, then 128-bit lanes, then 256-bit halves.
+            let t: [__m512d; 8] = std::array::from_fn(|i| {
+                let (a, b) = (r[i / 2 * 2], r[i / 2 * 2 + 1]);
+                if i % 2 == 0 {
+                    _mm512_unpacklo_pd(a, b)
+                } else {
+                    _mm512_unpackhi_pd(a, b)
+                }
+            });
+            // u[0]: cols {0,4} of rows 0–3; u[1]: {2,6}; u[2]: {1,5}; u[3]: {3,7}; u[4..8]:
+            // the same for rows 4–7.
+            let u: [__m512d; 8] = [
+                _mm512_shuffle_f64x2::<0x88>(t[0], t[2]),
+                _mm512_shuffle_f64x2::<0xDD>(t[0], t[2]),
+                _mm512_shuffle_f64x2::<0x88>(t[1], t[3]),
+                _mm512_shuffle_f64x2::<0xDD>(t[1], t[3]),
+                _mm512_shuffle_f64x2::<0x88>(t[4], t[6]),
+                _mm512_shuffle_f64x2::<0xDD>(t[4], t[6]),
+                _mm512_shuffle_f64x2::<0x88>(t[5], t[7]),
+                _mm512_shuffle_f64x2::<0xDD>(t[5], t[7]),
+            ];
+            let col: [__m512d; 8] = [
+                _mm512_shuffle_f64x2::<0x88>(u[0], u[4]),
+                _mm512_shuffle_f64x2::<0x88>(u[2], u[6]),
+                _mm512_shuffle_f64x2::<0x88>(u[1], u[5]),
+                _mm512_shuffle_f64x2::<0x88>(u[3], u[7]),
+                _mm512_shuffle_f64x2::<0xDD>(u[0], u[4]),
+                _mm512_shuffle_f64x2::<0xDD>(u[2], u[6]),
+                _mm512_shuffle_f64x2::<0xDD>(u[1], u[5]),
+                _mm512_shuffle_f64x2::<0xDD>(u[3], u[7]),
+            ];
+            for (q, v) in col.iter().enumerate() {
+                let d = dst.add((c0 + q) * ldd + r0);
+                if (d as usize) % 64 == 0 {
+                    _mm512_stream_pd(d, *v);
+                } else {
+                    _mm512_storeu_pd(d, *v);
+                }
             }
         }
     }
-    transpose_scalar(src, rows, cols, 0..r4, c4..cols, dst);
-    transpose_scalar(src, rows, cols, r4..rows, 0..cols, dst);
 }
 
 /// The transpose of a 4 × 4 block held as four row registers (AVX2 shuffles, exact).
@@ -577,6 +624,41 @@ pub fn symmetrize(a: &mut Array2<f64>) {
             let v = 0.5 * (a[[i, j]] + a[[j, i]]);
             a[[i, j]] = v;
             a[[j, i]] = v;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The streamed transpose equals the plain one for ragged shapes, aligned and unaligned
+    /// destinations, and leaves everything outside the block untouched.
+    #[test]
+    fn stream_transposed_is_the_transpose() {
+        for &(rows, cols, ldd, off) in &[
+            (1usize, 1usize, 1usize, 0usize),
+            (8, 8, 8, 0),
+            (16, 24, 40, 8),
+            (19, 13, 29, 3),
+            (192, 160, 4000, 0),
+            (37, 64, 70, 5),
+        ] {
+            let src: Vec<f64> = (0..rows * cols).map(|k| k as f64 + 0.5).collect();
+            let mut dst = zeros_huge(cols + 1, ldd.max(rows + off) + 8);
+            let w = dst.ncols();
+            dst.fill(-1.0);
+            // SAFETY: the block (cols × rows at row stride w, offset off) lies in `dst`.
+            unsafe { stream_transposed(dst.as_mut_ptr().add(off), w, &src, rows, cols) };
+            stream_fence();
+            for ((c, j), &v) in dst.indexed_iter() {
+                let want = if c < cols && j >= off && j - off < rows {
+                    src[(j - off) * cols + c]
+                } else {
+                    -1.0
+                };
+                assert_eq!(v, want, "{rows}x{cols} ldd {w} off {off}: ({c}, {j})");
+            }
         }
     }
 }

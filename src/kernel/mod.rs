@@ -500,25 +500,22 @@ fn gram_sym(arch: &Arch, x: ArrayView2<f64>, want: Want) -> (Kernels, bool) {
             let diag = bi == bj;
             gram_tile::tile_product(&px, &px, ri.clone(), rj.clone(), diag, gbuf, mj);
             let mut ok = true;
-            {
-                for (li, i) in ri.clone().enumerate() {
-                    let len = if diag { li + 1 } else { mj };
-                    let row = li * mj..li * mj + len;
-                    let (bad_c, bad_t) = batch::eval_row(
-                        &cx,
-                        i,
-                        rj.start,
-                        &gbuf[row.clone()],
-                        &mut kc[row.clone()],
-                        &mut kt[row],
-                    );
-                    ok &= !(wn && bad_c > 0 || wt && bad_t > 0);
-                }
+            for (li, i) in ri.clone().enumerate() {
+                let len = if diag { li + 1 } else { mj };
+                let row = li * mj..li * mj + len;
+                let (bad_c, bad_t) = batch::eval_row(
+                    &cx,
+                    i,
+                    rj.start,
+                    &gbuf[row.clone()],
+                    &mut kc[row.clone()],
+                    &mut kt[row],
+                );
+                ok &= !(wn && bad_c > 0 || wt && bad_t > 0);
             }
-            // The Gram tile is consumed: `gbuf` is the transpose scratch from here on.
             for (on, p, vals) in [(wn, pn, &mut *kc), (wt, pt, &mut *kt)] {
                 if on {
-                    write_tile(p, n, ri.clone(), rj.clone(), diag, vals, gbuf);
+                    write_tile(p, n, ri.clone(), rj.clone(), diag, vals);
                 }
             }
             linalg::stream_fence();
@@ -531,8 +528,8 @@ fn gram_sym(arch: &Arch, x: ArrayView2<f64>, want: Want) -> (Kernels, bool) {
 }
 
 thread_local! {
-    /// Per-thread tile buffers of [`gram_sym`] (Gram tile, then transpose scratch; NNGP and
-    /// NTK values), kept between tiles and calls: 3 × 288 KiB that are not re-zeroed.
+    /// Per-thread tile buffers of [`gram_sym`] (Gram tile; NNGP and NTK values), kept
+    /// between tiles and calls: 3 × 288 KiB that are not re-zeroed.
     static TILE_BUFS: std::cell::RefCell<(Vec<f64>, Vec<f64>, Vec<f64>)> = std::cell::RefCell::new(
         (vec![0.0; TILE * TILE], vec![0.0; TILE * TILE], vec![0.0; TILE * TILE]),
     );
@@ -540,7 +537,7 @@ thread_local! {
 
 /// Write a computed tile (`vals`, |ri| × |rj| row-major; on a diagonal block only j ≤ i is
 /// computed, the rest is filled here from it) to K[ri, rj] and its transpose to K[rj, ri]
-/// (`scratch`: the transposed tile) with streaming stores.
+/// with streaming stores (the transpose in registers, [`linalg::stream_transposed`]).
 fn write_tile(
     p: SharedOut,
     n: usize,
@@ -548,7 +545,6 @@ fn write_tile(
     rj: Range<usize>,
     diag: bool,
     vals: &mut [f64],
-    scratch: &mut [f64],
 ) {
     let (mi, mj) = (ri.len(), rj.len());
     if diag {
@@ -565,12 +561,7 @@ fn write_tile(
         unsafe { linalg::stream_copy(p.0.add(i * n + rj.start), &vals[li * mj..(li + 1) * mj]) };
     }
     if !diag {
-        linalg::transpose_tile(vals, mi, mj, scratch);
-        for (lj, j) in rj.enumerate() {
-            unsafe {
-                linalg::stream_copy(p.0.add(j * n + ri.start), &scratch[lj * mi..(lj + 1) * mi])
-            };
-        }
+        unsafe { linalg::stream_transposed(p.0.add(rj.start * n + ri.start), n, vals, mi, mj) };
     }
 }
 
