@@ -75,35 +75,63 @@ pub fn gemm_into(
 /// 4000 × 4000 kernel matrix, 17580 for the 3000 × 3000 Φ of 200 tasks), a measurable share
 /// of the time. Purely a performance hint; the contents are the same.
 pub fn zeros_huge(rows: usize, cols: usize) -> Array2<f64> {
-    const HUGE: usize = 2 << 20;
     let len = rows * cols;
-    let bytes = len * std::mem::size_of::<f64>();
-    if bytes < 4 << 20 || !cfg!(target_os = "linux") {
+    if len * std::mem::size_of::<f64>() < HUGE_MIN {
         return Array2::zeros((rows, cols));
     }
     // Over-allocate by one huge page and start the matrix on a 2 MiB boundary: every huge
     // page of it can then be backed by one transparent huge page, and every row whose
     // length is a multiple of 8 starts on a 64-byte cache line (whole-line streaming
     // stores, [`stream_copy`]). The extra pages are never touched (no memory used).
-    let pad = HUGE / std::mem::size_of::<f64>();
-    let v = vec![0.0f64; len + pad];
-    let addr = v.as_ptr() as usize;
-    let off = (addr.div_ceil(HUGE) * HUGE - addr) / std::mem::size_of::<f64>();
-    #[cfg(target_os = "linux")]
-    // SAFETY: [addr + 8·off, + bytes) lies inside the allocation of `v`; MADV_HUGEPAGE only
-    // changes how its (still untouched, zero) pages are backed. The return value is ignored:
-    // without THP support the call fails and nothing changes.
-    unsafe {
-        libc::madvise(
-            (addr + off * std::mem::size_of::<f64>()) as *mut libc::c_void,
-            bytes.div_ceil(4096) * 4096,
-            libc::MADV_HUGEPAGE,
-        );
-    }
+    let v = vec![0.0f64; len + HUGE_PAD];
+    let off = huge_start(v.as_ptr(), len);
     Array1::from(v)
         .slice_move(ndarray::s![off..off + len])
         .into_shape_with_order((rows, cols))
         .expect("contiguous")
+}
+
+/// Arrays from this size (bytes) on are allocated by [`zeros_huge`] / [`huge_uninit`].
+const HUGE_MIN: usize = 4 << 20;
+/// One transparent huge page (2 MiB) in f64.
+const HUGE_PAD: usize = (2 << 20) / std::mem::size_of::<f64>();
+
+/// The index of the first 2 MiB boundary at or after `ptr` (at most [`HUGE_PAD`]), with the
+/// `len` values from there marked for transparent huge pages (Linux `madvise`; a hint only,
+/// the return value is ignored: without THP support nothing changes).
+fn huge_start(ptr: *const f64, len: usize) -> usize {
+    const HUGE: usize = 2 << 20;
+    let addr = ptr as usize;
+    let off = (addr.div_ceil(HUGE) * HUGE - addr) / std::mem::size_of::<f64>();
+    #[cfg(target_os = "linux")]
+    // SAFETY: the caller's allocation holds `off + len` values from `ptr`; MADV_HUGEPAGE only
+    // changes how its pages are backed, not their contents.
+    unsafe {
+        libc::madvise(
+            ptr.add(off) as *mut libc::c_void,
+            (len * std::mem::size_of::<f64>()).div_ceil(4096) * 4096,
+            libc::MADV_HUGEPAGE,
+        );
+    }
+    off
+}
+
+/// An uninitialised scratch buffer of `len` values for large per-call arrays, and the
+/// index where the values start (2 MiB-aligned and marked for huge pages when the buffer is
+/// large, as in [`zeros_huge`]; 0 otherwise). Nothing is written here: the pages are
+/// zeroed once, by the kernel, when first written.
+pub(crate) fn huge_uninit(len: usize) -> (Vec<std::mem::MaybeUninit<f64>>, usize) {
+    if len * std::mem::size_of::<f64>() < HUGE_MIN {
+        let mut v = Vec::with_capacity(len);
+        // SAFETY: MaybeUninit values need no initialisation.
+        unsafe { v.set_len(len) };
+        return (v, 0);
+    }
+    let mut v = Vec::with_capacity(len + HUGE_PAD);
+    let off = huge_start(v.as_ptr() as *const f64, len);
+    // SAFETY: as above; off + len ≤ capacity.
+    unsafe { v.set_len(off + len) };
+    (v, off)
 }
 
 /// The base pointer of a matrix written by several worker threads at once, each to its own

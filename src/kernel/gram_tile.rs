@@ -23,6 +23,7 @@
 
 use ndarray::ArrayView2;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// Rows of a packed panel (one AVX-512 register of f64), and rows of a micro-tile.
@@ -43,7 +44,10 @@ const JB: usize = 2;
 /// zero panels so that a micro-tile may read past the last row.
 pub(crate) struct Packed {
     d: usize,
-    data: Vec<f64>,
+    /// The panels, from `buf[off]` on (`len` values, all written by [`Packed::new`]).
+    buf: Vec<MaybeUninit<f64>>,
+    off: usize,
+    len: usize,
 }
 
 impl Packed {
@@ -51,10 +55,10 @@ impl Packed {
         let (n, d) = x.dim();
         let np = n.div_ceil(NR) + 2;
         let len = np * d * NR;
-        let mut data: Vec<f64> = Vec::with_capacity(len);
+        let (mut buf, off) = crate::linalg::huge_uninit(len);
         if d > 0 {
-            // Every entry is written exactly once below (no zero pass over the buffer).
-            data.spare_capacity_mut()[..len]
+            // Every one of the `len` values is written exactly once (no zero pass).
+            buf[off..off + len]
                 .par_chunks_mut(d * NR)
                 .enumerate()
                 .for_each(|(p, panel)| {
@@ -79,17 +83,18 @@ impl Packed {
                     }
                 });
         }
-        // SAFETY: all `len` entries were initialised above (len = 0 when d = 0).
-        unsafe { data.set_len(len) };
-        Packed { d, data }
+        Packed { d, buf, off, len }
     }
 
     /// Panel `p` from coordinate `k0` on (up to two panels past the last row: zeros).
     #[inline(always)]
     fn at(&self, p: usize, k0: usize) -> *const f64 {
-        debug_assert!(p * self.d * NR + k0 * NR <= self.data.len());
-        // SAFETY (of later reads): callers read kc·NR doubles with k0 + kc ≤ d, inside panel p.
-        self.data[p * self.d * NR..].as_ptr().wrapping_add(k0 * NR)
+        debug_assert!(p * self.d * NR + k0 * NR <= self.len);
+        // SAFETY (of later reads): callers read kc·NR values with k0 + kc ≤ d inside panel p,
+        // all of which `new` initialised.
+        self.buf[self.off + p * self.d * NR..]
+            .as_ptr()
+            .wrapping_add(k0 * NR) as *const f64
     }
 }
 
@@ -120,8 +125,8 @@ pub(crate) fn tile_product(
         ldo >= mj && (mi == 0 || out.len() >= (mi - 1) * ldo + mj),
         "tile buffer too small"
     );
-    assert!(a.data.len() >= ri.end.div_ceil(NR) * a.d * NR);
-    assert!(b.data.len() >= (rj.end.div_ceil(NR) + 2) * b.d * NR);
+    assert!(a.len >= ri.end.div_ceil(NR) * a.d * NR);
+    assert!(b.len >= (rj.end.div_ceil(NR) + 2) * b.d * NR);
     let d = a.d;
     if d == 0 {
         for li in 0..mi {
