@@ -350,13 +350,14 @@ pub(crate) fn row_norms2(x: ArrayView2<f64>) -> Vec<f64> {
     v
 }
 
+/// Architecture, shapes, finiteness and range of the inputs. One pass over each input: its
+/// row norms ‖x_j‖² are finite iff every entry is finite or an entry is so large that its
+/// square overflows; only then is the input scanned again, to report the first non-finite
+/// entry or the range error.
 fn validate_inputs(arch: &Arch, x1: &ArrayView2<f64>, x2: Option<&ArrayView2<f64>>) -> Result<()> {
     arch.validate()?;
     if x1.ncols() == 0 {
         return Err(Error::Empty("inputs have dimension d = 0".into()));
-    }
-    if !all_finite(x1) {
-        ensure_finite(x1.view(), "kernel input X1")?;
     }
     if let Some(x2) = x2 {
         if x2.ncols() != x1.ncols() {
@@ -366,11 +367,21 @@ fn validate_inputs(arch: &Arch, x1: &ArrayView2<f64>, x2: Option<&ArrayView2<f64
                 format!("d = {}", x2.ncols()),
             ));
         }
-        if !all_finite(x2) {
-            ensure_finite(x2.view(), "kernel input X2")?;
-        }
     }
-    check_range(arch, x1, x2)
+    let mut n2max = 0.0f64;
+    let inputs = [Some(x1.view()), x2.map(|x| x.view())];
+    for (x, name) in inputs.iter().zip(["kernel input X1", "kernel input X2"]) {
+        let Some(x) = x else { continue };
+        let norms = row_norms2(x.view());
+        if !norms.iter().fold(true, |a, v| a & v.is_finite()) {
+            if !all_finite(x) {
+                ensure_finite(x.view(), name)?;
+            }
+            n2max = f64::INFINITY;
+        }
+        n2max = norms.iter().fold(n2max, |a, &v| a.max(v));
+    }
+    check_range(arch, x1.ncols(), n2max)
 }
 
 /// Largest layer variance the recursion accepts. Pair products such as k11·k22 must stay below
@@ -382,13 +393,8 @@ pub const MAX_VARIANCE: f64 = 1e150;
 /// ‖x‖ ≳ 1e75·√d): a typed error instead of an infinite or silently wrong kernel. The
 /// diagonal chain Σ^h(x, x) is monotone in ‖x‖, so the largest-norm input bounds every layer.
 #[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(x <= max)` also rejects NaN
-fn check_range(arch: &Arch, x1: &ArrayView2<f64>, x2: Option<&ArrayView2<f64>>) -> Result<()> {
-    let max_n2 = |x: &ArrayView2<f64>| row_norms2(x.view()).into_iter().fold(0.0f64, f64::max);
-    let mut n2 = max_n2(x1);
-    if let Some(x2) = x2 {
-        n2 = n2.max(max_n2(x2));
-    }
-    let d = x1.ncols() as f64;
+fn check_range(arch: &Arch, dim: usize, n2: f64) -> Result<()> {
+    let d = dim as f64;
     let sw2 = arch.sigma_w * arch.sigma_w;
     let q1 = sw2 * n2 / d + arch.sigma_b2();
     let sb2 = arch.sigma_b2();
@@ -399,7 +405,7 @@ fn check_range(arch: &Arch, x1: &ArrayView2<f64>, x2: Option<&ArrayView2<f64>>) 
     if !(chain_max <= MAX_VARIANCE) {
         return Err(Error::param(
             "inputs",
-            format!("max ‖x‖² = {n2:.3e} (d = {})", x1.ncols()),
+            format!("max ‖x‖² = {n2:.3e} (d = {dim})"),
             format!(
                 "layer variances reach {chain_max:.3e} > {MAX_VARIANCE:.0e}: kernel products would overflow f64; \
                  rescale the inputs (bias-free ReLU kernels are positively homogeneous)"
