@@ -509,14 +509,14 @@ fn gram_sym(arch: &Arch, x: ArrayView2<f64>, want: Want) -> (Kernels, bool) {
             for (li, i) in ri.clone().enumerate() {
                 let len = if diag { li + 1 } else { mj };
                 let row = li * mj..li * mj + len;
-                let (bad_c, bad_t) = batch::eval_row(
-                    &cx,
-                    i,
-                    rj.start,
-                    &gbuf[row.clone()],
-                    &mut kc[row.clone()],
-                    &mut kt[row],
+                // An output that is not wanted goes to the first row of its buffer, over and
+                // over (less memory traffic, and the Gram panels stay in cache).
+                let (rc, rt) = (
+                    if wn { row.clone() } else { 0..len },
+                    if wt { row.clone() } else { 0..len },
                 );
+                let (bad_c, bad_t) =
+                    batch::eval_row(&cx, i, rj.start, &gbuf[row], &mut kc[rc], &mut kt[rt]);
                 ok &= !(wn && bad_c > 0 || wt && bad_t > 0);
             }
             for (on, p, vals) in [(wn, pn, &mut *kc), (wt, pt, &mut *kt)] {
