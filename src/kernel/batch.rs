@@ -307,12 +307,16 @@ fn eval_row_generic(
     ln: &mut Lanes,
 ) -> (usize, usize) {
     let std_param = cx.arch.parameterization == Parameterization::Standard;
+    // Whether any input point was rescaled ([`point_scales`]); else every pair factor is 1.
+    let scaled = cx.s1.xs.is_some() || cx.s2().xs.is_some();
     let (mut bad_c, mut bad_t) = (0usize, 0usize);
     let mut k0 = 0;
     while k0 < g.len() {
         let n = CH.min(g.len() - k0);
-        ln.sc[..n].fill(1.0);
-        first(cx, i, j0 + k0, &g[k0..k0 + n], ln, std_param);
+        if scaled {
+            ln.sc[..n].fill(1.0);
+        }
+        first(cx, i, j0 + k0, &g[k0..k0 + n], ln, std_param, scaled);
         match (cx.arch.activation, std_param) {
             (Activation::Erf, false) => layers_erf::<false>(cx, i, j0 + k0, n, ln),
             (Activation::Erf, true) => layers_erf::<true>(cx, i, j0 + k0, n, ln),
@@ -324,18 +328,29 @@ fn eval_row_generic(
         // Back to absolute units (exact powers of two; ×1.0 for ordinary pairs). Θ is already
         // absolute in the standard parameterization. Non-finite values are counted here
         // (an integer sum, so the loop stays vectorized).
+        // Without rescaled inputs every factor is 1.0 and the products are skipped (x·1 = x).
         let (oc, ot) = (&mut out_c[k0..k0 + n], &mut out_t[k0..k0 + n]);
-        for k in 0..n {
-            let c = ln.c[k] * ln.sc[k];
-            let t = if std_param {
-                ln.th[k]
-            } else {
-                ln.th[k] * ln.sc[k]
-            };
-            oc[k] = c;
-            ot[k] = t;
-            bad_c += usize::from(!c.is_finite());
-            bad_t += usize::from(!t.is_finite());
+        if scaled {
+            for k in 0..n {
+                let c = ln.c[k] * ln.sc[k];
+                let t = if std_param {
+                    ln.th[k]
+                } else {
+                    ln.th[k] * ln.sc[k]
+                };
+                oc[k] = c;
+                ot[k] = t;
+                bad_c += usize::from(!c.is_finite());
+                bad_t += usize::from(!t.is_finite());
+            }
+        } else {
+            for k in 0..n {
+                let (c, t) = (ln.c[k], ln.th[k]);
+                oc[k] = c;
+                ot[k] = t;
+                bad_c += usize::from(!c.is_finite());
+                bad_t += usize::from(!t.is_finite());
+            }
         }
         k0 += n;
     }
@@ -345,7 +360,15 @@ fn eval_row_generic(
 /// First layer of a batch: the naive Gram-entry formulas (vectorized), then the rare pairs
 /// whose D or Δ would cancel (and exact diagonal entries) are redone by [`first_layer`].
 #[inline(always)]
-fn first(cx: &Ctx, i: usize, j0: usize, g: &[f64], ln: &mut Lanes, std_param: bool) {
+fn first(
+    cx: &Ctx,
+    i: usize,
+    j0: usize,
+    g: &[f64],
+    ln: &mut Lanes,
+    std_param: bool,
+    scaled: bool,
+) {
     let n = g.len();
     let s2 = cx.s2();
     let q1 = cx.s1.q0[i];
@@ -368,7 +391,9 @@ fn first(cx: &Ctx, i: usize, j0: usize, g: &[f64], ln: &mut Lanes, std_param: bo
         ln.dl[k] = pos(q1 + q2 - 2.0 * c);
         ln.th[k] = if std_param { gk + b1 } else { c };
         any |= ln.d[k] <= 1e-2 * q1 * q2 || ln.dl[k] <= 1e-2 * (q1 + q2);
-        any |= p1 != 1.0 || p2s[k] != 1.0;
+    }
+    if scaled {
+        any |= p1 != 1.0 || p2s.iter().any(|&p| p != 1.0);
     }
     let sym = cx.sym();
     // The scalar scan only where a pair needs it (a cancelling pair or the diagonal entry).
