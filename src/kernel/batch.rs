@@ -313,9 +313,8 @@ fn eval_row_generic(
     let mut k0 = 0;
     while k0 < g.len() {
         let n = CH.min(g.len() - k0);
-        if scaled {
-            ln.sc[..n].fill(1.0);
-        }
+        // (The layers read the factors in the standard parameterization: always reset.)
+        ln.sc[..n].fill(1.0);
         first(cx, i, j0 + k0, &g[k0..k0 + n], ln, std_param, scaled);
         match (cx.arch.activation, std_param) {
             (Activation::Erf, false) => layers_erf::<false>(cx, i, j0 + k0, n, ln),
