@@ -101,9 +101,13 @@ fn once(spec: &str) {
     }
 }
 
-/// The Gram product alone for M × 784 inputs: `gemm:0:M` = one full parallel faer product
-/// `X Xᵀ` (2M²d flop); `tiles:T:M` = the lower-triangle T×T tiles, each a sequential faer
-/// product, distributed with rayon (what the kernel does; ≈ M²d flop). Prints time and GFLOP/s.
+/// The Gram product alone for M × 784 inputs: `gram:192:M` = what the kernel does (packing
+/// plus the lower-triangle 192 × 192 tiles of `kernel::gram_tile`, rayon; the flop count
+/// printed is that of full diagonal tiles, ≈ 1.5 % more than computed); for comparison with
+/// faer: `gemm:0:M` = one full parallel faer product `X Xᵀ` (2M²d flop), `tiles:T:M` = the
+/// lower-triangle T×T tiles, each a sequential faer product (the kernel's Gram product up to
+/// session 3), `panels:T:M`, `tilesca|tilescb|tilescab:T:M` = row panels and column-major
+/// operands (slower). Prints time and GFLOP/s.
 fn gemm_floor(kind: &str, tile: usize, m: usize, reps: usize) {
     use rayon::prelude::*;
     let d = 784;
@@ -140,33 +144,10 @@ fn gemm_floor(kind: &str, tile: usize, m: usize, reps: usize) {
                 );
                 std::hint::black_box(out);
             });
-        } else if kind == "ours" {
+        } else if kind == "gram" {
             let (_, f) = lower_tiles(m, tile, d);
             flop = f;
             gbml_testbed::kernel::bench_gram_tiles(x.view());
-        } else if kind == "tilesp" {
-            // Tiles from per-tile transposed copies X_Tᵀ (d × T, row-major, made once per rep).
-            let (blocks, f) = lower_tiles(m, tile, d);
-            flop = f;
-            let nt = m.div_ceil(tile);
-            let tr = |t: usize| t * tile..((t + 1) * tile).min(m);
-            let xts: Vec<Array2<f64>> = (0..nt)
-                .into_par_iter()
-                .map(|t| {
-                    x.slice(ndarray::s![tr(t), ..])
-                        .t()
-                        .as_standard_layout()
-                        .to_owned()
-                })
-                .collect();
-            blocks.par_iter().for_each_init(
-                || vec![0.0; tile * tile],
-                |buf, (i, j)| {
-                    let xa = xts[i.start / tile].view().reversed_axes();
-                    let xbt = xts[j.start / tile].view();
-                    tile_product(buf, xa, xbt);
-                },
-            );
         } else if kind.starts_with("tilesc") {
             // Tiles with column-major operands (from a transposed copy of X).
             let xt = x.t().as_standard_layout().to_owned(); // d × M, row-major

@@ -359,15 +359,7 @@ fn eval_row_generic(
 /// First layer of a batch: the naive Gram-entry formulas (vectorized), then the rare pairs
 /// whose D or Δ would cancel (and exact diagonal entries) are redone by [`first_layer`].
 #[inline(always)]
-fn first(
-    cx: &Ctx,
-    i: usize,
-    j0: usize,
-    g: &[f64],
-    ln: &mut Lanes,
-    std_param: bool,
-    scaled: bool,
-) {
+fn first(cx: &Ctx, i: usize, j0: usize, g: &[f64], ln: &mut Lanes, std_param: bool, scaled: bool) {
     let n = g.len();
     let s2 = cx.s2();
     let q1 = cx.s1.q0[i];

@@ -16,10 +16,11 @@
 //! `x − x'` and a re-orthogonalised residual ([`wedge2`]) whenever the Gram-matrix difference
 //! would cancel.
 //!
-//! Cost: one M×M×d product (faer, symmetric 192×192 tiles) plus O(M² L) elementwise work, run
-//! per tile in SIMD batches ([`batch`], run-time AVX-512/AVX2 dispatch, same bits as the
-//! portable path) and parallel over tiles with rayon; every entry is computed by the same code
-//! whatever the thread count.
+//! Cost: the lower block triangle of one M×M×d product (our own register-blocked tile product,
+//! [`gram_tile`], every entry an ascending FMA chain) plus O(M² L) elementwise work, run per
+//! 192×192 tile in SIMD batches ([`batch`]); both with run-time AVX-512/AVX2 dispatch and the
+//! same bits as the portable path, parallel over tiles with rayon; every entry is computed by
+//! the same code whatever the thread count.
 
 pub mod activation;
 pub mod arch;
@@ -209,7 +210,7 @@ fn first_layer(
 }
 
 /// First-layer state of a rescaled pair ([`point_scales`]) from the scaled rows and their
-/// squared norms, with its own Gram entry `x̃·ỹ` (the faer entry of the unscaled rows may have
+/// squared norms, with its own Gram entry `x̃·ỹ` (the Gram-tile entry of the unscaled rows may have
 /// underflowed), and the absolute `x·y = s x̃·ỹ` for the standard parameterization's Θ¹.
 #[inline]
 pub(crate) fn scaled_first(
@@ -450,24 +451,30 @@ fn gram_rows(x1: ArrayView2<f64>, x2: ArrayView2<f64>, rows: Range<usize>) -> Ar
     out
 }
 
-/// Benchmark hook: every lower-triangle Gram tile of `X Xᵀ` (the product part of
-/// [`gram_sym`], nothing else; each tile into a per-thread buffer that is then dropped).
+/// Rows of Gram tile `t` of an n-row input.
+fn tile_range(t: usize, n: usize) -> Range<usize> {
+    t * TILE..((t + 1) * TILE).min(n)
+}
+
+/// The tiles (I, J), I ≥ J, of the lower block triangle of an n × n Gram matrix.
+fn lower_tiles(n: usize) -> Vec<(usize, usize)> {
+    let nt = n.div_ceil(TILE);
+    (0..nt).flat_map(|i| (0..=i).map(move |j| (i, j))).collect()
+}
+
+/// Benchmark hook: the Gram product part of [`gram_sym`] alone (packing, then every
+/// lower-triangle tile into the per-thread buffer; nothing is evaluated or written).
 #[doc(hidden)]
 pub fn bench_gram_tiles(x: ArrayView2<f64>) {
     let n = x.nrows();
     let px = gram_tile::Packed::new(x);
-    let tile = TILE;
-    let nt = n.div_ceil(tile);
-    let tr = |t: usize| t * tile..((t + 1) * tile).min(n);
-    let blocks: Vec<(usize, usize)> = (0..nt).flat_map(|i| (0..=i).map(move |j| (i, j))).collect();
-    blocks.par_iter().for_each_init(
-        || vec![0.0; tile * tile],
-        |gbuf, &(bi, bj)| {
-            let (ri, rj) = (tr(bi), tr(bj));
+    lower_tiles(n).par_iter().for_each(|&(bi, bj)| {
+        TILE_BUFS.with_borrow_mut(|(gbuf, _, _)| {
+            let (ri, rj) = (tile_range(bi, n), tile_range(bj, n));
             let mj = rj.len();
             gram_tile::tile_product(&px, &px, ri, rj, bi == bj, gbuf, mj);
-        },
-    );
+        })
+    });
 }
 
 /// The full symmetric kernel matrices K(X, X), fused per Gram tile: for every [`TILE`]×[`TILE`]
@@ -483,9 +490,7 @@ fn gram_sym(arch: &Arch, x: ArrayView2<f64>, want: Want) -> (Kernels, bool) {
     let n = x.nrows();
     let cx = batch::Ctx::new(arch, x.view(), None);
     let px = gram_tile::Packed::new(x);
-    let nt = n.div_ceil(TILE);
-    let tr = |t: usize| t * TILE..((t + 1) * TILE).min(n);
-    let blocks: Vec<(usize, usize)> = (0..nt).flat_map(|i| (0..=i).map(move |j| (i, j))).collect();
+    let blocks = lower_tiles(n);
     let alloc = |on: bool| {
         if on {
             linalg::zeros_huge(n, n)
@@ -501,7 +506,7 @@ fn gram_sym(arch: &Arch, x: ArrayView2<f64>, want: Want) -> (Kernels, bool) {
     let finite = std::sync::atomic::AtomicBool::new(true);
     blocks.par_iter().for_each(|&(bi, bj)| {
         TILE_BUFS.with_borrow_mut(|(gbuf, kc, kt)| {
-            let (ri, rj) = (tr(bi), tr(bj));
+            let (ri, rj) = (tile_range(bi, n), tile_range(bj, n));
             let mj = rj.len();
             let diag = bi == bj;
             gram_tile::tile_product(&px, &px, ri.clone(), rj.clone(), diag, gbuf, mj);
