@@ -17,7 +17,7 @@
 //! would cancel.
 //!
 //! Cost: the lower block triangle of one M×M×d product (our own register-blocked tile product,
-//! [`gram_tile`], every entry an ascending FMA chain) plus O(M² L) elementwise work, run per
+//! `kernel/gram_tile.rs`, every entry an ascending FMA chain) plus O(M² L) elementwise work, run per
 //! 192×192 tile in SIMD batches ([`batch`]); both with run-time AVX-512/AVX2 dispatch and the
 //! same bits as the portable path, parallel over tiles with rayon; every entry is computed by
 //! the same code whatever the thread count.
