@@ -60,6 +60,7 @@ impl Packed {
             // Every one of the `len` values is written exactly once (no zero pass).
             buf[off..off + len]
                 .par_chunks_mut(d * NR)
+                .with_max_len(16)
                 .enumerate()
                 .for_each(|(p, panel)| {
                     let rows = (p * NR).min(n)..(p * NR + NR).min(n);
