@@ -744,6 +744,7 @@ fn assemble_full(set: &TaskSet, a: &[Array2<f64>], k: ArrayView2<f64>) -> Result
     let out = SharedOut(phi.as_mut_ptr());
     let finite = pairs
         .par_iter()
+        .with_max_len(1)
         .map(|&(bi, bj)| {
             TILE_SCRATCH.with_borrow_mut(|sc| write_tile(set, &fl, ks, &blocks, bi, bj, out, sc))
         })
