@@ -22,6 +22,7 @@ use super::activation::{
 use super::arch::{Arch, Parameterization};
 use super::{diag_chain, first_layer, point_scales, row_norms2, scaled_first, Activation};
 use ndarray::{Array2, ArrayView1, ArrayView2};
+use rayon::prelude::*;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Lanes per batch (state arrays of this length stay in L1).
@@ -133,8 +134,16 @@ impl<'a> Side<'a> {
         let q0: Vec<f64> = norms.iter().map(|&nn| sw2 * nn / dim + sb2).collect();
         let l = arch.depth;
         let (mut q, mut t, mut sq) = (vec![0.0; l * n], vec![0.0; l * n], vec![0.0; l * n]);
-        for (j, &q1) in q0.iter().enumerate() {
-            for (h, dg) in diag_chain(arch, q1).into_iter().enumerate() {
+        let chains: Vec<Vec<super::Diag>> = if l == 0 {
+            Vec::new()
+        } else {
+            q0.par_iter()
+                .with_min_len(64)
+                .map(|&q1| diag_chain(arch, q1))
+                .collect()
+        };
+        for (j, chain) in chains.into_iter().enumerate() {
+            for (h, dg) in chain.into_iter().enumerate() {
                 q[h * n + j] = dg.q;
                 t[h * n + j] = dg.t;
                 sq[h * n + j] = dg.sq;
