@@ -326,12 +326,12 @@ fn eval_row_generic(
         ln.sc[..n].fill(1.0);
         first(cx, i, j0 + k0, &g[k0..k0 + n], ln, std_param, scaled);
         match (cx.arch.activation, std_param) {
-            (Activation::Erf, false) => layers_erf::<false>(cx, i, j0 + k0, n, ln),
-            (Activation::Erf, true) => layers_erf::<true>(cx, i, j0 + k0, n, ln),
-            (Activation::Identity, false) => layers_id::<false>(cx, n, ln),
-            (Activation::Identity, true) => layers_id::<true>(cx, n, ln),
-            (_, false) => layers_relu::<false>(cx, i, j0 + k0, n, ln),
-            (_, true) => layers_relu::<true>(cx, i, j0 + k0, n, ln),
+            (Activation::Erf, false) => layers::<ErfLayer, false>(cx, i, j0 + k0, n, ln),
+            (Activation::Erf, true) => layers::<ErfLayer, true>(cx, i, j0 + k0, n, ln),
+            (Activation::Identity, false) => layers::<IdLayer, false>(cx, i, j0 + k0, n, ln),
+            (Activation::Identity, true) => layers::<IdLayer, true>(cx, i, j0 + k0, n, ln),
+            (_, false) => layers::<ReluLayer, false>(cx, i, j0 + k0, n, ln),
+            (_, true) => layers::<ReluLayer, true>(cx, i, j0 + k0, n, ln),
         }
         // Back to absolute units (exact powers of two; ×1.0 for ordinary pairs). Θ is already
         // absolute in the standard parameterization. Non-finite values are counted here
@@ -480,137 +480,181 @@ fn update<const STD: bool, const LAST: bool>(
 // sqrt → div → polynomial → div chain. Same operations in the same order per lane as
 // `relu_lane` / `erf_lane`, hence the same bits.
 
-#[inline(always)]
-fn layers_relu<const STD: bool>(cx: &Ctx, i: usize, j0: usize, n: usize, ln: &mut Lanes) {
-    let l = cx.arch.depth;
-    for h in 0..l {
-        if h + 1 < l {
-            layer_relu::<STD, false>(cx, h, i, j0, n, ln);
-        } else {
-            layer_relu::<STD, true>(cx, h, i, j0, n, ln);
+/// The batch state and temporaries as slices of the batch length, for one layer.
+struct LayerLanes<'a> {
+    c: &'a mut [f64],
+    d: &'a mut [f64],
+    dl: &'a mut [f64],
+    th: &'a mut [f64],
+    sc: &'a [f64],
+    sd: &'a mut [f64],
+    t: &'a mut [f64],
+    hs: &'a mut [f64],
+}
+
+impl Lanes {
+    fn split(&mut self, n: usize) -> LayerLanes<'_> {
+        LayerLanes {
+            c: &mut self.c[..n],
+            d: &mut self.d[..n],
+            dl: &mut self.dl[..n],
+            th: &mut self.th[..n],
+            sc: &self.sc[..n],
+            sd: &mut self.sd[..n],
+            t: &mut self.t[..n],
+            hs: &mut self.hs[..n],
         }
     }
 }
 
-#[inline(always)]
-fn layer_relu<const STD: bool, const LAST: bool>(
-    cx: &Ctx,
-    h: usize,
-    i: usize,
-    j0: usize,
-    n: usize,
-    ln: &mut Lanes,
-) {
-    let (s1, s2) = (&cx.s1, cx.s2());
-    let (n1, n2) = (s1.x.nrows(), s2.x.nrows());
-    let k = cx.relu;
-    let sq1 = s1.sq[h * n1 + i];
-    let sq2 = &s2.sq[h * n2 + j0..h * n2 + j0 + n];
-    let w = cx.widths[h];
-    let ln_sc = &ln.sc[..n];
-    let (c, d, dl, th) = (
-        &mut ln.c[..n],
-        &mut ln.d[..n],
-        &mut ln.dl[..n],
-        &mut ln.th[..n],
+/// One hidden layer of an activation family over a batch: pairs (x_i, x_{j0+m}), m < n.
+trait LayerKind {
+    fn layer<const STD: bool, const LAST: bool>(
+        cx: &Ctx,
+        h: usize,
+        i: usize,
+        j0: usize,
+        n: usize,
+        ln: &mut Lanes,
     );
-    let (sd, t, hs) = (&mut ln.sd[..n], &mut ln.t[..n], &mut ln.hs[..n]);
-    for m in 0..n {
-        sd[m] = pos(d[m]).sqrt();
-    }
-    for m in 0..n {
-        let ac = if c[m] < 0.0 { -c[m] } else { c[m] };
-        t[m] = atan2_reduce(sd[m], ac);
-    }
-    for tm in t.iter_mut() {
-        *tm = atan_core(*tm);
-    }
-    for m in 0..n {
-        let ac = if c[m] < 0.0 { -c[m] } else { c[m] };
-        let psi = atan2_finish(sd[m], ac, t[m]);
-        t[m] = psi;
-        hs[m] = h_series(psi);
-    }
-    for m in 0..n {
-        let du = relu_lane_post(&k, c[m], d[m], dl[m], sq1 * sq2[m], sd[m], t[m], hs[m]);
-        update::<STD, LAST>(
-            cx, w, ln_sc[m], du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m],
-        );
-    }
 }
 
+/// All L layers, the last one without D and Δ ([`update`]).
 #[inline(always)]
-fn layers_erf<const STD: bool>(cx: &Ctx, i: usize, j0: usize, n: usize, ln: &mut Lanes) {
+fn layers<K: LayerKind, const STD: bool>(cx: &Ctx, i: usize, j0: usize, n: usize, ln: &mut Lanes) {
     let l = cx.arch.depth;
     for h in 0..l {
         if h + 1 < l {
-            layer_erf::<STD, false>(cx, h, i, j0, n, ln);
+            K::layer::<STD, false>(cx, h, i, j0, n, ln);
         } else {
-            layer_erf::<STD, true>(cx, h, i, j0, n, ln);
+            K::layer::<STD, true>(cx, h, i, j0, n, ln);
         }
     }
 }
 
-#[inline(always)]
-fn layer_erf<const STD: bool, const LAST: bool>(
-    cx: &Ctx,
-    h: usize,
-    i: usize,
-    j0: usize,
-    n: usize,
-    ln: &mut Lanes,
-) {
-    let (s1, s2) = (&cx.s1, cx.s2());
-    let (n1, n2) = (s1.x.nrows(), s2.x.nrows());
-    let (q1, t1) = (s1.q[h * n1 + i], s1.t[h * n1 + i]);
-    let q2 = &s2.q[h * n2 + j0..h * n2 + j0 + n];
-    let t2 = &s2.t[h * n2 + j0..h * n2 + j0 + n];
-    let w = cx.widths[h];
-    let ln_sc = &ln.sc[..n];
-    let (c, d, dl, th) = (
-        &mut ln.c[..n],
-        &mut ln.d[..n],
-        &mut ln.dl[..n],
-        &mut ln.th[..n],
-    );
-    let (sp, t) = (&mut ln.sd[..n], &mut ln.t[..n]);
-    for m in 0..n {
-        sp[m] = erf_sp(q1 + q2[m], d[m]);
-    }
-    for m in 0..n {
-        let y = 2.0 * c[m];
-        let ay = if y < 0.0 { -y } else { y };
-        t[m] = atan2_reduce(ay, sp[m]);
-    }
-    for tm in t.iter_mut() {
-        *tm = atan_core(*tm);
-    }
-    for m in 0..n {
-        let y = 2.0 * c[m];
-        let ay = if y < 0.0 { -y } else { y };
-        let a = atan2_finish(ay, sp[m], t[m]);
-        let du = erf_lane_post(c[m], t1, t2[m], sp[m], a);
-        update::<STD, LAST>(
-            cx, w, ln_sc[m], du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m],
-        );
-    }
-}
+struct ReluLayer;
+struct ErfLayer;
+struct IdLayer;
 
-#[inline(always)]
-fn layers_id<const STD: bool>(cx: &Ctx, n: usize, ln: &mut Lanes) {
-    for h in 0..cx.arch.depth {
+impl LayerKind for ReluLayer {
+    #[inline(always)]
+    fn layer<const STD: bool, const LAST: bool>(
+        cx: &Ctx,
+        h: usize,
+        i: usize,
+        j0: usize,
+        n: usize,
+        ln: &mut Lanes,
+    ) {
+        let (s1, s2) = (&cx.s1, cx.s2());
+        let (n1, n2) = (s1.x.nrows(), s2.x.nrows());
+        let k = cx.relu;
+        let sq1 = s1.sq[h * n1 + i];
+        let sq2 = &s2.sq[h * n2 + j0..h * n2 + j0 + n];
         let w = cx.widths[h];
-        let ln_sc = &ln.sc[..n];
-        let (c, d, dl, th) = (
-            &mut ln.c[..n],
-            &mut ln.d[..n],
-            &mut ln.dl[..n],
-            &mut ln.th[..n],
-        );
+        let LayerLanes {
+            c,
+            d,
+            dl,
+            th,
+            sc,
+            sd,
+            t,
+            hs,
+        } = ln.split(n);
+        for m in 0..n {
+            sd[m] = pos(d[m]).sqrt();
+        }
+        for m in 0..n {
+            let ac = if c[m] < 0.0 { -c[m] } else { c[m] };
+            t[m] = atan2_reduce(sd[m], ac);
+        }
+        for tm in t.iter_mut() {
+            *tm = atan_core(*tm);
+        }
+        for m in 0..n {
+            let ac = if c[m] < 0.0 { -c[m] } else { c[m] };
+            let psi = atan2_finish(sd[m], ac, t[m]);
+            t[m] = psi;
+            hs[m] = h_series(psi);
+        }
+        for m in 0..n {
+            let du = relu_lane_post(&k, c[m], d[m], dl[m], sq1 * sq2[m], sd[m], t[m], hs[m]);
+            update::<STD, LAST>(
+                cx, w, sc[m], du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m],
+            );
+        }
+    }
+}
+
+impl LayerKind for ErfLayer {
+    #[inline(always)]
+    fn layer<const STD: bool, const LAST: bool>(
+        cx: &Ctx,
+        h: usize,
+        i: usize,
+        j0: usize,
+        n: usize,
+        ln: &mut Lanes,
+    ) {
+        let (s1, s2) = (&cx.s1, cx.s2());
+        let (n1, n2) = (s1.x.nrows(), s2.x.nrows());
+        let (q1, t1) = (s1.q[h * n1 + i], s1.t[h * n1 + i]);
+        let q2 = &s2.q[h * n2 + j0..h * n2 + j0 + n];
+        let t2 = &s2.t[h * n2 + j0..h * n2 + j0 + n];
+        let w = cx.widths[h];
+        // `sd` holds √P here.
+        let LayerLanes {
+            c,
+            d,
+            dl,
+            th,
+            sc,
+            sd: sp,
+            t,
+            ..
+        } = ln.split(n);
+        for m in 0..n {
+            sp[m] = erf_sp(q1 + q2[m], d[m]);
+        }
+        for m in 0..n {
+            let y = 2.0 * c[m];
+            let ay = if y < 0.0 { -y } else { y };
+            t[m] = atan2_reduce(ay, sp[m]);
+        }
+        for tm in t.iter_mut() {
+            *tm = atan_core(*tm);
+        }
+        for m in 0..n {
+            let y = 2.0 * c[m];
+            let ay = if y < 0.0 { -y } else { y };
+            let a = atan2_finish(ay, sp[m], t[m]);
+            let du = erf_lane_post(c[m], t1, t2[m], sp[m], a);
+            update::<STD, LAST>(
+                cx, w, sc[m], du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m],
+            );
+        }
+    }
+}
+
+impl LayerKind for IdLayer {
+    #[inline(always)]
+    fn layer<const STD: bool, const LAST: bool>(
+        cx: &Ctx,
+        h: usize,
+        _i: usize,
+        _j0: usize,
+        n: usize,
+        ln: &mut Lanes,
+    ) {
+        let w = cx.widths[h];
+        let LayerLanes {
+            c, d, dl, th, sc, ..
+        } = ln.split(n);
         for m in 0..n {
             let du = (c[m], 1.0, d[m], dl[m]);
-            update::<STD, false>(
-                cx, w, ln_sc[m], du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m],
+            update::<STD, LAST>(
+                cx, w, sc[m], du, &mut c[m], &mut d[m], &mut dl[m], &mut th[m],
             );
         }
     }

@@ -469,13 +469,16 @@ fn lower_tiles(n: usize) -> Vec<(usize, usize)> {
 pub fn bench_gram_tiles(x: ArrayView2<f64>) {
     let n = x.nrows();
     let px = gram_tile::Packed::new(x);
-    lower_tiles(n).par_iter().with_max_len(1).for_each(|&(bi, bj)| {
-        TILE_BUFS.with_borrow_mut(|(gbuf, _, _)| {
-            let (ri, rj) = (tile_range(bi, n), tile_range(bj, n));
-            let mj = rj.len();
-            gram_tile::tile_product(&px, &px, ri, rj, bi == bj, gbuf, mj);
-        })
-    });
+    lower_tiles(n)
+        .par_iter()
+        .with_max_len(1)
+        .for_each(|&(bi, bj)| {
+            TILE_BUFS.with_borrow_mut(|(gbuf, _, _)| {
+                let (ri, rj) = (tile_range(bi, n), tile_range(bj, n));
+                let mj = rj.len();
+                gram_tile::tile_product(&px, &px, ri, rj, bi == bj, gbuf, mj);
+            })
+        });
 }
 
 /// The full symmetric kernel matrices K(X, X), fused per Gram tile: for every [`TILE`]×[`TILE`]
