@@ -211,13 +211,41 @@ pub(crate) unsafe fn stream_transposed(
     rows: usize,
     cols: usize,
 ) {
+    stream_transposed_with(dst, ldd, src, rows, cols, true)
+}
+
+/// [`stream_transposed`], with the AVX-512 blocks only if `simd` (tests use `false` to run the
+/// plain path on an AVX-512 machine).
+///
+/// # Safety
+/// As [`stream_transposed`].
+unsafe fn stream_transposed_with(
+    dst: *mut f64,
+    ldd: usize,
+    src: &[f64],
+    rows: usize,
+    cols: usize,
+    simd: bool,
+) {
     assert!(src.len() >= rows * cols);
-    let (mut r8, mut c8) = (0, 0);
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
-        stream_transposed_avx512(dst, ldd, src.as_ptr(), r8, c8, cols);
-    }
+    // The 8 × 8 blocks done with AVX-512 (none without it).
+    let (r8, c8) = {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if simd && std::arch::is_x86_feature_detected!("avx512f") {
+                let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
+                stream_transposed_avx512(dst, ldd, src.as_ptr(), r8, c8, cols);
+                (r8, c8)
+            } else {
+                (0, 0)
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = simd;
+            (0, 0)
+        }
+    };
     let put = |r: usize, c: usize| *dst.add(c * ldd + r) = src[r * cols + c];
     for r in 0..r8 {
         for c in c8..cols {
@@ -672,20 +700,27 @@ mod tests {
             (192, 160, 4000, 0),
             (37, 64, 70, 5),
         ] {
-            let src: Vec<f64> = (0..rows * cols).map(|k| k as f64 + 0.5).collect();
-            let mut dst = zeros_huge(cols + 1, ldd.max(rows + off) + 8);
-            let w = dst.ncols();
-            dst.fill(-1.0);
-            // SAFETY: the block (cols × rows at row stride w, offset off) lies in `dst`.
-            unsafe { stream_transposed(dst.as_mut_ptr().add(off), w, &src, rows, cols) };
-            stream_fence();
-            for ((c, j), &v) in dst.indexed_iter() {
-                let want = if c < cols && j >= off && j - off < rows {
-                    src[(j - off) * cols + c]
-                } else {
-                    -1.0
+            for simd in [true, false] {
+                let src: Vec<f64> = (0..rows * cols).map(|k| k as f64 + 0.5).collect();
+                let mut dst = zeros_huge(cols + 1, ldd.max(rows + off) + 8);
+                let w = dst.ncols();
+                dst.fill(-1.0);
+                // SAFETY: the block (cols × rows at row stride w, offset off) lies in `dst`.
+                unsafe {
+                    stream_transposed_with(dst.as_mut_ptr().add(off), w, &src, rows, cols, simd)
                 };
-                assert_eq!(v, want, "{rows}x{cols} ldd {w} off {off}: ({c}, {j})");
+                stream_fence();
+                for ((c, j), &v) in dst.indexed_iter() {
+                    let want = if c < cols && j >= off && j - off < rows {
+                        src[(j - off) * cols + c]
+                    } else {
+                        -1.0
+                    };
+                    assert_eq!(
+                        v, want,
+                        "{rows}x{cols} ldd {w} off {off} simd {simd}: ({c}, {j})"
+                    );
+                }
             }
         }
     }
