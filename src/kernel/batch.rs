@@ -9,7 +9,7 @@
 //! the column points of a row are contiguous.
 //!
 //! The same generic code is compiled three times: with AVX-512 (f, dq, vl), with AVX2 + FMA,
-//! and for the baseline target; [`eval_row`] picks the best one the CPU supports at run time
+//! and for the baseline target; [`eval_block`] picks the best one the CPU supports at run time
 //! (`is_x86_feature_detected!`). No operation is contracted into an FMA (Rust never does that
 //! implicitly) and vector IEEE operations (+, −, ×, ÷, √, compares, selects) are exact per lane,
 //! so all three give the same bits; `tests/kernel_simd.rs` checks it on the full Gram
@@ -61,7 +61,7 @@ fn forced() -> u8 {
     })
 }
 
-/// Which code path [`eval_row`] uses now: `"avx512"`, `"avx2"` or `"portable"`.
+/// Which code path [`eval_block`] uses now: `"avx512"`, `"avx2"` or `"portable"`.
 #[doc(hidden)]
 pub fn active_path() -> &'static str {
     match level() {
@@ -254,55 +254,73 @@ thread_local! {
     }));
 }
 
-/// NNGP (`out_c[k]`) and NTK (`out_t[k]`) of the pairs (x_i of side 1, x_{j0+k} of side 2),
-/// k < g.len(), from their Gram entries `g[k] = x_i·x_{j0+k}`. Every pair is computed by the
-/// same lane code whatever its position, so a pair's bits do not depend on the batch, the row
-/// split or the thread count. Returns how many NNGP and NTK values are not finite.
-pub(crate) fn eval_row(
-    cx: &Ctx,
-    i: usize,
-    j0: usize,
-    g: &[f64],
-    out_c: &mut [f64],
-    out_t: &mut [f64],
-) -> (usize, usize) {
+/// A block of rows of pairs to evaluate: row li (point i = rows.start + li of side 1) holds
+/// the pairs (x_i, x_{j0+k}), k < `ncols` (k ≤ li on a diagonal block, `lower`), whose Gram
+/// entries are `g[li·ld + k]`. The NNGP and NTK values go to `out_c` / `out_t` at the same
+/// index, or, for an output that is not kept, every row to the first row of its buffer (a
+/// scratch row).
+pub(crate) struct Block<'a> {
+    pub rows: std::ops::Range<usize>,
+    pub j0: usize,
+    pub ncols: usize,
+    pub ld: usize,
+    pub lower: bool,
+    pub g: &'a [f64],
+    pub out_c: &'a mut [f64],
+    pub out_t: &'a mut [f64],
+    pub keep_c: bool,
+    pub keep_t: bool,
+}
+
+/// NNGP and NTK of the pairs of a [`Block`], from their Gram entries. Every pair is computed
+/// by the same lane code whatever its position, so a pair's bits do not depend on the batch,
+/// the block, the row split or the thread count. Returns how many kept NNGP and NTK values are
+/// not finite. One dispatch (SIMD level, per-thread scratch) per block.
+pub(crate) fn eval_block(cx: &Ctx, b: Block) -> (usize, usize) {
     SCRATCH.with_borrow_mut(|ln| match level() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU supports the enabled features (checked by `level`).
-        Level::Avx512 => unsafe { eval_row_avx512(cx, i, j0, g, out_c, out_t, ln) },
+        Level::Avx512 => unsafe { eval_block_avx512(cx, b, ln) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
-        Level::Avx2 => unsafe { eval_row_avx2(cx, i, j0, g, out_c, out_t, ln) },
-        _ => eval_row_generic(cx, i, j0, g, out_c, out_t, ln),
+        Level::Avx2 => unsafe { eval_block_avx2(cx, b, ln) },
+        _ => eval_block_generic(cx, b, ln),
     })
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-unsafe fn eval_row_avx512(
-    cx: &Ctx,
-    i: usize,
-    j0: usize,
-    g: &[f64],
-    oc: &mut [f64],
-    ot: &mut [f64],
-    ln: &mut Lanes,
-) -> (usize, usize) {
-    eval_row_generic(cx, i, j0, g, oc, ot, ln)
+unsafe fn eval_block_avx512(cx: &Ctx, b: Block, ln: &mut Lanes) -> (usize, usize) {
+    eval_block_generic(cx, b, ln)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn eval_row_avx2(
-    cx: &Ctx,
-    i: usize,
-    j0: usize,
-    g: &[f64],
-    oc: &mut [f64],
-    ot: &mut [f64],
-    ln: &mut Lanes,
-) -> (usize, usize) {
-    eval_row_generic(cx, i, j0, g, oc, ot, ln)
+unsafe fn eval_block_avx2(cx: &Ctx, b: Block, ln: &mut Lanes) -> (usize, usize) {
+    eval_block_generic(cx, b, ln)
+}
+
+#[inline(always)]
+fn eval_block_generic(cx: &Ctx, b: Block, ln: &mut Lanes) -> (usize, usize) {
+    let (mut bad_c, mut bad_t) = (0, 0);
+    for (li, i) in b.rows.clone().enumerate() {
+        let len = if b.lower { li + 1 } else { b.ncols };
+        let row = li * b.ld..li * b.ld + len;
+        let rc = if b.keep_c { row.clone() } else { 0..len };
+        let rt = if b.keep_t { row.clone() } else { 0..len };
+        let (c, t) = eval_row_generic(
+            cx,
+            i,
+            b.j0,
+            &b.g[row],
+            &mut b.out_c[rc],
+            &mut b.out_t[rt],
+            ln,
+        );
+        bad_c += if b.keep_c { c } else { 0 };
+        bad_t += if b.keep_t { t } else { 0 };
+    }
+    (bad_c, bad_t)
 }
 
 #[inline(always)]

@@ -484,7 +484,7 @@ pub fn bench_gram_tiles(x: ArrayView2<f64>) {
 /// The full symmetric kernel matrices K(X, X), fused per Gram tile: for every [`TILE`]×[`TILE`]
 /// block (I, J), I ≥ J, the Gram tile `X_I X_Jᵀ` ([`gram_tile`]; lower half only on diagonal
 /// blocks; the same bits as [`gram_rows`]) into a per-thread buffer, then the whole recursion for the
-/// pairs of that block while its Gram entries are in cache ([`batch::eval_row`], j ≤ i in the
+/// pairs of that block while its Gram entries are in cache ([`batch::eval_block`], j ≤ i in the
 /// diagonal blocks) into per-thread tile buffers, which are written to K[I, J] and, transposed
 /// in registers, to K[J, I] with streaming stores (each output cache line is written once and
 /// never read: no read-for-ownership traffic). No M×M Gram matrix, no mirror pass; the
@@ -517,20 +517,22 @@ fn gram_sym(arch: &Arch, x: ArrayView2<f64>, want: Want) -> (Kernels, bool) {
             let mj = rj.len();
             let diag = bi == bj;
             gram_tile::tile_product(&px, &px, ri.clone(), rj.clone(), diag, gbuf, mj);
-            let mut ok = true;
-            for (li, i) in ri.clone().enumerate() {
-                let len = if diag { li + 1 } else { mj };
-                let row = li * mj..li * mj + len;
-                // An output that is not wanted goes to the first row of its buffer, over and
-                // over (less memory traffic, and the Gram panels stay in cache).
-                let (rc, rt) = (
-                    if wn { row.clone() } else { 0..len },
-                    if wt { row.clone() } else { 0..len },
-                );
-                let (bad_c, bad_t) =
-                    batch::eval_row(&cx, i, rj.start, &gbuf[row], &mut kc[rc], &mut kt[rt]);
-                ok &= !(wn && bad_c > 0 || wt && bad_t > 0);
-            }
+            let (bad_c, bad_t) = batch::eval_block(
+                &cx,
+                batch::Block {
+                    rows: ri.clone(),
+                    j0: rj.start,
+                    ncols: mj,
+                    ld: mj,
+                    lower: diag,
+                    g: gbuf,
+                    out_c: kc,
+                    out_t: kt,
+                    keep_c: wn,
+                    keep_t: wt,
+                },
+            );
+            let ok = bad_c == 0 && bad_t == 0;
             for (on, p, vals) in [(wn, pn, &mut *kc), (wt, pt, &mut *kt)] {
                 if on {
                     write_tile(p, n, ri.clone(), rj.clone(), diag, vals);
@@ -620,13 +622,20 @@ fn compute(
             let jmax = if lower_only { rows.start + li + 1 } else { n };
             let gr = g.row(li);
             let gs = gr.as_slice().expect("row-major Gram rows");
-            batch::eval_row(
+            batch::eval_block(
                 &cx,
-                rows.start + li,
-                0,
-                &gs[..jmax],
-                &mut rn[..jmax],
-                &mut rt[..jmax],
+                batch::Block {
+                    rows: rows.start + li..rows.start + li + 1,
+                    j0: 0,
+                    ncols: jmax,
+                    ld: jmax,
+                    lower: false,
+                    g: &gs[..jmax],
+                    out_c: &mut rn[..jmax],
+                    out_t: &mut rt[..jmax],
+                    keep_c: true,
+                    keep_t: true,
+                },
             );
         };
         // A kind that was not asked for is written to a per-thread scratch row and returned
