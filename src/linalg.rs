@@ -162,7 +162,7 @@ pub(crate) unsafe fn stream_copy(dst: *mut f64, src: &[f64]) {
         let mis = (dst as usize) % 64;
         let head = if mis == 0 {
             0
-        } else if mis % 8 == 0 {
+        } else if mis.is_multiple_of(8) {
             ((64 - mis) / 8).min(n)
         } else {
             n
@@ -312,7 +312,7 @@ unsafe fn stream_transposed_avx512(
             ];
             for (q, v) in col.iter().enumerate() {
                 let d = dst.add((c0 + q) * ldd + r0);
-                if (d as usize) % 64 == 0 {
+                if (d as usize).is_multiple_of(64) {
                     _mm512_stream_pd(d, *v);
                 } else {
                     _mm512_storeu_pd(d, *v);
