@@ -1,5 +1,5 @@
-//! Batched (structure-of-arrays) evaluation of the kernel recursion for one row of pairs, with
-//! runtime SIMD dispatch.
+//! Batched (structure-of-arrays) evaluation of the kernel recursion for a block of rows of
+//! pairs ([`Block`]), with runtime SIMD dispatch.
 //!
 //! A row is the pairs (x_i, x_j), j ∈ j0..j0+n, whose Gram entries `x_i·x_j` are given. The
 //! pair states `k12 = c`, `D`, `Δ`, Θ live in arrays of [`CH`] lanes; every layer is one

@@ -701,12 +701,8 @@ fn compute(
             None => x2.view(),
         }
     };
-    let n1: Vec<f64> = x1.rows().into_iter().map(|r| r.dot(&r)).collect();
-    let n2: Vec<f64> = if sym {
-        n1.clone()
-    } else {
-        x2.rows().into_iter().map(|r| r.dot(&r)).collect()
-    };
+    let n1 = row_norms2(x1);
+    let n2 = if sym { n1.clone() } else { row_norms2(x2) };
     let nl = arch.depth + 1;
     // Per-point diagonal chains (O((n1 + n2) L)), shared by all pairs.
     let dim = x1.ncols() as f64;
