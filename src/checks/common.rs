@@ -77,6 +77,7 @@ pub fn slope_claim(
              nearer end of the band (R² = {:.3})",
             fit.n, fit.r2
         ),
+        controls: Vec::new(),
     };
     Ok((c, fit))
 }

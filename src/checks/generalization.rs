@@ -55,12 +55,11 @@
 //! - `generalization.c_matches_noise_model`: the measured Q follows E[Q(p) | inputs, clean
 //!   labels] = (1−p)² Q_f + p(1−p) S_f + p e_r tr M: paired t-test over the replicates at every
 //!   (family, N, p > 0), Bonferroni at overall α = [`MODEL_ALPHA`].
-//! - For both: a failed rank test is **INCONCLUSIVE** instead of FAIL when the order of a curve it
-//!   depends on is not resolved by the replicates: some adjacent pair of noise levels has a paired
-//!   difference (same replicate) with |t| < [`RESOLVED_T`]. FAIL needs a resolved disagreement.
-//! - `generalization.bound_above_error`: B ≥ test loss in every setting and replicate; measured =
-//!   max error/B (must be ≤ 1). The note states in how many settings B > 1 (vacuous: the loss is
-//!   at most 1). Deterministic on fixed seeds, not a statistical test.
+//! - For both: a failed rank test is **INCONCLUSIVE** instead of FAIL only when the pairs of noise
+//!   levels that cause the failure (ordered differently by the two curves) are all unresolved by
+//!   the replicates (paired |t| < [`RESOLVED_T`], same replicate); a resolved disagreement is FAIL.
+//! - `generalization.bound_value` (INFO): the §7 bound B, the number of settings with B > 1
+//!   (vacuous: the loss is at most 1) and max error/B. Not a claim: it cannot fail.
 //! - `generalization.maml_follows_mnk`: finite-width MAML (1 hidden layer, width W, second order,
 //!   τ = 1 at λ = 0.02, centred network f − f(·; θ_0), outer GD at η = ½ η*(Φ) for T steps) on the
 //!   `sine` training sets at the smallest N, one per noise level; its bounded test loss vs that of
@@ -520,28 +519,57 @@ struct Point {
     c_pred: f64,
 }
 
-/// Whether the order of a curve over the noise levels is resolved by the replicates: every
-/// adjacent paired difference x_r(p_{k+1}) − x_r(p_k) (same replicate r, common random numbers)
-/// has |mean| ≥ 2 standard errors. `curve[k]` holds the replicate values at p_k. Returns the
-/// smallest |t| over the adjacent pairs (∞ if the differences are exactly constant and non-zero).
-fn min_adjacent_t(curve: &[&[f64]]) -> f64 {
-    let mut tmin = f64::INFINITY;
-    for w in curve.windows(2) {
-        let d: Vec<f64> = w[1].iter().zip(w[0].iter()).map(|(b, a)| b - a).collect();
-        let r = d.len() as f64;
-        let m = d.iter().sum::<f64>() / r;
-        let var = d.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (r - 1.0).max(1.0);
-        let se = (var / r).sqrt();
-        let t = if se > 0.0 {
-            (m / se).abs()
-        } else if m != 0.0 {
-            f64::INFINITY
-        } else {
-            0.0
-        };
-        tmin = tmin.min(t);
+/// Paired t statistic |mean(b − a)| / se over the replicates (same replicate r, common random
+/// numbers): ∞ if the differences are exactly constant and non-zero, 0 if they are all zero.
+fn paired_t(a: &[f64], b: &[f64]) -> f64 {
+    let d: Vec<f64> = b.iter().zip(a).map(|(y, x)| y - x).collect();
+    let r = d.len() as f64;
+    let m = d.iter().sum::<f64>() / r;
+    let var = d.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (r - 1.0).max(1.0);
+    let se = (var / r).sqrt();
+    if se > 0.0 {
+        (m / se).abs()
+    } else if m != 0.0 {
+        f64::INFINITY
+    } else {
+        0.0
     }
-    tmin
+}
+
+/// Smallest paired |t| over the adjacent noise levels of a curve (`curve[k]` holds the replicate
+/// values at p_k); reported in the notes.
+fn min_adjacent_t(curve: &[&[f64]]) -> f64 {
+    curve
+        .windows(2)
+        .map(|w| paired_t(w[0], w[1]))
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Whether a failed rank test is caused only by unresolved orderings: over the pairs of levels
+/// (i < j) on which the replicate means of `x` and `y` order differently (the discordant pairs
+/// that lower ρ), every one has the order of x or of y unresolved (paired |t| < [`RESOLVED_T`]).
+/// False when there is no discordant pair or some discordant pair is resolved in both curves:
+/// then the failure is real (issue 11: INCONCLUSIVE only when the pairs causing the failure are
+/// unresolved, not when *any* pair is). `x = None` means x is the exact noise level (always
+/// increasing, resolved).
+fn failure_unresolved(x: Option<&[&[f64]]>, y: &[&[f64]]) -> bool {
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let mut discordant = 0;
+    for i in 0..y.len() {
+        for j in i + 1..y.len() {
+            let dx = x.map_or(1.0, |x| mean(x[j]) - mean(x[i]));
+            let dy = mean(y[j]) - mean(y[i]);
+            if dx * dy >= 0.0 {
+                continue;
+            }
+            discordant += 1;
+            let tx = x.map_or(f64::INFINITY, |x| paired_t(x[i], x[j]));
+            if tx.min(paired_t(y[i], y[j])) >= RESOLVED_T {
+                return false;
+            }
+        }
+    }
+    discordant > 0
 }
 
 /// Index of the last noise level of the initial strictly increasing run of `v` (0 if v[1] ≤ v[0]).
@@ -1119,7 +1147,7 @@ pub fn check_generalization(st: &Settings) -> Result<CheckReport> {
     for (fam, ns) in &fams {
         let mut worst: Option<(usize, super::stats::Spearman)> = None;
         let mut all_ok = true;
-        let mut unresolved = false;
+        let mut resolved_failure = false;
         let mut per_n = Vec::new();
         for &n in ns.iter() {
             let sel: Vec<&Point> = points
@@ -1131,10 +1159,12 @@ pub fn check_generalization(st: &Settings) -> Result<CheckReport> {
             let s = spearman(&c, &e)?;
             let ok = s.rho >= 0.9 && s.p_value < 0.01;
             all_ok &= ok;
-            let tc = min_adjacent_t(&sel.iter().map(|p| &p.c_reps[..]).collect::<Vec<_>>());
-            let te = min_adjacent_t(&sel.iter().map(|p| &p.err_reps[..]).collect::<Vec<_>>());
-            if !ok && tc.min(te) < RESOLVED_T {
-                unresolved = true;
+            let c_reps: Vec<&[f64]> = sel.iter().map(|p| &p.c_reps[..]).collect();
+            let e_reps: Vec<&[f64]> = sel.iter().map(|p| &p.err_reps[..]).collect();
+            let tc = min_adjacent_t(&c_reps);
+            let te = min_adjacent_t(&e_reps);
+            if !ok && !failure_unresolved(Some(&c_reps), &e_reps) {
+                resolved_failure = true;
             }
             per_n.push(format!(
                 "N = {n}: ρ = {:.3} (p = {:.2e}; min adjacent |t| of C {:.1}, of the loss {:.1})",
@@ -1157,18 +1187,21 @@ pub fn check_generalization(st: &Settings) -> Result<CheckReport> {
             margin: s.rho - 0.9,
             verdict: if all_ok {
                 Verdict::Pass
-            } else if unresolved {
-                Verdict::Inconclusive
-            } else {
+            } else if resolved_failure {
                 Verdict::Fail
+            } else {
+                Verdict::Inconclusive
             },
             note: format!(
                 "Spearman over the 6 noise levels of replicate means, one-sided exact \
                  permutation p; {}; margin = min ρ − 0.9; false-positive rate < 1% per N under \
-                 no association. INCONCLUSIVE (instead of FAIL) when a failing curve's order over \
-                 p is not resolved by the replicates (some adjacent paired |t| < {RESOLVED_T})",
+                 no association. INCONCLUSIVE (instead of FAIL) only when, at every failing N, \
+                 every pair of noise levels on which C and the loss order differently has the \
+                 order of C or of the loss unresolved by the replicates (paired |t| < \
+                 {RESOLVED_T})",
                 per_n.join(", ")
             ),
+            controls: Vec::new(),
         });
         if ns.len() > 1 {
             let sel: Vec<&Point> = points.iter().filter(|p| p.family == *fam).collect();
@@ -1236,13 +1269,9 @@ pub fn check_generalization(st: &Settings) -> Result<CheckReport> {
             if s.rho >= 0.9 && s.p_value < 0.01 {
                 curves_ok += 1;
             } else {
-                let tc = min_adjacent_t(
-                    &sel[..=top]
-                        .iter()
-                        .map(|p| &p.c_reps[..])
-                        .collect::<Vec<_>>(),
-                );
-                if tc < RESOLVED_T {
+                let c_reps: Vec<&[f64]> = sel[..=top].iter().map(|p| &p.c_reps[..]).collect();
+                let tc = min_adjacent_t(&c_reps);
+                if failure_unresolved(None, &c_reps) {
                     c_unresolved += 1;
                 }
                 rep.detail(format!(
@@ -1292,9 +1321,10 @@ pub fn check_generalization(st: &Settings) -> Result<CheckReport> {
              of the initial run on which the derived E[Q(p)] (replicate mean of expected_q) \
              increases; exact permutation p-value; curves with fewer than {MIN_GROWTH_LEVELS} such \
              levels are not tested ({too_short}); margin = min ρ − 0.9; false-positive rate < 1% \
-             per curve; INCONCLUSIVE when every failing curve has an unresolved adjacent pair \
-             (paired |t| < {RESOLVED_T}); {c_unresolved} unresolved"
+             per curve; INCONCLUSIVE when on every failing curve every decreasing pair of levels \
+             is unresolved (paired |t| < {RESOLVED_T}); {c_unresolved} unresolved"
         ),
+        controls: Vec::new(),
     });
 
     // The measured Q follows the derived noise model E[Q(p)] (a test of the derivation and of
@@ -1349,6 +1379,7 @@ pub fn check_generalization(st: &Settings) -> Result<CheckReport> {
              Gaussian (heavier tails make it larger); worst: {worst_at}; margin = t_crit − max |t|",
             reps - 1
         ),
+        controls: Vec::new(),
     });
 
     // (b) bound above the measured error.
@@ -1358,21 +1389,30 @@ pub fn check_generalization(st: &Settings) -> Result<CheckReport> {
         .iter()
         .map(|p| p.bound.total)
         .fold(f64::INFINITY, f64::min);
+    let consts = BoundConstants::default();
     rep.push(
         ClaimResult::at_most(
-            "generalization.bound_above_error",
-            "§7 bound ≥ measured test loss (bounded loss) in every setting and replicate",
+            "generalization.bound_value",
+            "§7 bound B = √(aQ/N) + c√(log(N/(λ_min δ))/N), reported (INFO: vacuous when B > 1, \
+             the bounded loss's range)",
             ratio,
             1.0,
         )
-        .with_measured_text(format!("max error/bound = {}", fmt_num(ratio)))
-        .with_note(format!(
-            "margin in decades log10(1/max ratio) over every replicate; the mean bound is vacuous \
-             (> 1, the loss's range) in {vacuous}/{} settings; smallest mean bound {}; constants [reconstructed] a = 2, c = 1, \
-             δ = 0.05",
+        .with_measured_text(format!(
+            "B > 1 in {vacuous}/{} settings; min B = {}; max error/B = {}",
             points.len(),
-            fmt_num(min_bound)
-        )),
+            fmt_num(min_bound),
+            fmt_num(ratio)
+        ))
+        .with_predicted("none (no honest non-vacuous form)")
+        .with_note(format!(
+            "INFO, not a claim: the loss is capped at 1 and B > 1 in every setting, so \
+             'B ≥ error' cannot fail. Constants [reconstructed] a = {}, c = {}, δ = {} \
+             (theory::BoundConstants); only Q, N and λ_min are measured. margin = log10(1/max \
+             error/B) over every replicate",
+            consts.complexity_factor, consts.c, consts.delta
+        ))
+        .as_info(),
     );
     if vacuous > 0 {
         rep.detail(format!(
@@ -1445,6 +1485,7 @@ pub fn check_generalization(st: &Settings) -> Result<CheckReport> {
         note: "Spearman over 6 noise levels (exact p; false-positive rate < 1%) and the largest \
                absolute difference of the bounded test loss; margin = min(ρ − 0.9, 0.1 − max|Δ|)"
             .into(),
+        controls: Vec::new(),
     });
 
     // (d) finite-width MAML on the few-shot Omniglot tasks (random label order per task) vs the
@@ -1552,6 +1593,7 @@ pub fn check_generalization(st: &Settings) -> Result<CheckReport> {
             sizes.omni_n,
             fmt_num(gap_loss)
         ),
+        controls: Vec::new(),
     });
 
     // Figures: per family, bound / C / error vs p (smallest N of the family, the MAML N).
@@ -1717,4 +1759,37 @@ pub fn check_generalization(st: &Settings) -> Result<CheckReport> {
         ],
     });
     Ok(rep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::failure_unresolved;
+
+    /// INCONCLUSIVE only when the pairs that cause the failure are unresolved: a resolved
+    /// inversion is a real failure even if some other (concordant) pair is unresolved.
+    #[test]
+    fn failure_unresolved_looks_at_the_discordant_pairs() {
+        // replicates of C at 3 levels: level 1 vs 0 unresolved (noisy), level 2 clearly above.
+        let c0 = [1.0, 1.0, 1.0, 1.0];
+        let c1 = [1.5, 0.6, 1.4, 0.7];
+        let c2 = [3.0, 3.1, 2.9, 3.0];
+        // loss falls cleanly from level 1 to 2 while C rises cleanly: a resolved inversion.
+        let l0 = [0.1, 0.1, 0.1, 0.1];
+        let l1 = [0.5, 0.5, 0.5, 0.5];
+        let l2 = [0.2, 0.2, 0.2, 0.2];
+        let x: Vec<&[f64]> = vec![&c0, &c1, &c2];
+        let y: Vec<&[f64]> = vec![&l0, &l1, &l2];
+        // the old rule ("any adjacent pair unresolved") would have said inconclusive (c1 − c0)
+        assert!(!failure_unresolved(Some(&x), &y));
+        // only the noisy pair is inverted: unresolved
+        let l1b = [0.05, 0.05, 0.05, 0.05];
+        let l2b = [0.9, 0.9, 0.9, 0.9];
+        let yb: Vec<&[f64]> = vec![&l0, &l1b, &l2b];
+        assert!(failure_unresolved(Some(&x), &yb));
+        // x = the noise level: a clean decrease of C is a resolved failure, a noisy one is not
+        assert!(!failure_unresolved(None, &[&c2, &c0]));
+        assert!(failure_unresolved(None, &[&c1, &c0]));
+        // no discordant pair at all: nothing to call unresolved
+        assert!(!failure_unresolved(None, &[&c0, &c2]));
+    }
 }

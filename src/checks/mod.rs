@@ -13,7 +13,14 @@
 //!
 //! Verdicts: [`Verdict::Pass`] / [`Verdict::Fail`] are decided by a stated criterion on measured
 //! numbers; [`Verdict::Inconclusive`] is used when the experiment cannot decide (e.g. a fit with a
-//! confidence interval too wide to say anything); it does not make `gbml check` exit non-zero.
+//! confidence interval too wide to say anything; `gbml check --strict` exits 1 on it).
+//! [`Verdict::Sanity`] / [`Verdict::Info`] label claims no counterfactual can make fail (plumbing
+//! checks, vacuous bounds); they are never counted among the passes.
+//!
+//! Negative controls (issue 11): each claim's acceptance test is one function of the measured
+//! inputs; with [`Settings::controls`] the checker also feeds it documented counterfactuals (a
+//! wrong kernel, a first-order meta-gradient, a predictor that ignores the training tasks, …)
+//! and records their verdicts in [`ClaimResult::controls`]; every control must FAIL.
 //! Where a claim fails on honest numbers the report's `details` say why (MATH.md §9).
 
 pub mod common;
@@ -30,11 +37,20 @@ pub mod theorem1;
 use serde::Serialize;
 use std::time::Instant;
 
-/// Outcome of one claim.
+/// Outcome of one claim (or of one negative control run through the claim's checker).
+///
+/// Only [`Verdict::Pass`] counts as a pass. [`Verdict::Sanity`] marks a claim that holds but that
+/// no counterfactual can make fail (it checks our plumbing, e.g. a first-order Taylor remainder
+/// true for any smooth model); [`Verdict::Info`] reports a number without an acceptance test
+/// (e.g. a vacuous bound). Neither is counted among the passes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum Verdict {
-    /// The measured numbers satisfy the stated criterion.
+    /// The measured numbers satisfy the stated criterion, and a negative control fails it.
     Pass,
+    /// A plumbing check: the criterion holds, but no counterfactual makes it fail.
+    Sanity,
+    /// A reported number, no acceptance test (e.g. a vacuous bound).
+    Info,
     /// The experiment could not decide (stated why in the report).
     Inconclusive,
     /// The measured numbers violate the stated criterion.
@@ -42,12 +58,14 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// Display name ("PASS", "FAIL", "INCONCLUSIVE").
+    /// Display name ("PASS", "SANITY", "INFO", "INCONCLUSIVE", "FAIL").
     pub fn as_str(&self) -> &'static str {
         match self {
             Verdict::Pass => "PASS",
-            Verdict::Fail => "FAIL",
+            Verdict::Sanity => "SANITY",
+            Verdict::Info => "INFO",
             Verdict::Inconclusive => "INCONCLUSIVE",
+            Verdict::Fail => "FAIL",
         }
     }
     /// Pass if `ok`, else Fail.
@@ -56,6 +74,53 @@ impl Verdict {
             Verdict::Pass
         } else {
             Verdict::Fail
+        }
+    }
+    /// Aggregate of a family: Fail if any fails, else Inconclusive if any is, else Pass
+    /// (Sanity and Info do not change the aggregate).
+    pub fn aggregate(it: impl IntoIterator<Item = Verdict>) -> Verdict {
+        let mut agg = Verdict::Pass;
+        for v in it {
+            match v {
+                Verdict::Fail => return Verdict::Fail,
+                Verdict::Inconclusive => agg = Verdict::Inconclusive,
+                _ => {}
+            }
+        }
+        agg
+    }
+}
+
+/// A negative control of a claim: a documented counterfactual under which the claim is false,
+/// run through the same checker function as the real measurement. Its verdict must be
+/// [`Verdict::Fail`]; its margin says by how much it fails (same units as the claim's margin).
+#[derive(Clone, Debug, Serialize)]
+pub struct Control {
+    /// Short id of the counterfactual (e.g. `nngp_for_ntk`).
+    pub id: String,
+    /// The counterfactual in words.
+    pub description: String,
+    /// Verdict of the claim's checker on the counterfactual (must be Fail).
+    pub verdict: Verdict,
+    /// Headline measured value of the counterfactual.
+    pub measured: f64,
+    /// Measured value as displayed.
+    pub measured_text: String,
+    /// Signed distance to the acceptance threshold (negative = the control fails, as it must).
+    pub margin: f64,
+}
+
+impl Control {
+    /// The control `id` whose checker output is `c` (the claim's checker run on the
+    /// counterfactual inputs).
+    pub fn from_claim(id: &str, description: &str, c: &ClaimResult) -> Self {
+        Control {
+            id: id.into(),
+            description: description.into(),
+            verdict: c.verdict,
+            measured: c.measured,
+            measured_text: c.measured_text.clone(),
+            margin: c.margin,
         }
     }
 }
@@ -79,9 +144,36 @@ pub struct ClaimResult {
     pub verdict: Verdict,
     /// How the margin is measured, and anything needed to read the row.
     pub note: String,
+    /// Negative controls run through the same checker (empty unless [`Settings::controls`]).
+    pub controls: Vec<Control>,
 }
 
 impl ClaimResult {
+    /// A claim row with no controls.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: &str,
+        claim: impl Into<String>,
+        measured: f64,
+        measured_text: impl Into<String>,
+        predicted: impl Into<String>,
+        margin: f64,
+        verdict: Verdict,
+        note: impl Into<String>,
+    ) -> Self {
+        ClaimResult {
+            id: id.into(),
+            claim: claim.into(),
+            measured,
+            measured_text: measured_text.into(),
+            predicted: predicted.into(),
+            margin,
+            verdict,
+            note: note.into(),
+            controls: Vec::new(),
+        }
+    }
+
     /// `measured ≤ bound` (margin in decades: log10(bound/measured), +16 if measured is 0).
     pub fn at_most(id: &str, claim: &str, measured: f64, bound: f64) -> Self {
         let margin = if measured == 0.0 {
@@ -91,40 +183,62 @@ impl ClaimResult {
         } else {
             f64::NEG_INFINITY
         };
-        ClaimResult {
-            id: id.into(),
-            claim: claim.into(),
+        ClaimResult::new(
+            id,
+            claim,
             measured,
-            measured_text: fmt_num(measured),
-            predicted: format!("≤ {}", fmt_num(bound)),
+            fmt_num(measured),
+            format!("≤ {}", fmt_num(bound)),
             margin,
-            verdict: Verdict::from_bool(measured.is_finite() && measured <= bound),
-            note: "margin in decades: log10(bound/measured)".into(),
-        }
+            Verdict::from_bool(measured.is_finite() && measured <= bound),
+            "margin in decades: log10(bound/measured)",
+        )
     }
 
     /// `lo ≤ measured ≤ hi` (margin = distance to the nearer end, in the measured units).
     pub fn within(id: &str, claim: &str, measured: f64, lo: f64, hi: f64) -> Self {
         let margin = (measured - lo).min(hi - measured);
-        ClaimResult {
-            id: id.into(),
-            claim: claim.into(),
+        ClaimResult::new(
+            id,
+            claim,
             measured,
-            measured_text: fmt_num(measured),
-            predicted: format!("∈ [{}, {}]", fmt_num(lo), fmt_num(hi)),
-            margin: if margin.is_nan() {
+            fmt_num(measured),
+            format!("∈ [{}, {}]", fmt_num(lo), fmt_num(hi)),
+            if margin.is_nan() {
                 f64::NEG_INFINITY
             } else {
                 margin
             },
-            verdict: Verdict::from_bool(measured >= lo && measured <= hi),
-            note: "margin = distance to the nearer end of the interval".into(),
-        }
+            Verdict::from_bool(measured >= lo && measured <= hi),
+            "margin = distance to the nearer end of the interval",
+        )
     }
 
     /// Builder: replace the verdict.
     pub fn with_verdict(mut self, v: Verdict) -> Self {
         self.verdict = v;
+        self
+    }
+    /// Builder: a plumbing check — a Pass becomes [`Verdict::Sanity`] (a failure stays Fail).
+    pub fn as_sanity(mut self) -> Self {
+        if self.verdict == Verdict::Pass {
+            self.verdict = Verdict::Sanity;
+        }
+        self
+    }
+    /// Builder: a reported number — the verdict becomes [`Verdict::Info`] unless the
+    /// measurement itself is not finite (then Fail: a silent NaN is never information).
+    pub fn as_info(mut self) -> Self {
+        self.verdict = if self.measured.is_finite() {
+            Verdict::Info
+        } else {
+            Verdict::Fail
+        };
+        self
+    }
+    /// Builder: attach the control `id`, whose checker output on the counterfactual is `c`.
+    pub fn with_control(mut self, id: &str, description: &str, c: &ClaimResult) -> Self {
+        self.controls.push(Control::from_claim(id, description, c));
         self
     }
     /// Builder: replace the displayed measured text.
@@ -141,6 +255,10 @@ impl ClaimResult {
     pub fn with_note(mut self, s: impl Into<String>) -> Self {
         self.note = s.into();
         self
+    }
+    /// Whether every control fails (true when there are none).
+    pub fn controls_all_fail(&self) -> bool {
+        self.controls.iter().all(|c| c.verdict == Verdict::Fail)
     }
 }
 
@@ -256,8 +374,12 @@ impl CheckReport {
     }
     /// Add a claim (the aggregate verdict is updated).
     pub fn push(&mut self, c: ClaimResult) {
-        self.verdict = self.verdict.max(c.verdict);
         self.claims.push(c);
+        self.verdict = Verdict::aggregate(self.claims.iter().map(|c| c.verdict));
+    }
+    /// Mutable access to a claim by id (to attach controls after the fact).
+    pub fn claim_mut(&mut self, id: &str) -> Option<&mut ClaimResult> {
+        self.claims.iter_mut().find(|c| c.id == id)
     }
     /// Add a parameter line.
     pub fn param(&mut self, name: &str, value: impl std::fmt::Display) {
@@ -285,6 +407,13 @@ pub enum Profile {
     Full,
 }
 
+/// The fixed seeds of `gbml check --seeds K` (the first K are used): the paper's arXiv date
+/// 20200626 first, then further fixed values.
+pub const SEEDS: [u64; 10] = [
+    20200626, 20200627, 20200628, 20200629, 20200630, 20200701, 20200702, 20200703, 20200704,
+    20200705,
+];
+
 /// Settings shared by all checkers.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -294,6 +423,8 @@ pub struct Settings {
     pub seed: u64,
     /// Show indicatif progress bars on long steps.
     pub progress: bool,
+    /// Run the negative controls of every claim (`gbml check --controls`).
+    pub controls: bool,
 }
 
 impl Settings {
@@ -301,13 +432,24 @@ impl Settings {
     pub fn new(profile: Profile) -> Self {
         Settings {
             profile,
-            seed: 20200626,
+            seed: SEEDS[0],
             progress: false,
+            controls: false,
         }
     }
     /// CI-sized settings (= quick profile).
     pub fn quick() -> Self {
         Self::new(Profile::Quick)
+    }
+    /// Builder: run (or skip) the negative controls.
+    pub fn with_controls(mut self, on: bool) -> Self {
+        self.controls = on;
+        self
+    }
+    /// Builder: base seed.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
     }
     /// Pick a value by profile.
     pub fn pick<T>(&self, quick: T, default: T, full: T) -> T {

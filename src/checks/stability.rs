@@ -54,6 +54,7 @@ pub fn check_kernel_stability(st: &Settings) -> Result<CheckReport> {
              so any decay at least as fast as width^(−1/2) satisfies it",
             fit.n
         ),
+        controls: Vec::new(),
     };
     if fit.ci_hi < -0.5 {
         rep.detail(format!(
@@ -131,6 +132,7 @@ pub fn check_kernel_stability(st: &Settings) -> Result<CheckReport> {
             fmt_num(dist.iter().cloned().fold(f64::INFINITY, f64::min)),
             fmt_num(dist.iter().cloned().fold(0.0, f64::max))
         ),
+        controls: Vec::new(),
     });
     series.push(Series::new(
         format!("‖θ_T − θ_0‖ (slope {:.3})", fit.slope),

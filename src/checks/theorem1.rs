@@ -167,6 +167,7 @@ pub fn check_theorem1(st: &Settings) -> Result<CheckReport> {
         margin: worst,
         verdict: Verdict::from_bool(frac >= 1.0 - THEOREM1_DELTA),
         note: "margin = worst log10(envelope/L_t) over seeds and steps at the largest width".into(),
+        controls: Vec::new(),
     });
 
     // 2b asymptotic ratio: measured over the window where the slowest mode of Φ̂_T dominates the
@@ -322,6 +323,7 @@ pub fn check_theorem1(st: &Settings) -> Result<CheckReport> {
         margin: growth.log10() - 3.0,
         verdict: Verdict::from_bool(detected),
         note: "margin = log10(L_T/L_0) − 3 (divergence declared above a 1000× growth)".into(),
+        controls: Vec::new(),
     });
     if let Some(t) = first_violation {
         rep.detail(format!(
@@ -361,6 +363,7 @@ pub fn check_theorem1(st: &Settings) -> Result<CheckReport> {
         margin: 0.0,
         verdict: Verdict::from_bool(cat_first.is_some()),
         note: "measured = first step where L_t exceeds the envelope".into(),
+        controls: Vec::new(),
     });
     rep.detail(format!(
         "catapult regime (η = {} = 1.2 · 2/λ_max(Φ), width {wmax}): peak L_t/L_0 = {}, final L_T/L_0 = {}; \

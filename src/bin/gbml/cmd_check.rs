@@ -1,6 +1,6 @@
 //! `gbml check`: run the theorem checks (issue 5) on built-in defaults, print the table
 //! `claim | measured | predicted | margin | verdict`, write SVG plots, exit 1 if any claim fails.
-use gbml_testbed::checks::{self, Profile, Settings, Verdict};
+use gbml_testbed::checks::{self, Profile, Settings};
 use gbml_testbed::{report, Error, Result};
 use std::path::PathBuf;
 
@@ -34,9 +34,21 @@ pub struct Args {
     /// Hide progress bars.
     #[arg(long)]
     no_progress: bool,
+    /// Also run every claim's negative controls (counterfactuals that must FAIL) and print their
+    /// verdicts under each claim; exit 1 if a control does not fail.
+    #[arg(long)]
+    controls: bool,
+    /// Exit 1 on any INCONCLUSIVE claim too.
+    #[arg(long)]
+    strict: bool,
+    /// Run the profile on the first K fixed seeds (20200626, 20200627, …; `--seed` is then
+    /// ignored) and print per claim how many seeds pass (and per control how many fail).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=checks::SEEDS.len() as u64))]
+    seeds: Option<u64>,
 }
 
-/// Run the command; returns the process exit code (0 all pass/inconclusive, 1 a claim failed).
+/// Run the command; returns the process exit code: 0 if nothing fails, 1 if a claim fails, a
+/// control does not fail, or (with `--strict`) a claim is inconclusive.
 pub fn run(args: Args) -> Result<i32> {
     let profile = if args.quick {
         Profile::Quick
@@ -45,7 +57,7 @@ pub fn run(args: Args) -> Result<i32> {
     } else {
         Profile::Default
     };
-    let mut settings = Settings::new(profile);
+    let mut settings = Settings::new(profile).with_controls(args.controls);
     settings.seed = args.seed;
     settings.progress = !args.no_progress && !args.json;
     let list: Vec<_> = checks::all_checkers()
@@ -59,24 +71,52 @@ pub fn run(args: Args) -> Result<i32> {
             "no check family matches",
         ));
     }
-    let mut reports = Vec::new();
-    for (id, f) in list {
-        if settings.progress {
-            eprintln!("running check `{id}` ({:?} profile)…", profile);
+    let seeds: Vec<u64> = match args.seeds {
+        Some(k) => checks::SEEDS[..k as usize].to_vec(),
+        None => vec![args.seed],
+    };
+    let mut runs = Vec::new();
+    for &seed in &seeds {
+        settings.seed = seed;
+        let mut reports = Vec::new();
+        for (id, f) in &list {
+            if settings.progress {
+                eprintln!("running check `{id}` ({profile:?} profile, seed {seed})…");
+            }
+            reports.push(checks::timed(*f, &settings)?);
         }
-        reports.push(checks::timed(f, &settings)?);
+        runs.push(reports);
     }
+    let reports = &runs[0];
     if !args.no_plots {
-        let paths = report::write_figures(&reports, &args.out)?;
+        let paths = report::write_figures(reports, &args.out)?;
         if !args.json {
             eprintln!("wrote {} plots to {}", paths.len(), args.out.display());
         }
     }
     if args.json {
-        println!("{}", report::to_json(&reports)?);
+        if args.seeds.is_some() {
+            println!("{}", report::to_json_seeds(&seeds, &runs)?);
+        } else {
+            println!("{}", report::to_json(reports)?);
+        }
     } else {
-        print!("{}", report::table(&reports, args.verbose));
+        for (seed, reports) in seeds.iter().zip(&runs) {
+            if seeds.len() > 1 {
+                println!("\n== seed {seed} ==");
+            }
+            print!("{}", report::table(reports, args.verbose));
+        }
+        if seeds.len() > 1 {
+            print!("\n{}", report::seeds_table(&seeds, &runs));
+        }
     }
-    let failed = reports.iter().any(|r| r.verdict == Verdict::Fail);
-    Ok(if failed { 1 } else { 0 })
+    let all = runs.iter().map(|r| report::Summary::of(r));
+    let mut code = 0;
+    for m in all {
+        if m.fail > 0 || (args.strict && m.inconclusive > 0) || m.controls_fail < m.controls {
+            code = 1;
+        }
+    }
+    Ok(code)
 }
