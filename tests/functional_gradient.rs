@@ -9,7 +9,13 @@ fn functional_gradient_quick() {
     let rep = check_functional_gd(&Settings::quick()).unwrap();
     for c in &rep.claims {
         println!("{} {:?} {}", c.id, c.verdict, c.measured_text);
-        assert_eq!(c.verdict, Verdict::Pass, "{}: {}", c.id, c.measured_text);
+        // the Taylor-order checks hold for any smooth model: labelled SANITY (issue 11)
+        let want = if c.id.ends_with("_step_order") {
+            Verdict::Sanity
+        } else {
+            Verdict::Pass
+        };
+        assert_eq!(c.verdict, want, "{}: {}", c.id, c.measured_text);
     }
     assert_eq!(rep.claims.len(), 4);
     let m = rep.claim("functional.meta_minus_base").unwrap().measured;

@@ -9,8 +9,10 @@
 //!   1-hidden-layer networks ([`super::sweep`]) against the analytic MNK with the same discrete
 //!   inner step.
 
-use super::common::{rel_fro, slope_claim, width_figure};
-use super::sweep::sweep;
+use super::common::{
+    rel_fro, slope_claim, slope_control, slope_resolution_detail, width_figure, SIGMA_W_OFF,
+};
+use super::sweep::{sweep, sweep_mnk};
 use super::{CheckReport, Settings};
 use crate::error::Result;
 use crate::kernel::{self, Activation, Arch};
@@ -61,6 +63,7 @@ pub fn check_kernel_convergence(st: &Settings) -> Result<CheckReport> {
     let theta = kernel::ntk(&arch, pts.view(), None)?;
     let pb = st.bar((widths.len() * seeds) as u64, "empirical NTK at init");
     let (mut xs, mut es) = (Vec::new(), Vec::new());
+    let mut emps = Vec::new();
     for &w in &widths {
         let mlp = Mlp::new(&arch.clone().with_width(w), pts.ncols(), 1)?;
         for s in 0..seeds {
@@ -68,6 +71,9 @@ pub fn check_kernel_convergence(st: &Settings) -> Result<CheckReport> {
             let emp = mlp.empirical_ntk(th.view(), pts.view(), None)?;
             xs.push(w as f64);
             es.push(rel_fro(emp.view(), theta.view()));
+            if st.controls {
+                emps.push(emp);
+            }
             pb.inc(1);
         }
     }
@@ -80,6 +86,37 @@ pub fn check_kernel_convergence(st: &Settings) -> Result<CheckReport> {
         SLOPE,
         BAND,
     )?;
+    let c = if st.controls {
+        let off = arch.clone().with_sigma_w(arch.sigma_w * SIGMA_W_OFF);
+        let mut c = c;
+        let nngp = kernel::nngp(&arch, pts.view(), None)?;
+        let e: Vec<f64> = emps
+            .iter()
+            .map(|m| rel_fro(m.view(), nngp.view()))
+            .collect();
+        c = slope_control(
+            c,
+            "nngp_for_ntk",
+            "analytic NNGP Σ in place of the NTK Θ",
+            &xs,
+            &e,
+            SLOPE,
+            BAND,
+        )?;
+        let k = kernel::ntk(&off, pts.view(), None)?;
+        let e: Vec<f64> = emps.iter().map(|m| rel_fro(m.view(), k.view())).collect();
+        rep.detail(slope_resolution_detail(
+            &c,
+            "analytic NTK with σ_w off by 1%",
+            &xs,
+            &e,
+            SLOPE,
+            BAND,
+        )?);
+        c
+    } else {
+        c
+    };
     rep.push(c);
     rep.figures.push(width_figure(
         "convergence_ntk_vs_width",
@@ -105,6 +142,40 @@ pub fn check_kernel_convergence(st: &Settings) -> Result<CheckReport> {
         SLOPE,
         BAND,
     )?;
+    let c = if st.controls {
+        let mut c = c;
+        let relu = sw.arch.clone();
+        for (cid, desc, a) in [
+            (
+                "sigma_w_off_1pct",
+                "analytic MNK with σ_w off by 1%",
+                relu.clone().with_sigma_w(relu.sigma_w * SIGMA_W_OFF),
+            ),
+            (
+                "erf_for_relu",
+                "analytic MNK of an erf network in place of ReLU",
+                Arch {
+                    activation: Activation::Erf,
+                    ..relu.clone()
+                },
+            ),
+        ] {
+            let phi = sweep_mnk(&a, sw.inner).phi(&sw.train)?;
+            let e: Vec<f64> = sw
+                .runs
+                .iter()
+                .map(|r| rel_fro(r.mnk[0].1.view(), phi.view()))
+                .collect();
+            if cid == "sigma_w_off_1pct" {
+                rep.detail(slope_resolution_detail(&c, desc, &xm, &e, SLOPE, BAND)?);
+            } else {
+                c = slope_control(c, cid, desc, &xm, &e, SLOPE, BAND)?;
+            }
+        }
+        c
+    } else {
+        c
+    };
     rep.push(c);
     rep.figures.push(width_figure(
         "convergence_mnk_vs_width",

@@ -13,8 +13,10 @@
 //! [`super::common::slope_claim`]). MATH.md §9 measured −0.48 for τ = 1 and only −0.24 for
 //! τ = 5 over widths 256–2048; the sweep uses τ = 1.
 
-use super::common::{rel_fro, slope_claim, width_figure};
-use super::sweep::sweep;
+use super::common::{
+    rel_fro, slope_claim, slope_control, slope_resolution_detail, width_figure, SIGMA_W_OFF,
+};
+use super::sweep::{sweep, sweep_mnk};
 use super::theorem1::describe;
 use super::{CheckReport, Settings};
 use crate::error::Result;
@@ -57,6 +59,47 @@ pub fn check_kernel_regression(st: &Settings) -> Result<CheckReport> {
         ),
     ] {
         let (c, fit) = slope_claim(id, name, &xs, v, -0.5, (-0.65, -0.35))?;
+        let c = if st.controls {
+            let mut c = c;
+            let centred = id.ends_with("centred_slope");
+            for (cid, desc, a) in [
+                (
+                    "sigma_w_off_1pct",
+                    "MNK predictor from the analytic kernel with σ_w off by 1%",
+                    sw.arch.clone().with_sigma_w(sw.arch.sigma_w * SIGMA_W_OFF),
+                ),
+                (
+                    "erf_for_relu",
+                    "MNK predictor from the analytic kernel of an erf network (not ReLU)",
+                    crate::kernel::Arch {
+                        activation: crate::kernel::Activation::Erf,
+                        ..sw.arch.clone()
+                    },
+                ),
+            ] {
+                let k = sweep_mnk(&a, sw.inner);
+                let sched = crate::mnk::Schedule::steps(sw.eta, sw.steps);
+                let mut e = Vec::new();
+                let pc = k.predict(&sw.train, &sw.test, &sched, None)?.test;
+                for r in &sw.runs {
+                    e.push(if centred {
+                        rel_fro(r.test_pred_centred.view(), pc.view())
+                    } else {
+                        let p = k.predict(&sw.train, &sw.test, &sched, Some((&r.f0.0, &r.f0.1)))?;
+                        rel_fro(r.test_pred.view(), p.test.view())
+                    });
+                }
+                if cid == "sigma_w_off_1pct" {
+                    let d = slope_resolution_detail(&c, desc, &xs, &e, -0.5, (-0.65, -0.35))?;
+                    rep.detail(d);
+                } else {
+                    c = slope_control(c, cid, desc, &xs, &e, -0.5, (-0.65, -0.35))?;
+                }
+            }
+            c
+        } else {
+            c
+        };
         rep.push(c);
         rep.figures.push(width_figure(
             fig,

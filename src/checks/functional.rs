@@ -15,7 +15,10 @@
 //!   Φ(test, train) η Σ_{s<t}(I − ηΦ)^s (Y − G) to machine precision
 //!   ([`crate::tol::LINEAR_TRAJECTORY_REL`]).
 
-use super::common::{meta_tasks, rel_fro, slope_claim, slope_text, stack, width_figure};
+use super::common::{
+    meta_tasks, rel_fro, slope_claim, slope_control, slope_resolution_detail, slope_text, stack,
+    width_figure, SIGMA_W_OFF,
+};
 use super::stats::loglog_slope;
 use super::sweep::sweep;
 use super::{fmt_num, CheckReport, ClaimResult, Figure, Series, Settings, Style, Verdict};
@@ -170,13 +173,25 @@ pub fn check_functional_gd(st: &Settings) -> Result<CheckReport> {
 
     // 5c analytic kernel, width sweep.
     let lr = 1e-3;
+    // controls: the same width-slope checker with the analytic NTK of another activation (ReLU)
+    // or with σ_w off by 1%.
+    let relu = Arch {
+        activation: Activation::Relu,
+        ..base.clone()
+    };
+    let off = base.clone().with_sigma_w(base.sigma_w * SIGMA_W_OFF);
     let (mut xs, mut es) = (Vec::new(), Vec::new());
+    let (mut es_relu, mut es_off) = (Vec::new(), Vec::new());
     for &w in &sw.widths {
         let m = Mlp::new(&base.clone().with_width(w), sw.train.d(), 1)?;
         for s in 0..2u64 {
             let th = m.init(st.seed.wrapping_add(977 * w as u64 + s));
             xs.push(w as f64);
             es.push(inner_err(&m, &th, lr, Some(&base))?);
+            if st.controls {
+                es_relu.push(inner_err(&m, &th, lr, Some(&relu))?);
+                es_off.push(inner_err(&m, &th, lr, Some(&off))?);
+            }
         }
     }
     let (c, fit) = slope_claim(
@@ -187,6 +202,28 @@ pub fn check_functional_gd(st: &Settings) -> Result<CheckReport> {
         -0.5,
         (-0.65, -0.35),
     )?;
+    let c = if st.controls {
+        let c = slope_control(
+            c,
+            "relu_ntk_for_erf",
+            "analytic NTK of a ReLU network (the network is erf)",
+            &xs,
+            &es_relu,
+            -0.5,
+            (-0.65, -0.35),
+        )?;
+        rep.detail(slope_resolution_detail(
+            &c,
+            "analytic NTK with σ_w off by 1%",
+            &xs,
+            &es_off,
+            -0.5,
+            (-0.65, -0.35),
+        )?);
+        c
+    } else {
+        c
+    };
     rep.push(c);
     rep.figures.push(width_figure(
         "functional_inner_vs_width",
@@ -241,14 +278,33 @@ pub fn check_functional_gd(st: &Settings) -> Result<CheckReport> {
         &Schedule::steps(eta, steps),
         Some((&a, &b)),
     )?;
-    let projected: Array2<f64> = &pred.test - &pred.g_test;
-    let e = rel_fro((&f_meta - &g_base).view(), projected.view());
-    rep.push(ClaimResult::at_most(
-        "functional.meta_minus_base",
-        "linear model: F_t − G = Φ(new,past)ηΣ(I−ηΦ)^s(Y−G)",
-        e,
-        crate::tol::LINEAR_TRAJECTORY_REL,
-    ));
+    let meta_claim = |pred: &mnk::Prediction| {
+        let projected: Array2<f64> = &pred.test - &pred.g_test;
+        let e = rel_fro((&f_meta - &g_base).view(), projected.view());
+        ClaimResult::at_most(
+            "functional.meta_minus_base",
+            "linear model: F_t − G = Φ(new,past)ηΣ(I−ηΦ)^s(Y−G)",
+            e,
+            crate::tol::LINEAR_TRAJECTORY_REL,
+        )
+    };
+    let mut c = meta_claim(&pred);
+    if st.controls {
+        // control: the projected term from the MNK with σ_w off by 1%
+        let off = larch.clone().with_sigma_w(larch.sigma_w * SIGMA_W_OFF);
+        let k = Mnk::new(BaseKernel::Analytic(off), Schedule::steps(0.3, 2)).predict(
+            &ltrain,
+            &ltest,
+            &Schedule::steps(eta, steps),
+            Some((&a, &b)),
+        )?;
+        c = c.with_control(
+            "sigma_w_off_1pct",
+            "projected term from the MNK with σ_w off by 1%",
+            &meta_claim(&k),
+        );
+    }
+    rep.push(c);
     rep.param(
         "linear model (5d)",
         format!(

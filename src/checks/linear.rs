@@ -17,7 +17,7 @@
 //! Tolerance: [`crate::tol::LINEAR_IDENTITY_REL`] (normwise relative, static identities) and
 //! [`crate::tol::LINEAR_TRAJECTORY_REL`] (after t outer steps; rounding grows ~linearly in t).
 
-use super::common::{meta_tasks, rel_fro, stack};
+use super::common::{meta_tasks, rel_fro, stack, SIGMA_W_OFF};
 use super::{fmt_num, CheckReport, ClaimResult, Figure, Series, Settings, Style};
 use crate::error::Result;
 use crate::kernel::{self, Activation, Arch};
@@ -26,6 +26,24 @@ use crate::mnk::{self, data::LinearSpec, BaseKernel, Mnk, Schedule, F0};
 use crate::net::Mlp;
 use crate::theory;
 use crate::tol::{LINEAR_IDENTITY_REL, LINEAR_TRAJECTORY_REL};
+
+/// Run `claim` on the real architecture `archs[0]`; if a second one is given (σ_w off by 1%),
+/// attach the same checker's output on it as the control `sigma_w_off_1pct`.
+fn with_sigma_control(
+    archs: &[&Arch],
+    claim: impl Fn(&Arch) -> Result<ClaimResult>,
+) -> Result<ClaimResult> {
+    let mut c = claim(archs[0])?;
+    for a in &archs[1..] {
+        let k = claim(a)?;
+        c = c.with_control(
+            "sigma_w_off_1pct",
+            "analytic side computed with σ_w off by 1%",
+            &k,
+        );
+    }
+    Ok(c)
+}
 
 /// Run claim family 6.
 pub fn check_linear_identities(st: &Settings) -> Result<CheckReport> {
@@ -70,47 +88,63 @@ pub fn check_linear_identities(st: &Settings) -> Result<CheckReport> {
 
     // 6a: empirical NTK = analytic NTK.
     let ntk_emp = mlp.empirical_ntk(theta0.view(), pts.view(), None)?;
-    let ntk_an = kernel::ntk(&arch, pts.view(), None)?;
-    let e = rel_fro(ntk_emp.view(), ntk_an.view());
-    rep.push(ClaimResult::at_most(
-        "linear.ntk_exact",
-        "empirical NTK J Jᵀ = analytic NTK (depth 0)",
-        e,
-        LINEAR_IDENTITY_REL,
-    ));
+    // The controls feed every identity's checker the analytic side of a model with σ_w off by
+    // 1% (SIGMA_W_OFF): the same tolerance must then fail by many decades.
+    let off = arch.clone().with_sigma_w(arch.sigma_w * SIGMA_W_OFF);
+    let archs: Vec<&Arch> = if st.controls {
+        vec![&arch, &off]
+    } else {
+        vec![&arch]
+    };
+    let ntk_claim = |a: &Arch| -> Result<ClaimResult> {
+        let ntk_an = kernel::ntk(a, pts.view(), None)?;
+        Ok(ClaimResult::at_most(
+            "linear.ntk_exact",
+            "empirical NTK J Jᵀ = analytic NTK (depth 0)",
+            rel_fro(ntk_emp.view(), ntk_an.view()),
+            LINEAR_IDENTITY_REL,
+        ))
+    };
+    rep.push(with_sigma_control(&archs, ntk_claim)?);
 
     // 6b: inner loop in closed form.
     let inner = Schedule::steps(lr, tau);
     let outs = maml::meta_outputs(&mlp, theta0.view(), &tasks, &cfg)?;
-    let mut worst: f64 = 0.0;
-    for (t, f_net) in train_set.tasks().iter().zip(&outs) {
-        let k_ss = kernel::ntk(&arch, t.xs.view(), None)?;
-        let k_qs = kernel::ntk(&arch, t.xq.view(), Some(t.xs.view()))?;
-        let tt = mnk::inner_operator(k_ss.view(), &inner)?;
-        let r0 = &mlp.forward(theta0.view(), t.xs.view())? - &t.ys;
-        let a = crate::linalg::matmul(k_qs.view(), tt.view());
-        let pred =
-            &mlp.forward(theta0.view(), t.xq.view())? - &crate::linalg::matmul(a.view(), r0.view());
-        worst = worst.max(rel_fro(f_net.view(), pred.view()));
-    }
-    rep.push(ClaimResult::at_most(
-        "linear.inner_closed_form",
-        "τ inner steps = f − Θ(X,X') T (f(X') − Y') (discrete T)",
-        worst,
-        LINEAR_IDENTITY_REL,
-    ));
+    let inner_claim = |a: &Arch| -> Result<ClaimResult> {
+        let mut worst: f64 = 0.0;
+        for (t, f_net) in train_set.tasks().iter().zip(&outs) {
+            let k_ss = kernel::ntk(a, t.xs.view(), None)?;
+            let k_qs = kernel::ntk(a, t.xq.view(), Some(t.xs.view()))?;
+            let tt = mnk::inner_operator(k_ss.view(), &inner)?;
+            let r0 = &mlp.forward(theta0.view(), t.xs.view())? - &t.ys;
+            let a = crate::linalg::matmul(k_qs.view(), tt.view());
+            let pred = &mlp.forward(theta0.view(), t.xq.view())?
+                - &crate::linalg::matmul(a.view(), r0.view());
+            worst = worst.max(rel_fro(f_net.view(), pred.view()));
+        }
+        Ok(ClaimResult::at_most(
+            "linear.inner_closed_form",
+            "τ inner steps = f − Θ(X,X') T (f(X') − Y') (discrete T)",
+            worst,
+            LINEAR_IDENTITY_REL,
+        ))
+    };
+    rep.push(with_sigma_control(&archs, inner_claim)?);
 
     // 6c: Φ̂ = J_F J_Fᵀ = MNK formula.
-    let mnk_k = Mnk::new(BaseKernel::Analytic(arch.clone()), inner);
+    let mnk_of = |a: &Arch| Mnk::new(BaseKernel::Analytic(a.clone()), inner);
+    let mnk_k = mnk_of(&arch);
     let phi = mnk_k.phi(&train_set)?;
     let phi_emp = maml::empirical_mnk(&mlp, theta0.view(), &tasks, &cfg)?;
-    let e = rel_fro(phi_emp.view(), phi.view());
-    rep.push(ClaimResult::at_most(
-        "linear.phi_equals_jf",
-        "Φ̂ = J_F J_Fᵀ equals the MNK block formula",
-        e,
-        LINEAR_IDENTITY_REL,
-    ));
+    let phi_claim = |a: &Arch| -> Result<ClaimResult> {
+        Ok(ClaimResult::at_most(
+            "linear.phi_equals_jf",
+            "Φ̂ = J_F J_Fᵀ equals the MNK block formula",
+            rel_fro(phi_emp.view(), mnk_of(a).phi(&train_set)?.view()),
+            LINEAR_IDENTITY_REL,
+        ))
+    };
+    rep.push(with_sigma_control(&archs, phi_claim)?);
 
     // 6d: outer loop in closed form.
     let spec_phi = mnk::Spectrum::of(phi.view())?;
@@ -133,7 +167,31 @@ pub fn check_linear_identities(st: &Settings) -> Result<CheckReport> {
         &TrainConfig::new(eta, steps),
         &mut |_, _| {},
     )?;
+    let measured: Vec<f64> = res.records.iter().map(|r| r.meta_loss).collect();
     let r0 = &stack(&outs) - &train_set.query_y();
+    let outer_claim = |a: &Arch| -> Result<ClaimResult> {
+        let phi = mnk_of(a).phi(&train_set)?;
+        let (w, u) = crate::linalg::sym_eig(phi.view())?;
+        let coords = crate::linalg::t_matmul(u.view(), r0.view());
+        let exact = theory::linear_loss_trajectory(
+            eta,
+            w.as_slice().unwrap(),
+            coords.column(0).to_vec().as_slice(),
+            steps,
+        );
+        let worst = measured
+            .iter()
+            .zip(&exact)
+            .map(|(a, b)| ((a - b) / b).abs())
+            .fold(0.0, f64::max);
+        Ok(ClaimResult::at_most(
+            "linear.outer_closed_form",
+            "meta-loss L_t = ½‖(I − ηΦ)^t r_0‖² for every t",
+            worst,
+            LINEAR_TRAJECTORY_REL,
+        ))
+    };
+    rep.push(with_sigma_control(&archs, outer_claim)?);
     let (w, u) = crate::linalg::sym_eig(phi.view())?;
     let coords = crate::linalg::t_matmul(u.view(), r0.view());
     let exact = theory::linear_loss_trajectory(
@@ -142,18 +200,6 @@ pub fn check_linear_identities(st: &Settings) -> Result<CheckReport> {
         coords.column(0).to_vec().as_slice(),
         steps,
     );
-    let measured: Vec<f64> = res.records.iter().map(|r| r.meta_loss).collect();
-    let worst = measured
-        .iter()
-        .zip(&exact)
-        .map(|(a, b)| ((a - b) / b).abs())
-        .fold(0.0, f64::max);
-    rep.push(ClaimResult::at_most(
-        "linear.outer_closed_form",
-        "meta-loss L_t = ½‖(I − ηΦ)^t r_0‖² for every t",
-        worst,
-        LINEAR_TRAJECTORY_REL,
-    ));
 
     // 6e: predictions = MNK predictor with the model's f0.
     let f0_of = |set: &mnk::TaskSet| -> Result<F0> {
@@ -163,12 +209,6 @@ pub fn check_linear_identities(st: &Settings) -> Result<CheckReport> {
         })
     };
     let (f0_tr, f0_te) = (f0_of(&train_set)?, f0_of(&test_set)?);
-    let pred = mnk_k.predict(
-        &train_set,
-        &test_set,
-        &Schedule::steps(eta, steps),
-        Some((&f0_tr, &f0_te)),
-    )?;
     let net_pred = stack(&maml::predict(
         &mlp,
         res.theta.view(),
@@ -176,25 +216,59 @@ pub fn check_linear_identities(st: &Settings) -> Result<CheckReport> {
         &test_tasks,
         &cfg,
     )?);
-    let e = rel_fro(net_pred.view(), pred.test.view());
-    rep.push(ClaimResult::at_most(
-        "linear.predictor_equivalence",
-        "trained model on test tasks = MNK predictor (η, t, f0)",
-        e,
-        LINEAR_TRAJECTORY_REL,
-    ));
+    let pred_claim = |a: &Arch| -> Result<ClaimResult> {
+        let pred = mnk_of(a).predict(
+            &train_set,
+            &test_set,
+            &Schedule::steps(eta, steps),
+            Some((&f0_tr, &f0_te)),
+        )?;
+        Ok(ClaimResult::at_most(
+            "linear.predictor_equivalence",
+            "trained model on test tasks = MNK predictor (η, t, f0)",
+            rel_fro(net_pred.view(), pred.test.view()),
+            LINEAR_TRAJECTORY_REL,
+        ))
+    };
+    rep.push(with_sigma_control(&archs, pred_claim)?);
 
     // 6f: residual ratio bound.
     let rho = theory::linear_residual_ratio_bound(eta, spec_phi.lambda_min, spec_phi.lambda_max)?;
-    let ratios: Vec<f64> = measured.windows(2).map(|p| (p[1] / p[0]).sqrt()).collect();
-    let max_ratio = ratios.iter().cloned().fold(0.0, f64::max);
-    let c = ClaimResult::at_most(
-        "linear.residual_ratio_bound",
-        "‖r_{t+1}‖/‖r_t‖ ≤ max(|1−ηλ_min|, |1−ηλ_max|) every step",
-        max_ratio,
-        rho * (1.0 + LINEAR_IDENTITY_REL),
-    )
-    .with_predicted(format!("≤ {}", fmt_num(rho)));
+    let ratio_claim = |losses: &[f64]| {
+        let max_ratio = losses
+            .windows(2)
+            .map(|p| (p[1] / p[0]).sqrt())
+            .fold(0.0, f64::max);
+        ClaimResult::at_most(
+            "linear.residual_ratio_bound",
+            "‖r_{t+1}‖/‖r_t‖ ≤ max(|1−ηλ_min|, |1−ηλ_max|) every step",
+            max_ratio,
+            rho * (1.0 + LINEAR_IDENTITY_REL),
+        )
+        .with_predicted(format!("≤ {}", fmt_num(rho)))
+    };
+    let mut c = ratio_claim(&measured);
+    if st.controls {
+        // control: the model trained with the outer step doubled, checked against ρ(η)
+        let r2 = maml::train(
+            &mlp,
+            theta0.view(),
+            &tasks,
+            &cfg,
+            &TrainConfig::new(2.0 * eta, steps),
+            &mut |_, _| {},
+        );
+        let l2: Vec<f64> = match r2 {
+            Ok(r) => r.records.iter().map(|r| r.meta_loss).collect(),
+            Err(crate::error::Error::Diverged { .. }) => vec![1.0, f64::INFINITY],
+            Err(e) => return Err(e),
+        };
+        c = c.with_control(
+            "outer_step_x2",
+            "losses of a run with the outer step doubled (2η), bound still ρ(η)",
+            &ratio_claim(&l2),
+        );
+    }
     rep.push(c);
     let t: Vec<f64> = (0..=steps).map(|t| t as f64).collect();
     rep.figures.push(Figure {
