@@ -33,7 +33,6 @@ fn generalization_bound_quick() {
         "generalization.c_grows_with_noise",
         "generalization.c_matches_noise_model",
         "generalization.maml_follows_mnk",
-        "generalization.maml_follows_mnk_omniglot",
     ] {
         assert_eq!(verdict(&r, id), Verdict::Pass, "{id}: {:?}", r.claim(id));
     }
@@ -58,8 +57,10 @@ fn generalization_bound_quick() {
         "{growth}"
     );
     // finite MAML on Omniglot: the MNK moves away from G by more than MAML differs from it
+    // ... but both sit near chance (0.2), so it is reported as INFO, not counted as a pass
     let o = r.claim("generalization.maml_follows_mnk_omniglot").unwrap();
     assert!(o.measured <= 0.1, "{o:?}");
+    assert_eq!(o.verdict, Verdict::Info, "{o:?}");
     assert_eq!(r.figures.len(), 4);
     let acc = r
         .figures

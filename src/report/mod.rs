@@ -58,7 +58,7 @@ fn wrapped_row(s: &mut String, cells: &[(&str, usize)]) {
 }
 
 /// Column widths of the table: id, claim, measured, predicted, margin, verdict.
-const COLS: [usize; 6] = [34, 40, 30, 30, 9, 12];
+const COLS: [usize; 6] = [41, 40, 30, 30, 9, 12];
 
 /// Counts of claim verdicts and of controls over `reports`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
