@@ -24,7 +24,7 @@ fn verdict(r: &gbml_testbed::checks::CheckReport, id: &str) -> Verdict {
 #[test]
 fn generalization_bound_quick() {
     let r = check_generalization(&Settings::quick()).unwrap();
-    assert_eq!(r.claims.len(), 8);
+    assert_eq!(r.claims.len(), 9);
     // every claim passes on the fixed seeds (measured when written)
     for id in [
         "generalization.rank_sine",
@@ -33,6 +33,7 @@ fn generalization_bound_quick() {
         "generalization.c_grows_with_noise",
         "generalization.c_matches_noise_model",
         "generalization.maml_follows_mnk",
+        "generalization.c_grows_with_dissimilarity",
     ] {
         assert_eq!(verdict(&r, id), Verdict::Pass, "{id}: {:?}", r.claim(id));
     }
