@@ -596,6 +596,13 @@ fn growth_prefix(v: &[f64]) -> usize {
 /// one-sided p = 1/120 < 0.01; with 4 the smallest possible p is 1/24.
 pub const MIN_GROWTH_LEVELS: usize = 5;
 
+/// Largest accepted relative deviation of the replicate-mean Q from the noise model's E[Q]
+/// (second criterion of `c_matches_noise_model`, issue 11). With 4 replicates (quick) the
+/// Bonferroni t-test (3 dof, t_crit ≈ 15) could not reject even "the noise does not change Q"
+/// (measured |t| = 13 at a 20× deviation). Set between the measured deviations (0.26 quick, 0.11
+/// full when written) and that control (≥ 20).
+pub const NOISE_MODEL_REL: f64 = 0.5;
+
 /// Overall false-positive rate of the noise-model test `c_matches_noise_model`.
 pub const MODEL_ALPHA: f64 = 0.01;
 
@@ -1047,6 +1054,65 @@ fn spread_sweep(
     }
     let c = spread_claim(&cs, &es, "the MNK predictor")?;
     Ok((c, cs, gs, es, zs))
+}
+
+/// The checker of `generalization.c_matches_noise_model`: at every (family, N, p > 0) the
+/// paired t over the replicates of Q_r(p) − pred_r(p) must stay within the Bonferroni critical
+/// value `t_crit`. `pred` gives the per-replicate prediction of a point.
+fn noise_model_claim(
+    points: &[Point],
+    pred: &dyn Fn(&Point) -> Vec<f64>,
+    t_crit: f64,
+    n_tests: usize,
+    reps: usize,
+) -> ClaimResult {
+    let mut worst_t: f64 = 0.0;
+    let mut worst_at = String::new();
+    let mut worst_rel: f64 = 0.0;
+    for pt in points.iter().filter(|p| p.noise > 0.0) {
+        let pr = pred(pt);
+        let d: Vec<f64> = pt.q_reps.iter().zip(&pr).map(|(a, b)| a - b).collect();
+        let t = mean_t(&d);
+        let mean_pred = pr.iter().sum::<f64>() / pr.len() as f64;
+        worst_rel = worst_rel.max(((pt.q - mean_pred) / mean_pred).abs());
+        if t.abs() >= worst_t || t.is_nan() {
+            worst_t = if t.is_nan() { f64::INFINITY } else { t.abs() };
+            worst_at = format!(
+                "{} N = {} p = {:.1}: mean Q = {} vs predicted {}",
+                pt.family.name(),
+                pt.n_tasks,
+                pt.noise,
+                fmt_num(pt.q),
+                fmt_num(mean_pred)
+            );
+        }
+    }
+    ClaimResult::new(
+        "generalization.c_matches_noise_model",
+        "measured Q = NC² follows the derived E[Q(p)] of the noise model",
+        worst_t,
+        format!(
+            "max |t| = {} (max rel. dev. {})",
+            fmt_num(worst_t),
+            fmt_num(worst_rel)
+        ),
+        format!(
+            "|t| ≤ {} (Bonferroni, α = {MODEL_ALPHA}) and rel. dev. ≤ {NOISE_MODEL_REL}",
+            fmt_num(t_crit)
+        ),
+        (t_crit - worst_t).min(NOISE_MODEL_REL - worst_rel),
+        Verdict::from_bool(worst_t <= t_crit && worst_rel <= NOISE_MODEL_REL),
+        format!(
+            "paired t over {reps} replicates of Q_r(p) − E[Q_r(p) | inputs, clean labels] at every \
+             (family, N, p > 0), {n_tests} tests, two-sided Bonferroni critical value of Student t \
+             with {} dof; false-positive rate ≤ {MODEL_ALPHA} overall if the differences are \
+             Gaussian (heavier tails make it larger); worst: {worst_at}; AND the replicate-mean \
+             relative deviation |mean Q − mean E[Q]|/mean E[Q] ≤ {NOISE_MODEL_REL} everywhere \
+             (the t-test alone has little power with few replicates); margin = min(t_crit − max \
+             |t|, {NOISE_MODEL_REL} − max rel. dev.)",
+            reps - 1
+        ),
+    )
 }
 
 /// The checker of `generalization.maml_follows_mnk`: the finite-MAML test losses `a` and the
@@ -1523,51 +1589,25 @@ pub fn check_generalization(st: &Settings) -> Result<CheckReport> {
         let _ = fam;
     }
     let t_crit = student_t_quantile(1.0 - MODEL_ALPHA / (2.0 * n_tests as f64), reps - 1)?;
-    let mut worst_t: f64 = 0.0;
-    let mut worst_at = String::new();
-    let mut worst_rel: f64 = 0.0;
-    for pt in points.iter().filter(|p| p.noise > 0.0) {
-        let d: Vec<f64> = pt
-            .q_reps
-            .iter()
-            .zip(&pt.q_pred_reps)
-            .map(|(a, b)| a - b)
-            .collect();
-        let t = mean_t(&d);
-        worst_rel = worst_rel.max(((pt.q - pt.q_pred) / pt.q_pred).abs());
-        if t.abs() >= worst_t {
-            worst_t = t.abs();
-            worst_at = format!(
-                "{} N = {} p = {:.1}: mean Q = {} vs E[Q] = {}",
-                pt.family.name(),
-                pt.n_tasks,
-                pt.noise,
-                fmt_num(pt.q),
-                fmt_num(pt.q_pred)
-            );
-        }
+    let mut c = noise_model_claim(&points, &|pt| pt.q_pred_reps.clone(), t_crit, n_tests, reps);
+    if st.controls {
+        // control: a noise model that predicts no effect of the noise (E[Q(p)] = Q(0) of the
+        // same replicate), through the same paired-t checker
+        let q0 = |pt: &Point| -> Vec<f64> {
+            points
+                .iter()
+                .find(|o| o.family == pt.family && o.n_tasks == pt.n_tasks && o.noise == 0.0)
+                .map_or_else(|| vec![f64::NAN; pt.q_reps.len()], |o| o.q_reps.clone())
+        };
+        let k = noise_model_claim(&points, &q0, t_crit, n_tests, reps);
+        c = c.with_control(
+            "noise_ignored",
+            "prediction E[Q(p)] = Q(0) of the same replicate (a model in which the noise does \
+             not change Q)",
+            &k,
+        );
     }
-    rep.push(ClaimResult {
-        id: "generalization.c_matches_noise_model".into(),
-        claim: "measured Q = NC² follows the derived E[Q(p)] of the noise model".into(),
-        measured: worst_t,
-        measured_text: format!(
-            "max |t| = {} (max rel. dev. {})",
-            fmt_num(worst_t),
-            fmt_num(worst_rel)
-        ),
-        predicted: format!("|t| ≤ {} (Bonferroni, α = {MODEL_ALPHA})", fmt_num(t_crit)),
-        margin: t_crit - worst_t,
-        verdict: Verdict::from_bool(worst_t <= t_crit),
-        note: format!(
-            "paired t over {reps} replicates of Q_r(p) − E[Q_r(p) | inputs, clean labels] at every \
-             (family, N, p > 0), {n_tests} tests, two-sided Bonferroni critical value of Student t \
-             with {} dof; false-positive rate ≤ {MODEL_ALPHA} overall if the differences are \
-             Gaussian (heavier tails make it larger); worst: {worst_at}; margin = t_crit − max |t|",
-            reps - 1
-        ),
-        controls: Vec::new(),
-    });
+    rep.push(c);
 
     // (b) bound above the measured error.
     let ratio = points.iter().map(|p| p.max_ratio).fold(0.0f64, f64::max);
