@@ -1115,6 +1115,119 @@ fn noise_model_claim(
     )
 }
 
+/// The checker of `generalization.c_grows_with_noise`: per (family, N), Spearman ρ(p, C) ≥ 0.9
+/// with p < 0.01 over the noise levels on which the noise model's E[Q(p)] grows (curves with
+/// fewer than [`MIN_GROWTH_LEVELS`] such levels are not tested). `c_of` gives a point's C (replicate
+/// mean, per-replicate values); explanations go to `details`.
+fn growth_claim(
+    fams: &[(Family, &Vec<usize>)],
+    points: &[Point],
+    c_of: &dyn Fn(&Point) -> (f64, Vec<f64>),
+    details: &mut Vec<String>,
+) -> Result<ClaimResult> {
+    let mut worst = f64::INFINITY;
+    let mut worst_p = 0.0;
+    let mut curves_ok = 0;
+    let mut curves = 0;
+    let mut c_unresolved = 0;
+    let mut too_short = 0;
+    let mut per_curve = Vec::new();
+    for (fam, ns) in fams {
+        for &n in ns.iter() {
+            let sel: Vec<&Point> = points
+                .iter()
+                .filter(|p| p.family == *fam && p.n_tasks == n)
+                .collect();
+            let eq: Vec<f64> = sel.iter().map(|p| p.q_pred).collect();
+            let top = growth_prefix(&eq);
+            let ps: Vec<f64> = sel[..=top].iter().map(|p| p.noise).collect();
+            let c: Vec<f64> = sel[..=top].iter().map(|p| c_of(p).0).collect();
+            curves += 1;
+            let (s_f, tr_m) = sel[0].moments;
+            let e_r = replacement_energy(fam.noise_kind(), family_k(*fam));
+            let slope1 = e_r * tr_m - s_f;
+            per_curve.push(format!(
+                "{} N = {n}: E[Q] rises up to p = {} (slope at p = 1: e_r tr M − S_f = {})",
+                fam.name(),
+                sel[top].noise,
+                fmt_num(slope1)
+            ));
+            if ps.len() < MIN_GROWTH_LEVELS {
+                too_short += 1;
+                details.push(format!(
+                    "{} N = {n}: the noise model predicts growth of C only on p ≤ {} ({} levels), \
+                     too few for a rank test at p < 0.01; not tested. E[Q] over p = {:?}",
+                    fam.name(),
+                    sel[top].noise,
+                    ps.len(),
+                    eq.iter().map(|v| fmt_num(*v)).collect::<Vec<_>>()
+                ));
+                continue;
+            }
+            let s = spearman(&ps, &c)?;
+            if s.rho >= 0.9 && s.p_value < 0.01 {
+                curves_ok += 1;
+            } else {
+                let owned: Vec<Vec<f64>> = sel[..=top].iter().map(|p| c_of(p).1).collect();
+                let c_reps: Vec<&[f64]> = owned.iter().map(|v| &v[..]).collect();
+                let tc = min_adjacent_t(&c_reps);
+                if failure_unresolved(None, &c_reps) {
+                    c_unresolved += 1;
+                }
+                details.push(format!(
+                    "C not increasing in p for {} N = {n} on the levels p ≤ {} where the noise \
+                     model predicts growth: ρ(p, C) = {:.3}; C = {:?}; smallest adjacent paired \
+                     |t| of C = {tc:.2} (resolved if ≥ {RESOLVED_T})",
+                    fam.name(),
+                    sel[top].noise,
+                    s.rho,
+                    c.iter().map(|v| fmt_num(*v)).collect::<Vec<_>>(),
+                ));
+            }
+            if s.rho < worst {
+                worst = s.rho;
+                worst_p = s.p_value;
+            }
+        }
+    }
+    details.push(format!(
+        "where the noise model predicts C to grow (E[Q(p)] = (1−p)² Q_f + p(1−p) S_f + p e_r tr M, \
+         replicate means): {}",
+        per_curve.join("; ")
+    ));
+    let tested = curves - too_short;
+    Ok(ClaimResult {
+        id: "generalization.c_grows_with_noise".into(),
+        claim: "C increases with p wherever the noise model's E[Q(p)] does (every family and N)"
+            .into(),
+        measured: worst,
+        measured_text: format!(
+            "min ρ(p, C) = {:.3} (p = {:.2e}); {curves_ok}/{tested} curves pass",
+            worst, worst_p
+        ),
+        predicted: "ρ ≥ 0.9, p < 0.01 on every tested curve".into(),
+        margin: worst - 0.9,
+        verdict: if tested == 0 {
+            Verdict::Inconclusive
+        } else if curves_ok == tested {
+            Verdict::Pass
+        } else if curves_ok + c_unresolved == tested {
+            Verdict::Inconclusive
+        } else {
+            Verdict::Fail
+        },
+        note: format!(
+            "per (family, N): Spearman ρ(p, C) over the noise levels 0 … p_top, p_top = last level \
+             of the initial run on which the derived E[Q(p)] (replicate mean of expected_q) \
+             increases; exact permutation p-value; curves with fewer than {MIN_GROWTH_LEVELS} such \
+             levels are not tested ({too_short}); margin = min ρ − 0.9; false-positive rate < 1% \
+             per curve; INCONCLUSIVE when on every failing curve every decreasing pair of levels \
+             is unresolved (paired |t| < {RESOLVED_T}); {c_unresolved} unresolved"
+        ),
+        controls: Vec::new(),
+    })
+}
+
 /// The checker of `generalization.maml_follows_mnk`: the finite-MAML test losses `a` and the
 /// reference predictor's `b` over the noise levels: Spearman ρ ≥ 0.9 with p < 0.01 and
 /// max |a − b| ≤ [`MAML_GAP`].
@@ -1479,106 +1592,29 @@ pub fn check_generalization(st: &Settings) -> Result<CheckReport> {
     // C grows with noise where the noise model predicts growth (restated claim, docs/checks.md):
     // within every (family, N), Spearman ρ(p, C) over the prefix of noise levels on which the
     // derived E[Q(p)] (expected_q, replicate mean) increases.
-    let mut worst = f64::INFINITY;
-    let mut worst_p = 0.0;
-    let mut curves_ok = 0;
-    let mut curves = 0;
-    let mut c_unresolved = 0;
-    let mut too_short = 0;
-    let mut per_curve = Vec::new();
-    for (fam, ns) in &fams {
-        for &n in ns.iter() {
-            let sel: Vec<&Point> = points
-                .iter()
-                .filter(|p| p.family == *fam && p.n_tasks == n)
-                .collect();
-            let eq: Vec<f64> = sel.iter().map(|p| p.q_pred).collect();
-            let top = growth_prefix(&eq);
-            let ps: Vec<f64> = sel[..=top].iter().map(|p| p.noise).collect();
-            let c: Vec<f64> = sel[..=top].iter().map(|p| p.complexity).collect();
-            curves += 1;
-            let (s_f, tr_m) = sel[0].moments;
-            let e_r = replacement_energy(fam.noise_kind(), family_k(*fam));
-            let slope1 = e_r * tr_m - s_f;
-            per_curve.push(format!(
-                "{} N = {n}: E[Q] rises up to p = {} (slope at p = 1: e_r tr M − S_f = {})",
-                fam.name(),
-                sel[top].noise,
-                fmt_num(slope1)
-            ));
-            if ps.len() < MIN_GROWTH_LEVELS {
-                too_short += 1;
-                rep.detail(format!(
-                    "{} N = {n}: the noise model predicts growth of C only on p ≤ {} ({} levels), \
-                     too few for a rank test at p < 0.01; not tested. E[Q] over p = {:?}",
-                    fam.name(),
-                    sel[top].noise,
-                    ps.len(),
-                    eq.iter().map(|v| fmt_num(*v)).collect::<Vec<_>>()
-                ));
-                continue;
-            }
-            let s = spearman(&ps, &c)?;
-            if s.rho >= 0.9 && s.p_value < 0.01 {
-                curves_ok += 1;
-            } else {
-                let c_reps: Vec<&[f64]> = sel[..=top].iter().map(|p| &p.c_reps[..]).collect();
-                let tc = min_adjacent_t(&c_reps);
-                if failure_unresolved(None, &c_reps) {
-                    c_unresolved += 1;
-                }
-                rep.detail(format!(
-                    "C not increasing in p for {} N = {n} on the levels p ≤ {} where the noise \
-                     model predicts growth: ρ(p, C) = {:.3}; C = {:?}; smallest adjacent paired \
-                     |t| of C = {tc:.2} (resolved if ≥ {RESOLVED_T})",
-                    fam.name(),
-                    sel[top].noise,
-                    s.rho,
-                    c.iter().map(|v| fmt_num(*v)).collect::<Vec<_>>(),
-                ));
-            }
-            if s.rho < worst {
-                worst = s.rho;
-                worst_p = s.p_value;
-            }
-        }
+    let mut details = Vec::new();
+    let real = |p: &Point| (p.complexity, p.c_reps.clone());
+    let mut c = growth_claim(&fams, &points, &real, &mut details)?;
+    for d in details {
+        rep.detail(d);
     }
-    rep.detail(format!(
-        "where the noise model predicts C to grow (E[Q(p)] = (1−p)² Q_f + p(1−p) S_f + p e_r tr M, \
-         replicate means): {}",
-        per_curve.join("; ")
-    ));
-    let tested = curves - too_short;
-    rep.push(ClaimResult {
-        id: "generalization.c_grows_with_noise".into(),
-        claim: "C increases with p wherever the noise model's E[Q(p)] does (every family and N)"
-            .into(),
-        measured: worst,
-        measured_text: format!(
-            "min ρ(p, C) = {:.3} (p = {:.2e}); {curves_ok}/{tested} curves pass",
-            worst, worst_p
-        ),
-        predicted: "ρ ≥ 0.9, p < 0.01 on every tested curve".into(),
-        margin: worst - 0.9,
-        verdict: if tested == 0 {
-            Verdict::Inconclusive
-        } else if curves_ok == tested {
-            Verdict::Pass
-        } else if curves_ok + c_unresolved == tested {
-            Verdict::Inconclusive
-        } else {
-            Verdict::Fail
-        },
-        note: format!(
-            "per (family, N): Spearman ρ(p, C) over the noise levels 0 … p_top, p_top = last level \
-             of the initial run on which the derived E[Q(p)] (replicate mean of expected_q) \
-             increases; exact permutation p-value; curves with fewer than {MIN_GROWTH_LEVELS} such \
-             levels are not tested ({too_short}); margin = min ρ − 0.9; false-positive rate < 1% \
-             per curve; INCONCLUSIVE when on every failing curve every decreasing pair of levels \
-             is unresolved (paired |t| < {RESOLVED_T}); {c_unresolved} unresolved"
-        ),
-        controls: Vec::new(),
-    });
+    if st.controls {
+        // control: C of the clean labels (p = 0) of the same replicate at every p — a complexity
+        // that ignores the label noise
+        let c0 = |pt: &Point| -> (f64, Vec<f64>) {
+            points
+                .iter()
+                .find(|o| o.family == pt.family && o.n_tasks == pt.n_tasks && o.noise == 0.0)
+                .map_or((f64::NAN, Vec::new()), |o| (o.complexity, o.c_reps.clone()))
+        };
+        let k = growth_claim(&fams, &points, &c0, &mut Vec::new())?;
+        c = c.with_control(
+            "noise_ignored",
+            "C of the clean labels (p = 0, same replicate) at every p",
+            &k,
+        );
+    }
+    rep.push(c);
 
     // The measured Q follows the derived noise model E[Q(p)] (a test of the derivation and of
     // the noise implementation): per (family, N, p > 0), the paired replicate differences
