@@ -1313,7 +1313,7 @@ fn rank_claim(
             tc,
             te
         ));
-        if worst.as_ref().map_or(true, |(_, w)| s.rho < w.rho) {
+        if worst.as_ref().is_none_or(|(_, w)| s.rho < w.rho) {
             worst = Some((n, s));
         }
     }

@@ -62,7 +62,7 @@ pub fn run(args: Args) -> Result<i32> {
     settings.progress = !args.no_progress && !args.json;
     let list: Vec<_> = checks::all_checkers()
         .into_iter()
-        .filter(|(id, _)| args.only.as_deref().map_or(true, |o| id.contains(o)))
+        .filter(|(id, _)| args.only.as_deref().is_none_or(|o| id.contains(o)))
         .collect();
     if list.is_empty() {
         return Err(Error::param(
