@@ -60,3 +60,66 @@ fn table_wraps_without_cutting() {
     assert_eq!(lines.join(" "), long);
     assert!(lines.iter().all(|l| !l.contains('…')));
 }
+
+/// The CLI: `--controls --seeds 2 --json` prints one report per fixed seed with the controls of
+/// every claim; `--seeds` out of range is a usage error.
+#[test]
+fn gbml_check_cli_controls_and_seeds() {
+    let exe = env!("CARGO_BIN_EXE_gbml");
+    let out = std::process::Command::new(exe)
+        .args([
+            "check",
+            "--quick",
+            "--only",
+            "linear",
+            "--controls",
+            "--seeds",
+            "2",
+            "--json",
+            "--no-plots",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = v.as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["seed"], checks::SEEDS[0]);
+    assert_eq!(runs[1]["seed"], checks::SEEDS[1]);
+    for run in runs {
+        for c in run["families"][0]["claims"].as_array().unwrap() {
+            assert_eq!(c["verdict"], "Pass", "{c}");
+            let ks = c["controls"].as_array().unwrap();
+            assert!(!ks.is_empty(), "{c}");
+            assert!(ks.iter().all(|k| k["verdict"] == "Fail"), "{c}");
+        }
+    }
+    let table = std::process::Command::new(exe)
+        .args([
+            "check",
+            "--quick",
+            "--only",
+            "linear",
+            "--controls",
+            "--seeds",
+            "2",
+            "--no-plots",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("2/2 pass") && text.contains("2/2 fail"),
+        "{text}"
+    );
+    let bad = std::process::Command::new(exe)
+        .args(["check", "--quick", "--seeds", "0", "--no-plots"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
