@@ -129,7 +129,8 @@ pub fn ensure_finite<'a, D: ndarray::Dimension>(
         if !v.is_finite() {
             return Err(Error::NonFinite {
                 context: context.to_string(),
-                location: format!("{:?}", idx),
+                // `[i, j]` for every dimension (the pattern of IxDyn debug-prints its internals).
+                location: format!("{:?}", ndarray::IntoDimension::into_dimension(idx).slice()),
                 value: v,
             });
         }

@@ -25,8 +25,9 @@
 //! | `f0_zero_instead_of_file` | predictions with f0 files | f0 ≡ 0 |
 //! | `first_order_instead_of_second_order` / `second_order_instead_of_first_order` | meta_gradient, meta_loss_trajectory | the other meta-gradient order |
 
-use super::compare::{compare_arrays, reference, Inputs, Stats};
+use super::accuracy::{compare_arrays, Stats};
 use super::manifest::{Layout, Loop, LossNorm, Manifest, Quantity, RidgeMode, F0};
+use super::reference::{reference, Inputs};
 use super::tolerance::Tolerance;
 use crate::error::Result;
 use crate::kernel::Parameterization;
