@@ -35,6 +35,35 @@ pub struct Stats {
     pub non_finite: usize,
 }
 
+/// The floor of the LRE denominators: `floor · max|r|` (1 for an all-zero reference).
+pub fn den_floor(reference: ArrayViewD<f64>, floor: f64) -> f64 {
+    let scale = reference.iter().fold(0.0f64, |m, r| m.max(r.abs()));
+    if scale == 0.0 {
+        1.0
+    } else {
+        floor * scale
+    }
+}
+
+/// The LRE denominator of a reference entry: `max(|r|, den_floor)`.
+pub fn entry_den(r: f64, den_floor: f64) -> f64 {
+    r.abs().max(den_floor)
+}
+
+/// LRE of one candidate entry: `−log10(|c − r| / max(|r|, den_floor))` in `[0, LRE_MAX]`
+/// (0 for a non-finite candidate).
+pub fn entry_lre(c: f64, r: f64, den_floor: f64) -> f64 {
+    if !c.is_finite() {
+        return 0.0;
+    }
+    let abs = (c - r).abs();
+    if abs == 0.0 {
+        LRE_MAX
+    } else {
+        (-(abs / entry_den(r, den_floor)).log10()).clamp(0.0, LRE_MAX)
+    }
+}
+
 /// Compare two arrays entrywise (see the module docs). Shapes must agree
 /// ([`Error::Shape`] otherwise); the reference must be finite ([`Error::NonFinite`]).
 pub fn compare_arrays(
@@ -50,8 +79,7 @@ pub fn compare_arrays(
         ));
     }
     crate::error::ensure_finite(reference.view(), "reference")?;
-    let scale = reference.iter().fold(0.0f64, |m, r| m.max(r.abs()));
-    let den_floor = if scale == 0.0 { 1.0 } else { floor * scale };
+    let den_floor = den_floor(reference.view(), floor);
     let mut lres = Vec::with_capacity(reference.len());
     let mut max_abs = 0.0f64;
     let mut max_rel = 0.0f64;
@@ -60,13 +88,11 @@ pub fn compare_arrays(
     for ((idx, &r), &c) in reference.indexed_iter().zip(candidate.iter()) {
         let (abs, rel, l) = if c.is_finite() {
             let abs = (c - r).abs();
-            let rel = abs / r.abs().max(den_floor);
-            let l = if abs == 0.0 {
-                LRE_MAX
-            } else {
-                (-rel.log10()).clamp(0.0, LRE_MAX)
-            };
-            (abs, rel, l)
+            (
+                abs,
+                abs / r.abs().max(den_floor),
+                entry_lre(c, r, den_floor),
+            )
         } else {
             non_finite += 1;
             (f64::INFINITY, f64::INFINITY, 0.0)

@@ -13,6 +13,7 @@
 
 pub use super::accuracy::{compare_arrays, Stats};
 use super::arrays;
+use super::conditioning::{self, Requirement};
 use super::diagnose::{self, Diagnosis};
 use super::manifest::{Manifest, Quantity};
 pub use super::reference::{input2, loss_scale, reference, task_set, unstack, Inputs};
@@ -46,6 +47,8 @@ pub struct Report {
     pub stats: Option<Stats>,
     /// The tolerance applied.
     pub tolerance: Tolerance,
+    /// The conditioning-aware requirement the verdict applied (`None` for a shape mismatch).
+    pub requirement: Option<Requirement>,
     /// The verdict.
     pub verdict: Verdict,
     /// Alternative conventions under which the candidate matches (only for mismatches).
@@ -76,7 +79,7 @@ impl std::fmt::Display for Report {
         if let Some(s) = &self.stats {
             writeln!(
                 f,
-                "  max abs err {:.3e}  max rel err {:.3e} ({:.1} eps)  LRE min {:.2} median {:.2}  (need {:.2}, {})",
+                "  max abs err {:.3e}  max rel err {:.3e} ({:.1} eps)  LRE min {:.2} median {:.2}  (table {:.2} digits, {})",
                 s.max_abs_err,
                 s.max_rel_err,
                 s.eps_units,
@@ -99,6 +102,21 @@ impl std::fmt::Display for Report {
             )?;
         } else {
             writeln!(f, "  candidate shape does not match the reference")?;
+        }
+        if let Some(r) = &self.requirement {
+            writeln!(
+                f,
+                "  conditioning: κ = {:.2e} ({}); need min({:.2}, {:.2} − log10 κ_i) digits per entry; \
+                 closest entry {:?}: LRE {:.2} vs need {:.2} (κ_i {:.2e})",
+                r.conditioning.kappa,
+                r.conditioning.what,
+                self.tolerance.min_digits,
+                conditioning::budget_digits(),
+                r.index,
+                r.lre,
+                r.need,
+                r.entry_kappa
+            )?;
         }
         for d in &self.diagnoses {
             writeln!(
@@ -151,6 +169,7 @@ pub fn compare_values(
                 quantity: m.quantity,
                 shape,
                 stats: None,
+                requirement: None,
                 tolerance: tol,
                 verdict: Verdict::Mismatch,
                 diagnoses: d.into_iter().collect(),
@@ -163,7 +182,15 @@ pub fn compare_values(
         ));
     }
     let stats = compare_arrays(candidate.view(), reference.view(), tol.floor)?;
-    let verdict = if stats.min_lre >= tol.min_digits {
+    let cond = conditioning::conditioning(m, inputs, &reference)?;
+    let req = conditioning::requirement(
+        candidate.view(),
+        reference.view(),
+        tol.floor,
+        tol.min_digits,
+        cond,
+    );
+    let verdict = if req.met {
         Verdict::Pass
     } else {
         Verdict::Mismatch
@@ -179,6 +206,7 @@ pub fn compare_values(
         quantity: m.quantity,
         shape,
         stats: Some(stats),
+        requirement: Some(req),
         tolerance: tol,
         verdict,
         diagnoses,

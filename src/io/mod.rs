@@ -19,6 +19,7 @@
 pub mod accuracy;
 pub mod arrays;
 pub mod compare;
+pub mod conditioning;
 pub mod diagnose;
 pub mod export;
 pub mod fuzz_targets;
