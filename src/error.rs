@@ -46,7 +46,7 @@ pub enum Error {
         suggested_ridge: f64,
     },
     /// Training diverged (outer rate above the critical rate, or non-finite loss).
-    #[error("training diverged at step {step}: {reason} (rate {rate:.4e}, critical rate {critical_rate:.4e})")]
+    #[error("training diverged at step {step}: {reason} (rate {rate:.4e}, {})", critical_text(*critical_rate))]
     Diverged {
         step: usize,
         reason: String,
@@ -116,6 +116,15 @@ impl Error {
             Error::Singular { .. } | Error::Diverged { .. } | Error::LinAlg(_) => 3,
             Error::Io { .. } => 4,
         }
+    }
+}
+
+/// The critical rate of a divergence message; NaN stands for "not known" (Φ̂_0 not recorded).
+fn critical_text(rate: f64) -> String {
+    if rate.is_finite() {
+        format!("critical rate {rate:.4e}")
+    } else {
+        "critical rate unknown: Φ̂_0 was not recorded".into()
     }
 }
 

@@ -49,6 +49,9 @@ pub struct Report {
     pub tolerance: Tolerance,
     /// The conditioning-aware requirement the verdict applied (`None` for a shape mismatch).
     pub requirement: Option<Requirement>,
+    /// Why our reference under the stated conventions could not be computed (a diverging
+    /// trajectory explained by a convention slip; `None` otherwise).
+    pub reference_error: Option<String>,
     /// The verdict.
     pub verdict: Verdict,
     /// Alternative conventions under which the candidate matches (only for mismatches).
@@ -99,6 +102,11 @@ impl std::fmt::Display for Report {
                 } else {
                     String::new()
                 }
+            )?;
+        } else if let Some(e) = &self.reference_error {
+            writeln!(
+                f,
+                "  our reference under the stated conventions fails ({e}); the candidate is finite"
             )?;
         } else {
             writeln!(f, "  candidate shape does not match the reference")?;
@@ -156,7 +164,11 @@ pub fn compare_values(
     label: &str,
 ) -> Result<Report> {
     let tol = tols.get(m.quantity);
-    let reference = reference(m, inputs)?;
+    let reference = match reference(m, inputs) {
+        Ok(r) => r,
+        Err(e @ Error::Diverged { .. }) => return diverged(m, inputs, candidate, tol, label, e),
+        Err(e) => return Err(e),
+    };
     let shape = reference.shape().to_vec();
     if candidate.shape() != reference.shape() {
         // A transposed 2-D output is a diagnosable convention mistake; anything else is unusable.
@@ -170,6 +182,7 @@ pub fn compare_values(
                 shape,
                 stats: None,
                 requirement: None,
+                reference_error: None,
                 tolerance: tol,
                 verdict: Verdict::Mismatch,
                 diagnoses: d.into_iter().collect(),
@@ -207,8 +220,37 @@ pub fn compare_values(
         shape,
         stats: Some(stats),
         requirement: Some(req),
+        reference_error: None,
         tolerance: tol,
         verdict,
+        diagnoses,
+    })
+}
+
+/// The report when our reference diverges under the stated conventions: a mismatch when a
+/// convention slip reproduces the candidate, else the divergence error itself.
+fn diverged(
+    m: &Manifest,
+    inputs: &Inputs,
+    candidate: &ArrayD<f64>,
+    tol: Tolerance,
+    label: &str,
+    err: Error,
+) -> Result<Report> {
+    let diagnoses = diagnose::explain_without_reference(m, inputs, candidate, &tol)?;
+    if diagnoses.is_empty() {
+        return Err(err);
+    }
+    Ok(Report {
+        manifest: label.into(),
+        implementation: m.implementation.clone(),
+        quantity: m.quantity,
+        shape: candidate.shape().to_vec(),
+        stats: None,
+        requirement: None,
+        reference_error: Some(err.to_string()),
+        tolerance: tol,
+        verdict: Verdict::Mismatch,
         diagnoses,
     })
 }
