@@ -16,7 +16,9 @@ use super::arrays;
 use super::conditioning::{self, Requirement};
 use super::diagnose::{self, Diagnosis};
 use super::manifest::{Manifest, Quantity};
-pub use super::reference::{input2, loss_scale, reference, task_set, unstack, Inputs};
+pub use super::reference::{
+    input2, loss_scale, reference, reference_with, task_set, unstack, Inputs, Precision,
+};
 use super::tolerance::{Tolerance, ToleranceTable};
 use crate::error::{Error, Result};
 use ndarray::ArrayD;
@@ -52,6 +54,8 @@ pub struct Report {
     /// Why our reference under the stated conventions could not be computed (a diverging
     /// trajectory explained by a convention slip; `None` otherwise).
     pub reference_error: Option<String>,
+    /// The arithmetic of the reference the candidate was judged against.
+    pub precision: Precision,
     /// The verdict.
     pub verdict: Verdict,
     /// Alternative conventions under which the candidate matches (only for mismatches).
@@ -76,8 +80,15 @@ impl std::fmt::Display for Report {
         };
         writeln!(
             f,
-            "{v}  {}  [{}]  {}  shape {:?}",
-            self.quantity, self.implementation, self.manifest, self.shape
+            "{v}  {}  [{}]  {}  shape {:?}  (reference: {})",
+            self.quantity,
+            self.implementation,
+            self.manifest,
+            self.shape,
+            match self.precision {
+                Precision::F64 => "f64",
+                Precision::Extended => "extended precision",
+            }
         )?;
         if let Some(s) = &self.stats {
             writeln!(
@@ -183,6 +194,7 @@ pub fn compare_values(
                 stats: None,
                 requirement: None,
                 reference_error: None,
+                precision: precision_of(m.quantity),
                 tolerance: tol,
                 verdict: Verdict::Mismatch,
                 diagnoses: d.into_iter().collect(),
@@ -221,10 +233,19 @@ pub fn compare_values(
         stats: Some(stats),
         requirement: Some(req),
         reference_error: None,
+        precision: precision_of(m.quantity),
         tolerance: tol,
         verdict,
         diagnoses,
     })
+}
+
+/// The arithmetic [`reference`] uses for a quantity (no extended path for finite networks).
+fn precision_of(q: Quantity) -> Precision {
+    match q {
+        Quantity::MetaGradient | Quantity::MetaLossTrajectory => Precision::F64,
+        _ => Precision::Extended,
+    }
 }
 
 /// The report when our reference diverges under the stated conventions: a mismatch when a
@@ -249,6 +270,7 @@ fn diverged(
         stats: None,
         requirement: None,
         reference_error: Some(err.to_string()),
+        precision: precision_of(m.quantity),
         tolerance: tol,
         verdict: Verdict::Mismatch,
         diagnoses,

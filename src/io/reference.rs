@@ -26,9 +26,28 @@ pub fn input2<'a>(inputs: &'a Inputs, role: &str) -> Result<ndarray::ArrayView2<
     })
 }
 
-/// Our reference value of the manifest's quantity on the given inputs.
+/// The arithmetic of a reference computation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// The fast f64 path of the library.
+    F64,
+    /// The double-double path of [`crate::xprec`] (faithful f64 results) for the kernels, T, Φ,
+    /// Φ×, predictions and C; the finite-network quantities have no extended path (f64).
+    #[default]
+    Extended,
+}
+
+/// Our most accurate reference value of the manifest's quantity on the given inputs
+/// ([`Precision::Extended`]).
 pub fn reference(m: &Manifest, inputs: &Inputs) -> Result<ArrayD<f64>> {
+    reference_with(m, inputs, Precision::Extended)
+}
+
+/// Our reference value of the manifest's quantity on the given inputs, in `precision`.
+pub fn reference_with(m: &Manifest, inputs: &Inputs, precision: Precision) -> Result<ArrayD<f64>> {
     let arch = m.conventions.arch()?;
+    let ext = precision == Precision::Extended;
     match m.quantity {
         Quantity::Nngp | Quantity::Ntk => {
             let x1 = input2(inputs, "x1")?;
@@ -36,7 +55,11 @@ pub fn reference(m: &Manifest, inputs: &Inputs) -> Result<ArrayD<f64>> {
                 Some(_) => Some(input2(inputs, "x2")?),
                 None => None,
             };
-            let k = kernel::kernels(&arch, x1, x2)?;
+            let k = if ext {
+                crate::xprec::kernels(&arch, x1, x2)?
+            } else {
+                kernel::kernels(&arch, x1, x2)?
+            };
             let out = if m.quantity == Quantity::Nngp {
                 k.nngp
             } else {
@@ -57,6 +80,9 @@ pub fn reference(m: &Manifest, inputs: &Inputs) -> Result<ArrayD<f64>> {
             let c = &m.conventions;
             let scale = loss_scale(c.loss_for(m.quantity)?, ys.len());
             let sched = c.inner_for(m.quantity)?.schedule(scale);
+            if ext {
+                return extended_t(&arch, xs, ys, sched, c.variant.unwrap_or_default());
+            }
             let k = kernel::kernels(&arch, xs, None)?;
             let theta = match c.variant.unwrap_or_default() {
                 Variant::Maml => k.ntk,
@@ -65,10 +91,31 @@ pub fn reference(m: &Manifest, inputs: &Inputs) -> Result<ArrayD<f64>> {
             Ok(mnk::inner_operator(theta.view(), &sched)?.into_dyn())
         }
         Quantity::MnkGram | Quantity::MnkCross | Quantity::Predictions | Quantity::Complexity => {
-            meta_reference(m, inputs, arch)
+            meta_reference(m, inputs, arch, ext)
         }
         Quantity::MetaGradient | Quantity::MetaLossTrajectory => maml_reference(m, inputs, arch),
     }
+}
+
+/// T of one support set in double-double (through a one-task set whose query is the first
+/// support point: [`crate::xprec::inner_operators`] takes task sets).
+fn extended_t(
+    arch: &crate::kernel::Arch,
+    xs: ArrayView2<f64>,
+    ys: ArrayView2<f64>,
+    sched: mnk::Schedule,
+    variant: Variant,
+) -> Result<ArrayD<f64>> {
+    let task = Task::new(
+        xs.to_owned(),
+        ys.to_owned(),
+        xs.slice(s![0..1, ..]).to_owned(),
+        ys.slice(s![0..1, ..]).to_owned(),
+    )?;
+    let set = TaskSet::new(vec![task])?;
+    let mk = Mnk::new(BaseKernel::Analytic(arch.clone()), sched).with_variant(variant);
+    let mut ts = crate::xprec::inner_operators(&mk, &set)?;
+    Ok(ts.remove(0).into_dyn())
 }
 
 /// The manifest's layout, task shape and loss normalisation for its quantity, and the training
@@ -253,7 +300,12 @@ fn f0_of(inputs: &Inputs, role: &str, layout: Layout, shape: TaskShape) -> Resul
 }
 
 /// References of the task-set quantities (MNK Gram, cross kernel, predictions, complexity).
-fn meta_reference(m: &Manifest, inputs: &Inputs, arch: crate::kernel::Arch) -> Result<ArrayD<f64>> {
+fn meta_reference(
+    m: &Manifest,
+    inputs: &Inputs,
+    arch: crate::kernel::Arch,
+    ext: bool,
+) -> Result<ArrayD<f64>> {
     let q = m.quantity;
     let c = &m.conventions;
     let (layout, shape, loss, train) = training_tasks(m, inputs)?;
@@ -265,7 +317,9 @@ fn meta_reference(m: &Manifest, inputs: &Inputs, arch: crate::kernel::Arch) -> R
         Mnk::new(BaseKernel::Analytic(arch), inner).with_variant(c.variant.unwrap_or_default());
     let test = || test_tasks(inputs, layout, shape);
     match q {
+        Quantity::MnkGram if ext => Ok(crate::xprec::phi(&mk, &train)?.into_dyn()),
         Quantity::MnkGram => Ok(mk.phi(&train)?.into_dyn()),
+        Quantity::MnkCross if ext => Ok(crate::xprec::cross(&mk, &test()?, &train)?.into_dyn()),
         Quantity::MnkCross => Ok(mk.cross(&test()?, &train)?.into_dyn()),
         Quantity::Predictions => {
             let test = test()?;
@@ -279,17 +333,31 @@ fn meta_reference(m: &Manifest, inputs: &Inputs, arch: crate::kernel::Arch) -> R
                     f0_of(inputs, "test_f0", layout, shape)?,
                 )),
             };
-            let p = mk.predict(&train, &test, &outer, f0.as_ref().map(|(a, b)| (a, b)))?;
+            let f0 = f0.as_ref().map(|(a, b)| (a, b));
+            let p = if ext {
+                crate::xprec::predict(&mk, &train, &test, &outer, f0)?
+            } else {
+                mk.predict(&train, &test, &outer, f0)?
+            };
             Ok(p.test.into_dyn())
         }
         Quantity::Complexity => {
             // C = √(tr(Ỹᵀ h(Φ) Ỹ) / N), Ỹ = Y − G, h = (Φ + ρI)⁻¹ (ρ = outer ridge, if given).
             let ridge = c.outer.map_or(0.0, |o| o.ridge());
-            let ad = mk.adapters(&train)?;
-            let g = mnk::g_term(&train, &ad, None)?;
-            let resid = &train.query_y() - &g;
-            let phi = mk.phi_with(&train, &ad)?;
             let sched = mnk::Schedule::infinite().with_ridge(ridge, mnk::RidgeMode::InverseOnly);
+            let (phi, g) = if ext {
+                // Faithful Φ and G (G from the extended predictor on the training tasks).
+                let p = crate::xprec::predict(&mk, &train, &train, &sched, None)?;
+                (crate::xprec::phi(&mk, &train)?, p.g_train)
+            } else {
+                let ad = mk.adapters(&train)?;
+                (mk.phi_with(&train, &ad)?, mnk::g_term(&train, &ad, None)?)
+            };
+            let resid = &train.query_y() - &g;
+            if ext && ridge == 0.0 {
+                let cval = crate::xprec::complexity(phi.view(), resid.view(), train.len())?;
+                return Ok(ndarray::arr0(cval).into_dyn());
+            }
             let (hy, _, _, _) = mnk::predict::outer_apply(phi.view(), resid.view(), &sched)?;
             let quad: f64 = resid.iter().zip(hy.iter()).map(|(a, b)| a * b).sum();
             let cval = (quad.max(0.0) / train.len() as f64).sqrt();
