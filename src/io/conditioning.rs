@@ -24,7 +24,7 @@
 //! | meta_gradient, meta_loss_trajectory | d_i (no conditioning model: κ = 1) | 1 |
 
 use super::manifest::{Manifest, Quantity};
-use super::reference::{input2, loss_scale, test_tasks, training_tasks, Inputs};
+use super::reference::{input2, loss_scale, test_tasks, Inputs, MetaSetup};
 use crate::error::Result;
 use crate::kernel::{self, Arch};
 use crate::linalg;
@@ -190,14 +190,11 @@ fn meta_conditioning(
 ) -> Result<Conditioning> {
     let q = m.quantity;
     let c = &m.conventions;
-    let (layout, shape, loss, train) = training_tasks(m, inputs)?;
-    let k = train.k();
-    let inner = c
-        .inner_for(q)?
-        .schedule(loss_scale(loss, shape.support * k));
+    let setup = MetaSetup::new(m, inputs)?;
+    let (layout, shape, inner, train) = (setup.layout, setup.shape, setup.inner, &setup.train);
     let variant = c.variant.unwrap_or_default();
     let inner_ntk = variant == Variant::Maml;
-    let (mut kt, mut theta) = task_scales(inner_ntk, arch, &train, &inner)?;
+    let (mut kt, mut theta) = task_scales(inner_ntk, arch, train, &inner)?;
     if q == Quantity::MnkCross {
         let (kt2, th2) = task_scales(inner_ntk, arch, &test_tasks(inputs, layout, shape)?, &inner)?;
         kt = kt.max(kt2);
@@ -214,17 +211,9 @@ fn meta_conditioning(
         });
     }
     let mk = Mnk::new(BaseKernel::Analytic(arch.clone()), inner).with_variant(variant);
-    let phi = mk.phi(&train)?;
+    let phi = mk.phi(train)?;
     let kappa_phi = (s_phi / phi.iter().fold(0.0f64, |a, v| a.max(v.abs()))).max(1.0);
-    let outer = match q {
-        Quantity::Complexity => Schedule::infinite().with_ridge(
-            c.outer.map_or(0.0, |o| o.ridge()),
-            crate::mnk::RidgeMode::InverseOnly,
-        ),
-        _ => c
-            .outer_for(q)?
-            .schedule(loss_scale(loss, train.n_query() * k)),
-    };
+    let outer = setup.outer(m)?;
     let kh = kappa_g(phi.view(), &outer)?;
     let kappa = kappa_phi * (1.0 + kh);
     Ok(Conditioning {

@@ -588,6 +588,41 @@ fn pair_diagnoses(
     Ok(out)
 }
 
+/// The alternatives that explain the candidate (skipping those that coincide with `reference`,
+/// when known), else the pairs of slips that do, best first.
+fn explained_by(
+    m: &Manifest,
+    inputs: &Inputs,
+    alts: Vec<Alternative>,
+    candidate: &ArrayD<f64>,
+    reference: Option<&ArrayD<f64>>,
+    stated: Option<f64>,
+    tol: &Tolerance,
+) -> Result<Vec<Diagnosis>> {
+    let need = tol.min_digits.min(DIAGNOSIS_MIN_DIGITS);
+    let mut out = Vec::new();
+    for alt in alts {
+        // Indistinguishable from the stated convention on these inputs: skip.
+        if let Some(r) = reference {
+            if coincide(&alt.value, r, need, tol.floor)? {
+                continue;
+            }
+        }
+        if let Some(l) = explains(candidate, &alt.value, stated, need, tol.floor)? {
+            out.push(Diagnosis {
+                name: alt.name,
+                explanation: alt.explanation,
+                min_lre: l,
+            });
+        }
+    }
+    if out.is_empty() {
+        out = pair_diagnoses(m, inputs, candidate, reference, stated, tol)?;
+    }
+    out.sort_by(|a, b| b.min_lre.total_cmp(&a.min_lre));
+    Ok(out)
+}
+
 /// The diagnoses of a mismatching candidate (see the module docs for the rule).
 pub fn diagnose(
     m: &Manifest,
@@ -597,8 +632,6 @@ pub fn diagnose(
     stats: &Stats,
     tol: &Tolerance,
 ) -> Result<Vec<Diagnosis>> {
-    let need = tol.min_digits.min(DIAGNOSIS_MIN_DIGITS);
-    let mut out = Vec::new();
     let mut alts = alternatives(m, inputs);
     // Transposed square output (non-square is handled by the shape check).
     if let Ok(r2) = reference.view().into_dimensionality::<Ix2>() {
@@ -610,31 +643,15 @@ pub fn diagnose(
             });
         }
     }
-    for alt in alts {
-        // Indistinguishable from the stated convention on these inputs: skip.
-        if coincide(&alt.value, reference, need, tol.floor)? {
-            continue;
-        }
-        if let Some(l) = explains(candidate, &alt.value, Some(stats.min_lre), need, tol.floor)? {
-            out.push(Diagnosis {
-                name: alt.name,
-                explanation: alt.explanation,
-                min_lre: l,
-            });
-        }
-    }
-    if out.is_empty() {
-        out = pair_diagnoses(
-            m,
-            inputs,
-            candidate,
-            Some(reference),
-            Some(stats.min_lre),
-            tol,
-        )?;
-    }
-    out.sort_by(|a, b| b.min_lre.total_cmp(&a.min_lre));
-    Ok(out)
+    explained_by(
+        m,
+        inputs,
+        alts,
+        candidate,
+        Some(reference),
+        Some(stats.min_lre),
+        tol,
+    )
 }
 
 /// Diagnoses when our reference under the stated conventions could not be computed (it
@@ -646,22 +663,15 @@ pub fn explain_without_reference(
     candidate: &ArrayD<f64>,
     tol: &Tolerance,
 ) -> Result<Vec<Diagnosis>> {
-    let need = tol.min_digits.min(DIAGNOSIS_MIN_DIGITS);
-    let mut out = Vec::new();
-    for alt in alternatives(m, inputs) {
-        if let Some(l) = explains(candidate, &alt.value, None, need, tol.floor)? {
-            out.push(Diagnosis {
-                name: alt.name,
-                explanation: alt.explanation,
-                min_lre: l,
-            });
-        }
-    }
-    if out.is_empty() {
-        out = pair_diagnoses(m, inputs, candidate, None, None, tol)?;
-    }
-    out.sort_by(|a, b| b.min_lre.total_cmp(&a.min_lre));
-    Ok(out)
+    explained_by(
+        m,
+        inputs,
+        alternatives(m, inputs),
+        candidate,
+        None,
+        None,
+        tol,
+    )
 }
 
 /// Diagnosis for a candidate whose shape is the transpose of the reference's.

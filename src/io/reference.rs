@@ -299,6 +299,48 @@ fn f0_of(inputs: &Inputs, role: &str, layout: Layout, shape: TaskShape) -> Resul
     Ok(mnk::F0 { query, support })
 }
 
+/// The training task set of a task-set quantity with the conventions it is read and adapted
+/// with: layout, task shape, loss normalisation and the inner schedule (time × loss scale).
+pub(crate) struct MetaSetup {
+    pub layout: Layout,
+    pub shape: TaskShape,
+    pub loss: LossNorm,
+    pub train: TaskSet,
+    pub inner: mnk::Schedule,
+}
+
+impl MetaSetup {
+    pub(crate) fn new(m: &Manifest, inputs: &Inputs) -> Result<Self> {
+        let (layout, shape, loss, train) = training_tasks(m, inputs)?;
+        let inner = m
+            .conventions
+            .inner_for(m.quantity)?
+            .schedule(loss_scale(loss, shape.support * train.k()));
+        Ok(MetaSetup {
+            layout,
+            shape,
+            loss,
+            train,
+            inner,
+        })
+    }
+
+    /// The outer schedule: the manifest's outer loop for predictions (time × 1/(N·n·k) for mean
+    /// losses), infinite time with the outer ridge (if any) for the complexity.
+    pub(crate) fn outer(&self, m: &Manifest) -> Result<mnk::Schedule> {
+        let c = &m.conventions;
+        Ok(match m.quantity {
+            Quantity::Complexity => mnk::Schedule::infinite().with_ridge(
+                c.outer.map_or(0.0, |o| o.ridge()),
+                mnk::RidgeMode::InverseOnly,
+            ),
+            q => c
+                .outer_for(q)?
+                .schedule(loss_scale(self.loss, self.train.n_query() * self.train.k())),
+        })
+    }
+}
+
 /// References of the task-set quantities (MNK Gram, cross kernel, predictions, complexity).
 fn meta_reference(
     m: &Manifest,
@@ -308,24 +350,19 @@ fn meta_reference(
 ) -> Result<ArrayD<f64>> {
     let q = m.quantity;
     let c = &m.conventions;
-    let (layout, shape, loss, train) = training_tasks(m, inputs)?;
-    let k = train.k();
-    let inner = c
-        .inner_for(q)?
-        .schedule(loss_scale(loss, shape.support * k));
-    let mk =
-        Mnk::new(BaseKernel::Analytic(arch), inner).with_variant(c.variant.unwrap_or_default());
+    let setup = MetaSetup::new(m, inputs)?;
+    let (layout, shape, train) = (setup.layout, setup.shape, &setup.train);
+    let mk = Mnk::new(BaseKernel::Analytic(arch), setup.inner)
+        .with_variant(c.variant.unwrap_or_default());
     let test = || test_tasks(inputs, layout, shape);
     match q {
-        Quantity::MnkGram if ext => Ok(crate::xprec::phi(&mk, &train)?.into_dyn()),
-        Quantity::MnkGram => Ok(mk.phi(&train)?.into_dyn()),
-        Quantity::MnkCross if ext => Ok(crate::xprec::cross(&mk, &test()?, &train)?.into_dyn()),
-        Quantity::MnkCross => Ok(mk.cross(&test()?, &train)?.into_dyn()),
+        Quantity::MnkGram if ext => Ok(crate::xprec::phi(&mk, train)?.into_dyn()),
+        Quantity::MnkGram => Ok(mk.phi(train)?.into_dyn()),
+        Quantity::MnkCross if ext => Ok(crate::xprec::cross(&mk, &test()?, train)?.into_dyn()),
+        Quantity::MnkCross => Ok(mk.cross(&test()?, train)?.into_dyn()),
         Quantity::Predictions => {
             let test = test()?;
-            let outer = c
-                .outer_for(q)?
-                .schedule(loss_scale(loss, train.n_query() * k));
+            let outer = setup.outer(m)?;
             let f0 = match c.f0_for(q)? {
                 F0::Zero => None,
                 F0::File => Some((
@@ -335,26 +372,25 @@ fn meta_reference(
             };
             let f0 = f0.as_ref().map(|(a, b)| (a, b));
             let p = if ext {
-                crate::xprec::predict(&mk, &train, &test, &outer, f0)?
+                crate::xprec::predict(&mk, train, &test, &outer, f0)?
             } else {
-                mk.predict(&train, &test, &outer, f0)?
+                mk.predict(train, &test, &outer, f0)?
             };
             Ok(p.test.into_dyn())
         }
         Quantity::Complexity => {
             // C = √(tr(Ỹᵀ h(Φ) Ỹ) / N), Ỹ = Y − G, h = (Φ + ρI)⁻¹ (ρ = outer ridge, if given).
-            let ridge = c.outer.map_or(0.0, |o| o.ridge());
-            let sched = mnk::Schedule::infinite().with_ridge(ridge, mnk::RidgeMode::InverseOnly);
+            let sched = setup.outer(m)?;
             let (phi, g) = if ext {
                 // Faithful Φ and G (G from the extended predictor on the training tasks).
-                let p = crate::xprec::predict(&mk, &train, &train, &sched, None)?;
-                (crate::xprec::phi(&mk, &train)?, p.g_train)
+                let p = crate::xprec::predict(&mk, train, train, &sched, None)?;
+                (crate::xprec::phi(&mk, train)?, p.g_train)
             } else {
-                let ad = mk.adapters(&train)?;
-                (mk.phi_with(&train, &ad)?, mnk::g_term(&train, &ad, None)?)
+                let ad = mk.adapters(train)?;
+                (mk.phi_with(train, &ad)?, mnk::g_term(train, &ad, None)?)
             };
             let resid = &train.query_y() - &g;
-            if ext && ridge == 0.0 {
+            if ext && sched.ridge == 0.0 {
                 let cval = crate::xprec::complexity(phi.view(), resid.view(), train.len())?;
                 return Ok(ndarray::arr0(cval).into_dyn());
             }
