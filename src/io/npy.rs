@@ -120,49 +120,36 @@ pub fn read_npy_any(path: &Path) -> Result<ArrayD<f64>> {
     parse_npy_any(&bytes, path)
 }
 
-/// Read a 2-D `.npy` file (points are rows) as f64; entries must be finite.
-pub fn read_matrix_npy(path: &Path) -> Result<Array2<f64>> {
+/// Read a `.npy` file of dimension `D` as f64; entries must be finite (`what` names the kind
+/// of array in errors).
+fn read_npy_dim<D: ndarray::Dimension>(path: &Path, what: &str) -> Result<ndarray::Array<f64, D>> {
     let a = read_npy_any(path)?;
     let shape = a.shape().to_vec();
-    let m = a.into_dimensionality::<Ix2>().map_err(|_| {
+    let n = D::NDIM.unwrap_or(0);
+    let t = a.into_dimensionality::<D>().map_err(|_| {
         parse_err(
             path,
-            ".npy matrix",
-            format!("expected a 2-D array, got shape {shape:?}"),
+            &format!(".npy {what}"),
+            format!("expected a {n}-D array, got shape {shape:?}"),
         )
     })?;
-    ensure_finite(m.view(), &format!("matrix {}", path.display()))?;
-    Ok(m)
+    ensure_finite(t.view(), &format!("{what} {}", path.display()))?;
+    Ok(t)
+}
+
+/// Read a 2-D `.npy` file (points are rows) as f64; entries must be finite.
+pub fn read_matrix_npy(path: &Path) -> Result<Array2<f64>> {
+    read_npy_dim::<Ix2>(path, "matrix")
 }
 
 /// Read a 1-D `.npy` file as an f64 vector; entries must be finite.
 pub fn read_vector_npy(path: &Path) -> Result<Array1<f64>> {
-    let a = read_npy_any(path)?;
-    let shape = a.shape().to_vec();
-    let v = a.into_dimensionality::<Ix1>().map_err(|_| {
-        parse_err(
-            path,
-            ".npy vector",
-            format!("expected a 1-D array, got shape {shape:?}"),
-        )
-    })?;
-    ensure_finite(v.view(), &format!("vector {}", path.display()))?;
-    Ok(v)
+    read_npy_dim::<Ix1>(path, "vector")
 }
 
 /// Read a 3-D `.npy` file (e.g. N tasks × rows × columns) as f64; entries must be finite.
 pub fn read_array3_npy(path: &Path) -> Result<Array3<f64>> {
-    let a = read_npy_any(path)?;
-    let shape = a.shape().to_vec();
-    let t = a.into_dimensionality::<Ix3>().map_err(|_| {
-        parse_err(
-            path,
-            ".npy array",
-            format!("expected a 3-D array, got shape {shape:?}"),
-        )
-    })?;
-    ensure_finite(t.view(), &format!("array {}", path.display()))?;
-    Ok(t)
+    read_npy_dim::<Ix3>(path, "array")
 }
 
 /// Write an f64 array of any dimension as `.npy` (float64, C order).
