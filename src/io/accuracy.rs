@@ -99,7 +99,7 @@ pub fn compare_arrays(
         };
         max_abs = max_abs.max(abs);
         max_rel = max_rel.max(rel);
-        if worst.as_ref().map_or(true, |w| l < w.0) {
+        if worst.as_ref().is_none_or(|w| l < w.0) {
             worst = Some((l, idx.clone(), c, r));
         }
         lres.push(l);

@@ -199,7 +199,7 @@ fn arch_edits(m: &Manifest, out: &mut Vec<Edit>) {
              says no bias (sigma_b: null)",
             |m2, _| m2.conventions.sigma_b = Some(0.0),
         )),
-        Some(b) if b == 0.0 => out.push(Edit::new(
+        Some(0.0) => out.push(Edit::new(
             "no_bias_instead_of_zero_bias",
             "bias",
             "layers have no bias at all (b_std=None), the manifest says sigma_b = 0 (a trainable \
@@ -568,10 +568,8 @@ fn pair_diagnoses(
                 Some(r) => !coincide(&v, r, need, tol.floor)?,
                 None => true,
             };
-            for half in [&singles[i], &singles[j]] {
-                if let Some(h) = half {
-                    distinct &= !coincide(&v, h, need, tol.floor)?;
-                }
+            for h in [&singles[i], &singles[j]].into_iter().flatten() {
+                distinct &= !coincide(&v, h, need, tol.floor)?;
             }
             if distinct {
                 out.push(Diagnosis {
