@@ -132,7 +132,7 @@ const STACKED_ROLES: [&str; 6] = ["x", "y", "test_x", "test_y", "f0", "test_f0"]
 fn queries_first_within_task(a: &ArrayD<f64>, m: usize, n: usize) -> Option<ArrayD<f64>> {
     let a2 = a.view().into_dimensionality::<Ix2>().ok()?;
     let per = m + n;
-    if per == 0 || a2.nrows() % per != 0 {
+    if per == 0 || !a2.nrows().is_multiple_of(per) {
         return None;
     }
     let mut blocks = Vec::new();

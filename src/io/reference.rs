@@ -228,7 +228,7 @@ pub fn unstack(
 ) -> Result<(Array2<f64>, Array2<f64>)> {
     let (m, n) = (shape.support, shape.query);
     let per = m + n;
-    if per == 0 || a.nrows() == 0 || a.nrows() % per != 0 {
+    if per == 0 || a.nrows() == 0 || !a.nrows().is_multiple_of(per) {
         return Err(Error::shape(
             format!("stacked task-set array `{what}`"),
             format!("a positive multiple of support + query = {per} rows"),
