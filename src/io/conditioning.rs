@@ -248,15 +248,17 @@ pub fn requirement(
     reference: ndarray::ArrayViewD<f64>,
     floor: f64,
     min_digits: f64,
-    cond: Conditioning,
+    mut cond: Conditioning,
 ) -> Requirement {
     use super::accuracy::{den_floor, entry_den, entry_lre};
     let fl = den_floor(reference.view(), floor);
     let mut worst: Option<(f64, Vec<usize>, f64, f64, f64)> = None;
+    let mut max_kappa = 1.0f64;
     for (flat, ((idx, &r), &c)) in reference.indexed_iter().zip(candidate.iter()).enumerate() {
         let den = entry_den(r, fl);
         let lre = entry_lre(c, r, fl);
         let need = cond.need_at(flat, den, min_digits);
+        max_kappa = max_kappa.max(cond.kappa_at(flat, den));
         let margin = if c.is_finite() {
             lre - need
         } else {
@@ -271,6 +273,10 @@ pub fn requirement(
                 cond.kappa_at(flat, den),
             ));
         }
+    }
+    if cond.entrywise.is_some() {
+        // Entrywise scales: the reported κ is the largest κ_i.
+        cond.kappa = max_kappa;
     }
     let (margin, index, lre, need, entry_kappa) =
         worst.unwrap_or((0.0, Vec::new(), crate::tol::LRE_MAX, 0.0, 1.0));
