@@ -78,3 +78,33 @@ fn each_independent_slip_is_named_alone_and_unlisted_bugs_get_no_name() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+#[test]
+fn cli_diagnoses_a_diverging_trajectory_with_exit_1() {
+    // The same mean-loss trajectory declared `sum`, as files through `gbml compare run`.
+    let c = cases()
+        .into_iter()
+        .find(|c| c["name"] == "trajectory_mean_loss_declared_sum")
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("gbml-diverge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (role, v) in c["inputs"].as_object().unwrap() {
+        gbml_testbed::io::arrays::write(&dir.join(format!("{role}.npy")), &array(v)).unwrap();
+    }
+    gbml_testbed::io::arrays::write(&dir.join("candidate.npy"), &array(&c["candidate"])).unwrap();
+    std::fs::write(dir.join("manifest.json"), c["manifest"].to_string()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gbml"))
+        .args([
+            "compare",
+            "run",
+            dir.join("manifest.json").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("`mean_loss_instead_of_sum`"), "{text}");
+    assert!(text.contains("training diverged"), "{text}");
+    assert!(!text.contains("NaN"), "{text}");
+}
