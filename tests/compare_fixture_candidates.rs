@@ -424,3 +424,32 @@ fn perturbed_fixture_candidates_are_rejected() {
     }
     assert_eq!(seen.len(), 8, "{seen:?}");
 }
+
+#[test]
+fn pack_certified_mnk_outputs_match_mpmath() {
+    // The pack's certified T, Φ, Φ×, predictions and C (the extended-precision path) against
+    // mpmath on the pack's own inputs (fixtures/diagnosis/gen_pack_mpmath.py).
+    let doc = load("diagnosis/pack_easy_mnk_mpmath.json");
+    let case = doc["case"].as_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("gbml-pack-mp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    gbml_testbed::io::export::export_pack(&dir).unwrap();
+    for (q, v) in doc["values"].as_object().unwrap() {
+        let cdir = dir.join(format!("{case}-{q}"));
+        let m = Manifest::load(&cdir.join("manifest.json")).unwrap();
+        for (role, path) in &m.inputs {
+            if let Some(exp) = doc["inputs"].get(role) {
+                let got = gbml_testbed::io::arrays::read(&cdir.join(path)).unwrap();
+                assert_eq!(got, mat(exp).into_dyn(), "{q}: pack input {role} changed");
+            }
+        }
+        let certified = gbml_testbed::io::arrays::read(&cdir.join(&m.output)).unwrap();
+        let exact = match v {
+            Value::String(s) => ndarray::arr0(s.parse::<f64>().unwrap()).into_dyn(),
+            _ => mat(v).into_dyn(),
+        };
+        let s = compare_arrays(certified.view(), exact.view(), 1e-3).unwrap();
+        println!("{case}-{q}: certified vs mpmath min LRE {:.2}", s.min_lre);
+        assert!(s.min_lre >= 15.0, "{q}: {:.2} digits", s.min_lre);
+    }
+}
