@@ -380,22 +380,40 @@ fn inner_edits(m: &Manifest, out: &mut Vec<Edit>) {
                 },
             ));
         }
+    }
+    if let Some((flow, time, steps)) = steps_as_flow(inner) {
         out.push(Edit::new(
             "gradient_flow_instead_of_steps",
             "inner",
             format!(
-                "the inner loop is gradient flow for time λτ = {} instead of {steps} discrete steps",
-                lr * steps as f64
+                "the inner loop is gradient flow for time λτ = {time} instead of {steps} discrete steps"
             ),
-            move |m2, _| {
-                m2.conventions.inner = Some(Loop::Flow {
-                    time: lr * steps as f64,
-                    ridge,
-                    ridge_mode,
-                })
-            },
+            move |m2, _| m2.conventions.inner = Some(flow),
         ));
     }
+}
+
+/// A `steps` loop as gradient flow for the same total time (λτ or ηt): (flow, time, steps).
+fn steps_as_flow(l: Loop) -> Option<(Loop, f64, usize)> {
+    let Loop::Steps {
+        lr,
+        steps,
+        ridge,
+        ridge_mode,
+    } = l
+    else {
+        return None;
+    };
+    let time = lr * steps as f64;
+    Some((
+        Loop::Flow {
+            time,
+            ridge,
+            ridge_mode,
+        },
+        time,
+        steps,
+    ))
 }
 
 /// Slips of the outer loop.
@@ -412,27 +430,14 @@ fn outer_edits(m: &Manifest, out: &mut Vec<Edit>) {
             move |m2, _| m2.conventions.outer = Some(flipped),
         ));
     }
-    if let Loop::Steps {
-        lr,
-        steps,
-        ridge,
-        ridge_mode,
-    } = outer
-    {
+    if let Some((flow, time, steps)) = steps_as_flow(outer) {
         out.push(Edit::new(
             "outer_gradient_flow_instead_of_steps",
             "outer",
             format!(
-                "the outer loop is gradient flow for time ηt = {} instead of {steps} discrete steps (the authors' formulas)",
-                lr * steps as f64
+                "the outer loop is gradient flow for time ηt = {time} instead of {steps} discrete steps (the authors' formulas)"
             ),
-            move |m2, _| {
-                m2.conventions.outer = Some(Loop::Flow {
-                    time: lr * steps as f64,
-                    ridge,
-                    ridge_mode,
-                })
-            },
+            move |m2, _| m2.conventions.outer = Some(flow),
         ));
     }
 }
