@@ -1,11 +1,14 @@
 //! The comparison engine behind `gbml compare run`.
 //!
 //! For a candidate manifest: read the inputs and the candidate output, recompute our reference
-//! under the manifest's conventions ([`reference`]), and report entrywise accuracy
-//! ([`Stats`]): max absolute and relative error, the error in ε-units, the minimum and median LRE
-//! and the worst entry's location, then a verdict against the tolerance table
-//! ([`super::tolerance`]). A failing candidate is handed to [`super::diagnose`], which
-//! recomputes the quantity under the usual alternative conventions and names the ones that match.
+//! under the manifest's conventions ([`reference`]: extended precision where [`crate::xprec`]
+//! has a path), and report entrywise accuracy ([`Stats`]): max absolute and relative error, the
+//! error in ε-units, the minimum and median LRE and the worst entry's location, then a verdict:
+//! every entry must reach the tolerance table's digits ([`super::tolerance`]) capped by its
+//! conditioning ([`super::conditioning`]). A failing candidate is handed to
+//! [`super::diagnose`], which recomputes the quantity under the usual alternative conventions and
+//! names the ones that match; a reference that diverges under the stated conventions is handed
+//! to it too, and stays an error only when no slip explains the candidate.
 //!
 //! The accuracy measures live in [`super::accuracy`], the reference computation in
 //! [`super::reference`] (both re-exported here under their old names); this module only reads
