@@ -20,3 +20,22 @@ pub mod mnk;
 pub use dd::Dd;
 pub use kernel::{kernels, kernels_dd, DdKernels};
 pub use mnk::{complexity, cross, inner_operator, inner_operators, phi, predict, predict_from};
+
+/// Which evaluation path a command uses: `f64` (the fast default) or `extended` (this module).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    #[default]
+    F64,
+    Extended,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "f64" => Ok(Precision::F64),
+            "extended" | "dd" | "double-double" => Ok(Precision::Extended),
+            _ => Err(format!("expected f64 or extended, got `{s}`")),
+        }
+    }
+}
