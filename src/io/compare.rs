@@ -57,7 +57,8 @@ pub struct Report {
     /// Why our reference under the stated conventions could not be computed (a diverging
     /// trajectory explained by a convention slip; `None` otherwise).
     pub reference_error: Option<String>,
-    /// The arithmetic of the reference the candidate was judged against.
+    /// The arithmetic of the reference the candidate was judged against (`f64` or `extended`).
+    #[serde(serialize_with = "precision_name")]
     pub precision: Precision,
     /// The verdict.
     pub verdict: Verdict,
@@ -240,6 +241,17 @@ pub fn compare_values(
         tolerance: tol,
         verdict,
         diagnoses,
+    })
+}
+
+/// `f64` or `extended`, for JSON reports.
+fn precision_name<S: serde::Serializer>(
+    p: &Precision,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(match p {
+        Precision::F64 => "f64",
+        Precision::Extended => "extended",
     })
 }
 

@@ -26,17 +26,11 @@ pub fn input2<'a>(inputs: &'a Inputs, role: &str) -> Result<ndarray::ArrayView2<
     })
 }
 
-/// The arithmetic of a reference computation.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    /// The fast f64 path of the library.
-    F64,
-    /// The double-double path of [`crate::xprec`] (faithful f64 results) for the kernels, T, Φ,
-    /// Φ×, predictions and C; the finite-network quantities have no extended path (f64).
-    #[default]
-    Extended,
-}
+/// The arithmetic of a reference computation: [`Precision::F64`] is the fast library path,
+/// [`Precision::Extended`] the double-double path of [`crate::xprec`] (faithful f64 results) for
+/// the kernels, T, Φ, Φ×, predictions and C; the finite-network quantities have no extended path
+/// and use f64 either way.
+pub use crate::xprec::Precision;
 
 /// Our most accurate reference value of the manifest's quantity on the given inputs
 /// ([`Precision::Extended`]).
