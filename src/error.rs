@@ -46,7 +46,7 @@ pub enum Error {
         suggested_ridge: f64,
     },
     /// Training diverged (outer rate above the critical rate, or non-finite loss).
-    #[error("training diverged at step {step}: {reason} (rate {rate:.4e}, critical rate {critical_rate:.4e})")]
+    #[error("training diverged at step {step}: {reason} (rate {rate:.4e}, {})", critical_text(*critical_rate))]
     Diverged {
         step: usize,
         reason: String,
@@ -119,6 +119,15 @@ impl Error {
     }
 }
 
+/// The critical rate of a divergence message; NaN stands for "not known" (Φ̂_0 not recorded).
+fn critical_text(rate: f64) -> String {
+    if rate.is_finite() {
+        format!("critical rate {rate:.4e}")
+    } else {
+        "critical rate unknown: Φ̂_0 was not recorded".into()
+    }
+}
+
 /// Check that every entry of an array is finite; the error names the first offending index.
 pub fn ensure_finite<'a, D: ndarray::Dimension>(
     a: impl Into<ndarray::ArrayView<'a, f64, D>>,
@@ -129,7 +138,8 @@ pub fn ensure_finite<'a, D: ndarray::Dimension>(
         if !v.is_finite() {
             return Err(Error::NonFinite {
                 context: context.to_string(),
-                location: format!("{:?}", idx),
+                // `[i, j]` for every dimension (the pattern of IxDyn debug-prints its internals).
+                location: format!("{:?}", ndarray::IntoDimension::into_dimension(idx).slice()),
                 value: v,
             });
         }

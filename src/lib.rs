@@ -25,5 +25,6 @@ pub mod mnk;
 pub mod net;
 pub mod report;
 pub mod theory;
+pub mod xprec;
 
 pub use error::{Error, Result};

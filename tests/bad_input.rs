@@ -22,7 +22,7 @@ fn kernel_inputs() {
     let x = array![[1.0, f64::NAN], [0.0, 1.0]];
     let e = kernel::kernels(&relu(), x.view(), None).unwrap_err();
     assert!(matches!(e, Error::NonFinite { .. }), "{e}");
-    assert!(e.to_string().contains("(0, 1)"), "names the entry: {e}");
+    assert!(e.to_string().contains("[0, 1]"), "names the entry: {e}");
     let inf = array![[f64::INFINITY]];
     assert!(matches!(
         kernel::kernels(&relu(), inf.view(), None).unwrap_err(),

@@ -27,10 +27,10 @@
 //! `fixtures/conformance/gen_kernel_refs.py`).
 
 use super::arrays;
-use super::compare::{reference, Inputs};
 use super::manifest::{
     Conventions, Layout, Loop, LossNorm, Manifest, Quantity, RidgeMode, TaskShape, F0 as ManifestF0,
 };
+use super::reference::{reference, Inputs};
 use super::tolerance::default_tolerance;
 use crate::error::{Error, Result};
 use crate::kernel::{Activation, Arch, Parameterization};
@@ -408,8 +408,10 @@ pub fn meta_cases() -> Vec<Case> {
             let mut conv = conv.clone();
             if q == Quantity::InnerOperatorT {
                 // The support set of the first training task.
-                let (xs, _) = super::compare::unstack(x.view(), layout, shape, "x").expect("valid");
-                let (ys, _) = super::compare::unstack(y.view(), layout, shape, "y").expect("valid");
+                let (xs, _) =
+                    super::reference::unstack(x.view(), layout, shape, "x").expect("valid");
+                let (ys, _) =
+                    super::reference::unstack(y.view(), layout, shape, "y").expect("valid");
                 let m = shape.support;
                 inputs.insert(
                     "x_support".into(),

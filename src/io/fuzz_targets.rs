@@ -85,7 +85,7 @@ impl<'a> Bytes<'a> {
         let mut arch = Arch::new(depth, act)
             .with_sigma_w(sigma_w)
             .with_sigma_b(sigma_b);
-        if self.u8() % 4 == 0 {
+        if self.u8().is_multiple_of(4) {
             arch = arch
                 .with_parameterization(Parameterization::Standard)
                 .with_width(1 + self.below(64));
@@ -139,7 +139,7 @@ pub fn kernel_inputs(data: &[u8]) {
     let n1 = b.below(8);
     let n2 = b.below(8);
     let d = b.below(6);
-    let cross = b.u8() % 2 == 0;
+    let cross = b.u8().is_multiple_of(2);
     let x1 = b.matrix(n1, d);
     let x2 = b.matrix(n2, d);
     let res = kernel::kernels(&arch, x1.view(), cross.then_some(x2.view()));
@@ -192,14 +192,14 @@ pub fn mnk_task_sets(data: &[u8]) {
     let nt = b.below(4);
     let d = 1 + b.below(3);
     let k = 1 + b.below(2);
-    let dup = b.u8() % 2 == 0;
+    let dup = b.u8().is_multiple_of(2);
     let mut tasks = Vec::new();
     let mut construct_err = false;
     for _ in 0..nt {
         let m = b.below(5);
         let n = b.below(5);
-        let dd = if b.u8() % 8 == 0 { d + 1 } else { d };
-        let kk = if b.u8() % 8 == 0 { k + 1 } else { k };
+        let dd = if b.u8().is_multiple_of(8) { d + 1 } else { d };
+        let kk = if b.u8().is_multiple_of(8) { k + 1 } else { k };
         let mut xs = b.matrix(m, dd);
         if dup && m > 1 {
             let r0 = xs.row(0).to_owned();
@@ -343,7 +343,7 @@ pub fn compare_engine(data: &[u8]) {
     let dims: Vec<usize> = (0..b.below(4)).map(|_| b.below(5)).collect();
     let len: usize = dims.iter().product();
     let r = ArrayD::from_shape_fn(IxDyn(&dims), |_| b.value());
-    let same_shape = b.u8() % 8 != 0;
+    let same_shape = !b.u8().is_multiple_of(8);
     let cdims: Vec<usize> = if same_shape {
         dims.clone()
     } else {

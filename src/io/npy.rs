@@ -6,9 +6,14 @@
 //! f32 and for integers up to 2⁵³). Every failure is a typed [`Error`]: [`Error::Io`] when the
 //! file cannot be read or written, [`Error::Parse`] (naming the path) when its content is not a
 //! matrix, [`Error::NonFinite`] for NaN/inf entries.
+//!
+//! This is the one module that parses `.npy` bytes: every reader (matrices, vectors, arrays of
+//! any dimension for manifests, the 3-D task folders of `gbml maml`) goes through
+//! [`parse_npy_any`], which checks the size limit and the declared header length before
+//! `ndarray-npy` sees the bytes. [`super::arrays`] only re-exports names of this module.
 
 use crate::error::{ensure_finite, Error, Result};
-use ndarray::{Array1, Array2, ArrayD, ArrayViewD, Ix1, Ix2};
+use ndarray::{Array1, Array2, Array3, ArrayD, ArrayViewD, Ix1, Ix2, Ix3};
 use ndarray_npy::{ViewElement, ViewNpyExt};
 use std::path::Path;
 
@@ -27,6 +32,34 @@ fn io_err(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
+/// Largest `.npy` file accepted (1 GiB).
+pub const MAX_BYTES: usize = 1 << 30;
+
+/// Reject a header whose declared length exceeds the file before any parser allocates it
+/// (`ndarray_npy` allocates the declared header length up front: a 26-byte file declaring a 3.6 GB
+/// header ran the fuzzer out of memory; reproducer in `fuzz/artifacts-regressions/manifest_parse/`).
+fn check_header_len(bytes: &[u8], path: &Path) -> Result<()> {
+    let perr = |reason: String| parse_err(path, ".npy file", reason);
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(perr("missing the .npy magic string \\x93NUMPY".into()));
+    }
+    let (len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        v => return Err(perr(format!("unsupported .npy format version {v}"))),
+    };
+    if start + len > bytes.len() {
+        return Err(perr(format!(
+            "header declares {len} bytes but the file has only {} after the preamble",
+            bytes.len() - start
+        )));
+    }
+    Ok(())
+}
+
 /// View `bytes` (8-byte aligned) as an `.npy` array of element type `T` and convert to f64.
 fn view_as<T: ViewElement + Copy>(bytes: &[u8], conv: impl Fn(T) -> f64) -> Option<ArrayD<f64>> {
     ArrayViewD::<T>::view_npy(bytes).ok().map(|v| v.mapv(conv))
@@ -34,23 +67,15 @@ fn view_as<T: ViewElement + Copy>(bytes: &[u8], conv: impl Fn(T) -> f64) -> Opti
 
 /// Parse an in-memory `.npy` file into an f64 array of any dimension (`path` names it in errors).
 pub fn parse_npy_any(bytes: &[u8], path: &Path) -> Result<ArrayD<f64>> {
-    if bytes.len() > super::arrays::MAX_BYTES {
+    if bytes.len() > MAX_BYTES {
         return Err(parse_err(
             path,
             ".npy file",
-            format!("{} bytes is above the limit", bytes.len()),
+            format!("{} bytes is above the limit of {MAX_BYTES}", bytes.len()),
         ));
     }
-    // The declared header length must fit in the file before ndarray-npy allocates it
-    // (a 26-byte file declaring a 3.6 GB header ran the fuzzer out of memory).
-    super::arrays::check_header_len(bytes, &path.display().to_string())?;
-    if !bytes.starts_with(b"\x93NUMPY") {
-        return Err(parse_err(
-            path,
-            ".npy file",
-            "missing the \\x93NUMPY magic string",
-        ));
-    }
+    // The declared header length must fit in the file before ndarray-npy allocates it.
+    check_header_len(bytes, path)?;
     // Copy to an 8-byte aligned buffer so the payload can be viewed in place (bounded by the
     // file size: a header claiming more data than present is an error, not an allocation).
     let mut buf = vec![0u8; bytes.len() + 8];
@@ -84,50 +109,66 @@ pub fn parse_npy_any(bytes: &[u8], path: &Path) -> Result<ArrayD<f64>> {
     }
 }
 
+/// [`parse_npy_any`] with the path given as a string (for in-memory bytes).
+pub fn parse_npy_any_named(bytes: &[u8], path: &str) -> Result<ArrayD<f64>> {
+    parse_npy_any(bytes, Path::new(path))
+}
+
 /// Read a `.npy` file as an f64 array of any dimension.
 pub fn read_npy_any(path: &Path) -> Result<ArrayD<f64>> {
     let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
     parse_npy_any(&bytes, path)
 }
 
-/// Read a 2-D `.npy` file (points are rows) as f64; entries must be finite.
-pub fn read_matrix_npy(path: &Path) -> Result<Array2<f64>> {
+/// Read a `.npy` file of dimension `D` as f64; entries must be finite (`what` names the kind
+/// of array in errors).
+fn read_npy_dim<D: ndarray::Dimension>(path: &Path, what: &str) -> Result<ndarray::Array<f64, D>> {
     let a = read_npy_any(path)?;
     let shape = a.shape().to_vec();
-    let m = a.into_dimensionality::<Ix2>().map_err(|_| {
+    let n = D::NDIM.unwrap_or(0);
+    let t = a.into_dimensionality::<D>().map_err(|_| {
         parse_err(
             path,
-            ".npy matrix",
-            format!("expected a 2-D array, got shape {shape:?}"),
+            &format!(".npy {what}"),
+            format!("expected a {n}-D array, got shape {shape:?}"),
         )
     })?;
-    ensure_finite(m.view(), &format!("matrix {}", path.display()))?;
-    Ok(m)
+    ensure_finite(t.view(), &format!("{what} {}", path.display()))?;
+    Ok(t)
+}
+
+/// Read a 2-D `.npy` file (points are rows) as f64; entries must be finite.
+pub fn read_matrix_npy(path: &Path) -> Result<Array2<f64>> {
+    read_npy_dim::<Ix2>(path, "matrix")
 }
 
 /// Read a 1-D `.npy` file as an f64 vector; entries must be finite.
 pub fn read_vector_npy(path: &Path) -> Result<Array1<f64>> {
-    let a = read_npy_any(path)?;
-    let shape = a.shape().to_vec();
-    let v = a.into_dimensionality::<Ix1>().map_err(|_| {
-        parse_err(
-            path,
-            ".npy vector",
-            format!("expected a 1-D array, got shape {shape:?}"),
-        )
-    })?;
-    ensure_finite(v.view(), &format!("vector {}", path.display()))?;
-    Ok(v)
+    read_npy_dim::<Ix1>(path, "vector")
+}
+
+/// Read a 3-D `.npy` file (e.g. N tasks × rows × columns) as f64; entries must be finite.
+pub fn read_array3_npy(path: &Path) -> Result<Array3<f64>> {
+    read_npy_dim::<Ix3>(path, "array")
+}
+
+/// Write an f64 array of any dimension as `.npy` (float64, C order).
+pub fn write_npy_any<D: ndarray::Dimension>(path: &Path, a: &ndarray::Array<f64, D>) -> Result<()> {
+    let a = a.as_standard_layout().to_owned();
+    ndarray_npy::write_npy(path, &a).map_err(|e| match e {
+        ndarray_npy::WriteNpyError::Io(source) => io_err(path, source),
+        other => io_err(path, std::io::Error::other(other.to_string())),
+    })
 }
 
 /// Write an f64 matrix as `.npy` (float64, C order).
 pub fn write_matrix_npy(path: &Path, a: &Array2<f64>) -> Result<()> {
-    super::arrays::write(path, a)
+    write_npy_any(path, a)
 }
 
 /// Write an f64 vector as `.npy` (float64).
 pub fn write_vector_npy(path: &Path, a: &Array1<f64>) -> Result<()> {
-    super::arrays::write(path, a)
+    write_npy_any(path, a)
 }
 
 /// Parse a JSON matrix: an array of equally long arrays of finite numbers (at least 1×1).

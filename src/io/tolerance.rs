@@ -4,7 +4,8 @@
 //! digits, NIST StRD) with a floor: `LRE = −log10(|c − r| / max(|r|, floor · max|R|))`, so that
 //! entries that are tiny compared with the whole array (cancellation-prone, e.g. off-diagonal
 //! MNK entries) are judged relative to the array's scale. A quantity **passes** when its minimum
-//! LRE is at least `min_digits`.
+//! LRE is at least `min_digits`, where each entry is well conditioned: the verdict caps each
+//! entry's requirement by its conditioning ([`super::conditioning`]).
 //!
 //! The defaults ([`default_tolerance`]) are the digits the project certifies for each quantity
 //! (justified by the golden tests' measured LREs); an implementation that knowingly computes fewer
@@ -48,7 +49,7 @@ pub const DEFAULT_FLOOR: f64 = 1e-3;
 /// |---|---|---|
 /// | nngp, ntk | 13 | [`tol::KERNEL_MIN_DIGITS`]: golden tests vs 50-digit mpmath |
 /// | mnk_gram, mnk_cross, inner_operator_t | 12 | [`tol::MNK_NORMWISE_REL`] = 1e-12 |
-/// | predictions, complexity | 10 | a solve with Φ (condition numbers up to ~1e3–1e5 in packs) |
+/// | predictions, complexity | 10 | a solve with Φ; ill-conditioned entries need fewer ([`super::conditioning`]) |
 /// | meta_gradient | 10 | [`tol::JAX_MIN_DIGITS`] (JAX float64 fixtures) |
 /// | meta_loss_trajectory | 10 | [`tol::JAX_MIN_DIGITS`] |
 pub fn default_tolerance(q: Quantity) -> Tolerance {

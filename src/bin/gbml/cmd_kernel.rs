@@ -5,8 +5,11 @@
 //! gbml kernel --x1 a.npy [--x2 b.npy] --kind ntk|nngp|both --depth L
 //!             --activation relu|erf|identity|leaky_relu(0.1)|abrelu(a,b)
 //!             --sigma-w 1.0 [--sigma-b 0.1] --parameterization ntk|standard [--width N]
-//!             [--rows a..b] [--out K.npy|K.json] [--per-layer]
+//!             [--rows a..b] [--out K.npy|K.json] [--per-layer] [--precision f64|extended]
 //! ```
+//!
+//! `--precision extended` evaluates in double-double (`gbml_testbed::xprec::kernels`): every
+//! entry faithful (≤ 1 ulp) whatever the conditioning, at a higher cost; not with `--per-layer`.
 //!
 //! Without `--sigma-b` the network has no bias. `--kind both` and `--per-layer` write one file
 //! per matrix: `<stem>.nngp.<ext>`, `<stem>.ntk.<ext>`, `<stem>.<kind>.layer<h>.<ext>`.
@@ -16,6 +19,7 @@
 
 use gbml_testbed::io::npy;
 use gbml_testbed::kernel::{self, Activation, Arch, Kernels, Parameterization};
+use gbml_testbed::xprec::{self, Precision};
 use gbml_testbed::{Error, Result};
 use ndarray::{s, Array2};
 use std::ops::Range;
@@ -62,6 +66,9 @@ pub struct Args {
     /// Also write the per-layer kernels Σ^h, Θ^h, h = 1..L+1.
     #[arg(long)]
     per_layer: bool,
+    /// f64 (fast, default) or extended (double-double, every entry faithful to ≤ 1 ulp).
+    #[arg(long, default_value = "f64")]
+    precision: Precision,
 }
 
 fn parse_rows(s: &str, n: usize) -> Result<Range<usize>> {
@@ -112,6 +119,30 @@ fn tagged(out: &Path, tag: &str) -> PathBuf {
     out.with_file_name(format!("{stem}.{tag}.{ext}"))
 }
 
+/// Extended-precision kernels; rows a..b are K(X1[a..b], X2 or X1) (faithful entries, like the
+/// full matrix).
+fn extended<'a>(
+    arch: &Arch,
+    args: &Args,
+    x1: &'a Array2<f64>,
+    x2: Option<ndarray::ArrayView2<'a, f64>>,
+    rows: Option<Range<usize>>,
+) -> Result<Kernels> {
+    if args.per_layer {
+        return Err(Error::Unsupported(
+            "--per-layer with --precision extended (final layer only)".into(),
+        ));
+    }
+    match rows {
+        Some(r) => xprec::kernels(
+            arch,
+            x1.slice(s![r, ..]),
+            Some(x2.unwrap_or_else(|| x1.view())),
+        ),
+        None => xprec::kernels(arch, x1.view(), x2),
+    }
+}
+
 /// Run the command; returns the process exit code.
 pub fn run(args: Args) -> Result<i32> {
     let kinds: Vec<&str> = match args.kind.to_ascii_lowercase().as_str() {
@@ -153,9 +184,12 @@ pub fn run(args: Args) -> Result<i32> {
             }
         }
     }
-    let k: Kernels = match &rows {
-        Some(r) => kernel::kernels_rows_between(&arch, x1.view(), x2v, r.clone())?,
-        None => kernel::kernels(&arch, x1.view(), x2v)?,
+    let k: Kernels = match (&rows, args.precision) {
+        (Some(r), Precision::F64) => {
+            kernel::kernels_rows_between(&arch, x1.view(), x2v, r.clone())?
+        }
+        (None, Precision::F64) => kernel::kernels(&arch, x1.view(), x2v)?,
+        (r, Precision::Extended) => extended(&arch, &args, &x1, x2v, r.clone())?,
     };
     for kind in &kinds {
         let m = if *kind == "ntk" { &k.ntk } else { &k.nngp };

@@ -5,12 +5,12 @@
 //! `.npy` tasks (`--npy-dir DIR`): `xs.npy` (N × m × d), `ys.npy` (N × m × k), `xq.npy`
 //! (N × n × d), `yq.npy` (N × n × k), float64; optional test tasks `test_xs.npy` … `test_yq.npy`.
 
+use gbml_testbed::io::task_folder::read_tasks;
 use gbml_testbed::kernel::Parameterization;
 use gbml_testbed::maml::{self, Adapt, MamlConfig, MetaTask, Order, TrainConfig};
 use gbml_testbed::mnk::data::{sine_tasks, SineSpec};
 use gbml_testbed::net::{Mlp, NetActivation};
 use gbml_testbed::{Error, Result};
-use ndarray::{s, Array2, Array3};
 use std::path::{Path, PathBuf};
 
 /// Arguments of `gbml maml`.
@@ -91,53 +91,6 @@ pub struct Args {
     quiet: bool,
 }
 
-fn read3(dir: &Path, name: &str) -> Result<Option<Array3<f64>>> {
-    let path = dir.join(name);
-    if !path.exists() {
-        return Ok(None);
-    }
-    let a: Array3<f64> = ndarray_npy::read_npy(&path).map_err(|e| Error::Parse {
-        what: "float64 3-d .npy array".into(),
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    Ok(Some(a))
-}
-
-fn npy_tasks(dir: &Path, prefix: &str) -> Result<Option<Vec<MetaTask>>> {
-    let names = ["xs", "ys", "xq", "yq"].map(|n| format!("{prefix}{n}.npy"));
-    let arrays: Vec<Option<Array3<f64>>> =
-        names.iter().map(|n| read3(dir, n)).collect::<Result<_>>()?;
-    if arrays.iter().all(|a| a.is_none()) {
-        return Ok(None);
-    }
-    let mut full = Vec::new();
-    for (a, n) in arrays.into_iter().zip(&names) {
-        full.push(a.ok_or_else(|| Error::Io {
-            path: dir.join(n).display().to_string(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "missing task file"),
-        })?);
-    }
-    let count = full[0].shape()[0];
-    if full.iter().any(|a| a.shape()[0] != count) {
-        return Err(Error::shape(
-            format!("{prefix}task files in {}", dir.display()),
-            format!("{count} tasks in every file"),
-            format!(
-                "{:?}",
-                full.iter().map(|a| a.shape()[0]).collect::<Vec<_>>()
-            ),
-        ));
-    }
-    let tasks = (0..count)
-        .map(|i| {
-            let g = |a: &Array3<f64>| -> Array2<f64> { a.slice(s![i, .., ..]).to_owned() };
-            MetaTask::new(g(&full[0]), g(&full[1]), g(&full[2]), g(&full[3]))
-        })
-        .collect();
-    Ok(Some(tasks))
-}
-
 fn to_meta(ts: &gbml_testbed::mnk::TaskSet) -> Vec<MetaTask> {
     ts.tasks()
         .iter()
@@ -155,13 +108,13 @@ pub fn run(args: Args) -> Result<i32> {
                     source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
                 });
             }
-            let tr = npy_tasks(dir, "")?.ok_or_else(|| {
+            let tr = read_tasks(dir, "")?.ok_or_else(|| {
                 Error::Empty(format!(
                     "no xs.npy/ys.npy/xq.npy/yq.npy in {}",
                     dir.display()
                 ))
             })?;
-            let te = npy_tasks(dir, "test_")?.unwrap_or_default();
+            let te = read_tasks(dir, "test_")?.unwrap_or_default();
             (tr, te)
         }
         None => {

@@ -23,6 +23,9 @@
 //! outer NTK Gram matrix over the training points [X; X'] instead (or as well, if `--phi-out` is
 //! also given), an exact slice too.
 //!
+//! `--precision extended` computes Φ, the cross kernel, G and the predictions in double-double
+//! (`gbml_testbed::xprec`): faithful f64 values whatever the conditioning (not with `--rows`).
+//!
 //! f0 (network outputs at initialization, default 0): `--f0-train-query --f0-train-support
 //! --f0-test-query --f0-test-support`, `.npy` files stacked in task order (points × k) or per
 //! task (tasks × points × k); shapes are checked against the task sets (typed errors).
@@ -37,6 +40,7 @@ use gbml_testbed::mnk::layout::{from_per_task, from_queries_first, index_tasks};
 use gbml_testbed::mnk::{
     accuracy, BaseKernel, Mnk, Precomputed, RidgeMode, Schedule, Spectrum, TaskSet, Variant, F0,
 };
+use gbml_testbed::xprec::{self, Precision};
 use gbml_testbed::{Error, Result};
 use ndarray::{Array2, Array3, Ix2, Ix3};
 use std::path::{Path, PathBuf};
@@ -176,6 +180,10 @@ pub struct Args {
     /// Write the test predictions (Σn̂ × k) as .npy.
     #[arg(long)]
     pred_out: Option<PathBuf>,
+    /// f64 (fast, default) or extended (double-double: Φ, cross kernel, predictions faithful
+    /// to ≤ 1 ulp whatever the conditioning; not with --rows).
+    #[arg(long, default_value = "f64")]
+    precision: Precision,
     /// Write a JSON summary (configuration, spectrum, errors/accuracies).
     #[arg(long)]
     json: Option<PathBuf>,
@@ -501,6 +509,12 @@ pub fn run(args: Args) -> Result<i32> {
         variant
     );
 
+    let ext = args.precision == Precision::Extended;
+    if ext && rows.is_some() {
+        return Err(Error::Unsupported(
+            "--rows with --precision extended (compute the full matrix instead)".into(),
+        ));
+    }
     if let Some(r) = rows {
         if let Some(p) = &args.ntk_out {
             let block = mnk.ntk_gram_rows(&train, r.clone())?;
@@ -533,7 +547,11 @@ pub fn run(args: Args) -> Result<i32> {
     }
 
     let ad = mnk.adapters(&train)?;
-    let phi = mnk.phi_with(&train, &ad)?;
+    let phi = if ext {
+        xprec::phi(&mnk, &train)?
+    } else {
+        mnk.phi_with(&train, &ad)?
+    };
     let spec = Spectrum::of(phi.view())?;
     println!(
         "Φ spectrum: λ_min = {:.6e}, λ_max = {:.6e}, condition = {:.3e}, η* = 2/(λ_min+λ_max) = {:.6e}, divergence above η = {:.6e}",
@@ -553,7 +571,11 @@ pub fn run(args: Args) -> Result<i32> {
         arrays::write(p, &phi)?;
     }
     if let Some(p) = &args.ntk_out {
-        arrays::write(p, &mnk.ntk_gram(&train)?)?;
+        let k = match (&mnk.kernel, ext) {
+            (BaseKernel::Analytic(a), true) => xprec::kernels(a, train.points().view(), None)?.ntk,
+            _ => mnk.ntk_gram(&train)?,
+        };
+        arrays::write(p, &k)?;
     }
     let f0_text = if f0.is_some() {
         "f0 from the --f0-* files"
@@ -563,6 +585,7 @@ pub fn run(args: Args) -> Result<i32> {
     let mut summary = serde_json::json!({
         "convention": format!("losses are sums with factor 1/2; {f0_text}; MNK Gram Φ over training query points in task order"),
         "inner": inner, "outer": outer, "variant": variant,
+        "precision": if ext { "extended" } else { "f64" },
         "n_train_tasks": train.len(), "spectrum": spec,
         "eta": eta, "residual_ratio": spec.residual_ratio(eta), "loss_ratio": spec.loss_ratio(eta),
     });
@@ -574,19 +597,31 @@ pub fn run(args: Args) -> Result<i32> {
                 format!("d = {}, k = {}", test.d(), test.k()),
             ));
         }
-        let at = mnk.adapters(test)?;
-        let cross = mnk.cross_with(test, &at, &train, &ad)?;
-        let g_train = gbml_testbed::mnk::g_term(&train, &ad, f0.as_ref().map(|f| &f.0))?;
-        let g_test = gbml_testbed::mnk::g_term(test, &at, f0.as_ref().map(|f| &f.1))?;
         let y = train.query_y();
-        let (pred, pred_train, _) = gbml_testbed::mnk::predict_from(
-            phi.view(),
-            cross.view(),
-            y.view(),
-            g_train.view(),
-            g_test.view(),
-            &outer,
-        )?;
+        let (cross, g_test, pred, pred_train) = if ext {
+            let f0r = f0.as_ref().map(|f| (&f.0, &f.1));
+            let pr = xprec::predict(&mnk, &train, test, &outer, f0r)?;
+            (
+                xprec::cross(&mnk, test, &train)?,
+                pr.g_test,
+                pr.test,
+                pr.train,
+            )
+        } else {
+            let at = mnk.adapters(test)?;
+            let cross = mnk.cross_with(test, &at, &train, &ad)?;
+            let g_train = gbml_testbed::mnk::g_term(&train, &ad, f0.as_ref().map(|f| &f.0))?;
+            let g_test = gbml_testbed::mnk::g_term(test, &at, f0.as_ref().map(|f| &f.1))?;
+            let (pred, pred_train, _) = gbml_testbed::mnk::predict_from(
+                phi.view(),
+                cross.view(),
+                y.view(),
+                g_train.view(),
+                g_test.view(),
+                &outer,
+            )?;
+            (cross, g_test, pred, pred_train)
+        };
         let yt = test.query_y();
         let (lg, lf) = (sq_err(&g_test, &yt), sq_err(&pred, &yt));
         let ltr = sq_err(&pred_train, &y);
