@@ -273,3 +273,35 @@ fn extended_mnk_matches_mpmath_on_mnk_golden() {
     }
     rep.assert_ok("fixtures/mnk (14 cases)");
 }
+
+/// A singular support kernel at infinite time without ridge, a non-square kernel, a NaN and a
+/// diverging step size give the f64 path's typed errors.
+#[test]
+fn extended_t_rejects_bad_input() {
+    use gbml_testbed::Error;
+    let k = ndarray::array![[1.0, 1.0], [1.0, 1.0]];
+    assert!(matches!(
+        xprec::inner_operator(k.view(), &Schedule::infinite()),
+        Err(Error::Singular { .. })
+    ));
+    let r = Array2::<f64>::ones((2, 3));
+    assert!(matches!(
+        xprec::inner_operator(r.view(), &Schedule::flow(1.0)),
+        Err(Error::Shape { .. })
+    ));
+    let mut n = Array2::<f64>::eye(2);
+    n[[0, 1]] = f64::NAN;
+    assert!(matches!(
+        xprec::inner_operator(n.view(), &Schedule::flow(1.0)),
+        Err(Error::NonFinite { .. })
+    ));
+    let e = Array2::<f64>::eye(2);
+    assert!(matches!(
+        xprec::inner_operator(e.view(), &Schedule::steps(3.0, 2)),
+        Err(Error::InvalidParameter { .. })
+    ));
+    assert!(matches!(
+        xprec::complexity(k.view(), Array2::<f64>::ones((2, 1)).view(), 1),
+        Err(Error::Singular { .. })
+    ));
+}
