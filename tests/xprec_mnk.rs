@@ -6,6 +6,7 @@
 //! Asserted on every matrix: normwise relative error ≤ 1e-15 and ≥ 15 correct digits on every
 //! entry that is not itself below 1e-15 of its row's largest entry. The f64 path is run on the
 //! same ill-conditioned cases to show that the assertion can fail.
+//! `t_ill.json` also covers both ridge modes for flow and steps.
 
 use gbml_testbed::kernel::Arch;
 use gbml_testbed::mnk::{self, BaseKernel, Mnk, Schedule, Task, TaskSet};
@@ -67,8 +68,13 @@ fn schedule(v: &Value) -> Schedule {
         ),
         k => panic!("schedule kind {k}"),
     };
+    let mode = match v.get("ridge_mode").and_then(Value::as_str) {
+        Some("both") => mnk::RidgeMode::Both,
+        Some("inverse_only") | None => mnk::RidgeMode::InverseOnly,
+        Some(m) => panic!("ridge mode {m}"),
+    };
     match v.get("ridge").and_then(Value::as_f64) {
-        Some(r) => s.with_ridge(r, mnk::RidgeMode::InverseOnly),
+        Some(r) => s.with_ridge(r, mode),
         None => s,
     }
 }
@@ -150,6 +156,7 @@ fn extended_t_matches_mpmath_up_to_cond_1e8() {
         let f = mnk::inner_operator(k.view(), &s).expect("f64 T");
         f64_fails += !passes(accuracy(&f, &reference)) as usize;
     }
+    assert_eq!(fx["cases"].as_array().unwrap().len(), 24);
     rep.assert_ok("T, cond 1e4–1e8");
     // Counterfactual: the f64 path misses the bound on the ill-conditioned cases.
     assert!(f64_fails >= 5, "f64 path fails only {f64_fails} T cases");
