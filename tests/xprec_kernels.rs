@@ -119,3 +119,38 @@ fn extended_kernels_match_mpmath_on_ill_conditioned_cases() {
         "the ill-conditioned cases do not separate the paths"
     );
 }
+
+/// Bad input gives the f64 path's typed errors, never a panic or a NaN: non-finite entries,
+/// mismatched dimensions, d = 0, invalid architecture.
+#[test]
+fn extended_kernels_reject_bad_input() {
+    use gbml_testbed::kernel::Activation;
+    use gbml_testbed::Error;
+    let arch = Arch::new(2, Activation::Relu);
+    let mut x = Array2::from_elem((3, 2), 1.0);
+    x[[1, 0]] = f64::NAN;
+    assert!(matches!(
+        xprec::kernels(&arch, x.view(), None),
+        Err(Error::NonFinite { .. })
+    ));
+    let (a, b) = (Array2::<f64>::ones((2, 3)), Array2::<f64>::ones((2, 4)));
+    assert!(matches!(
+        xprec::kernels(&arch, a.view(), Some(b.view())),
+        Err(Error::Shape { .. })
+    ));
+    let e = Array2::<f64>::zeros((2, 0));
+    assert!(matches!(
+        xprec::kernels(&arch, e.view(), None),
+        Err(Error::Empty(_))
+    ));
+    let bad = Arch::new(1, Activation::Relu).with_sigma_w(-1.0);
+    assert!(matches!(
+        xprec::kernels(&bad, a.view(), None),
+        Err(Error::InvalidParameter { .. })
+    ));
+    // Zero rows and identical rows give finite values equal to the f64 path's exact ones.
+    let z = ndarray::array![[0.0, 0.0], [1.0, 2.0], [1.0, 2.0]];
+    let k = xprec::kernels(&arch, z.view(), None).unwrap();
+    assert!(k.ntk.iter().all(|v| v.is_finite()));
+    assert_eq!(k.ntk[[1, 2]], k.ntk[[1, 1]]);
+}

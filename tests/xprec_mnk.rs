@@ -6,6 +6,7 @@
 //! Asserted on every matrix: normwise relative error ≤ 1e-15 and ≥ 15 correct digits on every
 //! entry that is not itself below 1e-15 of its row's largest entry. The f64 path is run on the
 //! same ill-conditioned cases to show that the assertion can fail.
+//! `t_ill.json` also covers both ridge modes for flow and steps.
 
 use gbml_testbed::kernel::Arch;
 use gbml_testbed::mnk::{self, BaseKernel, Mnk, Schedule, Task, TaskSet};
@@ -67,8 +68,13 @@ fn schedule(v: &Value) -> Schedule {
         ),
         k => panic!("schedule kind {k}"),
     };
+    let mode = match v.get("ridge_mode").and_then(Value::as_str) {
+        Some("both") => mnk::RidgeMode::Both,
+        Some("inverse_only") | None => mnk::RidgeMode::InverseOnly,
+        Some(m) => panic!("ridge mode {m}"),
+    };
     match v.get("ridge").and_then(Value::as_f64) {
-        Some(r) => s.with_ridge(r, mnk::RidgeMode::InverseOnly),
+        Some(r) => s.with_ridge(r, mode),
         None => s,
     }
 }
@@ -150,6 +156,7 @@ fn extended_t_matches_mpmath_up_to_cond_1e8() {
         let f = mnk::inner_operator(k.view(), &s).expect("f64 T");
         f64_fails += !passes(accuracy(&f, &reference)) as usize;
     }
+    assert_eq!(fx["cases"].as_array().unwrap().len(), 24);
     rep.assert_ok("T, cond 1e4–1e8");
     // Counterfactual: the f64 path misses the bound on the ill-conditioned cases.
     assert!(f64_fails >= 5, "f64 path fails only {f64_fails} T cases");
@@ -272,4 +279,36 @@ fn extended_mnk_matches_mpmath_on_mnk_golden() {
         check_mnk_case(c, &mut rep, None);
     }
     rep.assert_ok("fixtures/mnk (14 cases)");
+}
+
+/// A singular support kernel at infinite time without ridge, a non-square kernel, a NaN and a
+/// diverging step size give the f64 path's typed errors.
+#[test]
+fn extended_t_rejects_bad_input() {
+    use gbml_testbed::Error;
+    let k = ndarray::array![[1.0, 1.0], [1.0, 1.0]];
+    assert!(matches!(
+        xprec::inner_operator(k.view(), &Schedule::infinite()),
+        Err(Error::Singular { .. })
+    ));
+    let r = Array2::<f64>::ones((2, 3));
+    assert!(matches!(
+        xprec::inner_operator(r.view(), &Schedule::flow(1.0)),
+        Err(Error::Shape { .. })
+    ));
+    let mut n = Array2::<f64>::eye(2);
+    n[[0, 1]] = f64::NAN;
+    assert!(matches!(
+        xprec::inner_operator(n.view(), &Schedule::flow(1.0)),
+        Err(Error::NonFinite { .. })
+    ));
+    let e = Array2::<f64>::eye(2);
+    assert!(matches!(
+        xprec::inner_operator(e.view(), &Schedule::steps(3.0, 2)),
+        Err(Error::InvalidParameter { .. })
+    ));
+    assert!(matches!(
+        xprec::complexity(k.view(), Array2::<f64>::ones((2, 1)).view(), 1),
+        Err(Error::Singular { .. })
+    ));
 }

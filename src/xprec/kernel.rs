@@ -59,25 +59,26 @@ pub fn kernels_dd(
     x2: Option<ArrayView2<f64>>,
 ) -> Result<DdKernels> {
     validate(arch, x1, x2)?;
+    // Row-major copies so that every row is a contiguous slice (no per-pair copies).
+    let x1c = x1.as_standard_layout();
+    let x2c = x2.as_ref().map(|x| x.as_standard_layout());
+    let (x1, x2) = (x1c.view(), x2c.as_ref().map(|x| x.view()));
     let c = Consts::new(arch);
     let pts1 = Point::all(&c, arch, x1);
     let pts2 = x2.map(|x| Point::all(&c, arch, x));
     let sym = x2.is_none();
     let (n1, n2) = (x1.nrows(), x2.map_or(x1.nrows(), |x| x.nrows()));
+    let job = Job {
+        c: &c,
+        arch,
+        x1,
+        x2,
+        pts1: &pts1,
+        pts2: pts2.as_deref(),
+    };
     let rows: Vec<Vec<(Dd, Dd)>> = (0..n1)
         .into_par_iter()
-        .map(|i| {
-            let ncol = if sym { i + 1 } else { n2 };
-            (0..ncol)
-                .map(|j| {
-                    let (pj, xj) = match (&pts2, &x2) {
-                        (Some(p), Some(x)) => (&p[j], x.row(j)),
-                        _ => (&pts1[j], x1.row(j)),
-                    };
-                    pair(&c, arch, x1.row(i), xj, &pts1[i], pj, sym && i == j)
-                })
-                .collect()
-        })
+        .map(|i| job.row(i, if sym { i + 1 } else { n2 }))
         .collect();
     let mut nngp = Array2::from_elem((n1, n2), Dd::ZERO);
     let mut ntk = Array2::from_elem((n1, n2), Dd::ZERO);
@@ -97,6 +98,60 @@ pub fn kernels_dd(
     )?;
     ensure_finite(ntk.mapv(|v| v.hi).view(), "extended NTK output (overflow)")?;
     Ok(DdKernels { nngp, ntk })
+}
+
+/// Everything the per-row evaluation needs.
+struct Job<'a> {
+    c: &'a Consts,
+    arch: &'a Arch,
+    x1: ArrayView2<'a, f64>,
+    x2: Option<ArrayView2<'a, f64>>,
+    pts1: &'a [Point],
+    pts2: Option<&'a [Point]>,
+}
+
+impl Job<'_> {
+    /// Entries (i, 0..ncol). Without the `fma` target feature every DD operation's
+    /// `f64::mul_add` is a libm call; on x86-64 CPUs with AVX2 and FMA the same code runs compiled
+    /// for them (FMA is exactly rounded either way: the same bits).
+    fn row(&self, i: usize, ncol: usize) -> Vec<(Dd, Dd)> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU supports the features the function is compiled for.
+                return unsafe { self.row_fma(i, ncol) };
+            }
+        }
+        self.row_generic(i, ncol)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn row_fma(&self, i: usize, ncol: usize) -> Vec<(Dd, Dd)> {
+        self.row_generic(i, ncol)
+    }
+
+    #[inline(always)]
+    fn row_generic(&self, i: usize, ncol: usize) -> Vec<(Dd, Dd)> {
+        let same_input = self.x2.is_none();
+        (0..ncol)
+            .map(|j| {
+                let (pj, xj) = match (self.pts2, &self.x2) {
+                    (Some(p), Some(x)) => (&p[j], x.row(j)),
+                    _ => (&self.pts1[j], self.x1.row(j)),
+                };
+                pair(
+                    self.c,
+                    self.arch,
+                    self.x1.row(i),
+                    xj,
+                    &self.pts1[i],
+                    pj,
+                    same_input && i == j,
+                )
+            })
+            .collect()
+    }
 }
 
 /// Shapes, finiteness and range: the f64 path's own checks (architecture, d ≥ 1, equal d,
@@ -178,6 +233,7 @@ impl Point {
 }
 
 /// `T(q, q)`: ReLU family A·q, erf (2/π) atan2(2q, √(1 + 4q)), identity q.
+#[inline(always)]
 fn diag_t(c: &Consts, act: Activation, q: Dd) -> Dd {
     match act {
         Activation::Identity => q,
@@ -189,8 +245,9 @@ fn diag_t(c: &Consts, act: Activation, q: Dd) -> Dd {
     }
 }
 
+/// 2/π in DD (0.6366197723675814 − 3.935735335036497e-17).
 fn two_over_pi() -> Dd {
-    Dd::from_f64(2.0) / Dd::PI
+    Dd::TWO_OVER_PI
 }
 
 /// Pair state (k11, k22, k12, D, Δ) in DD.
@@ -204,6 +261,7 @@ struct State {
 }
 
 /// (NNGP, NTK) of one pair.
+#[inline(always)]
 fn pair(
     c: &Consts,
     arch: &Arch,
@@ -242,6 +300,7 @@ fn pair(
 }
 
 /// First-layer state and the raw inner product x·x' (module docs).
+#[inline(always)]
 fn first_layer(
     c: &Consts,
     x: ArrayView1<f64>,
@@ -251,8 +310,11 @@ fn first_layer(
     same: bool,
 ) -> (State, Dd) {
     let dim = Dd::from_f64(x.len() as f64);
-    let (xs, ys) = (x.to_vec(), y.to_vec());
-    let g = if same { nx } else { dot2(&xs, &ys) };
+    let (xs, ys) = (
+        x.to_slice().expect("standard layout"),
+        y.to_slice().expect("standard layout"),
+    );
+    let g = if same { nx } else { dot2(xs, ys) };
     let q1 = c.sw2 * nx / dim + c.sb2;
     let q2 = c.sw2 * ny / dim + c.sb2;
     if same {
@@ -282,12 +344,12 @@ fn first_layer(
     if cancels {
         let diff2 = xs
             .iter()
-            .zip(&ys)
+            .zip(ys)
             .fold(Dd::ZERO, |a, (&u, &v)| a + Dd::sum(u, -v).sqr());
         let w = if nx >= ny {
-            wedge(&xs, &ys, nx)
+            wedge(xs, ys, nx)
         } else {
-            wedge(&ys, &xs, ny)
+            wedge(ys, xs, ny)
         };
         let s = c.sw2 / dim;
         st.d = (s.sqr() * w + s * c.sb2 * diff2).pos();
@@ -297,6 +359,7 @@ fn first_layer(
 }
 
 /// `‖x‖²‖y‖² − (x·y)²` to DD relative accuracy for any angle (module docs).
+#[inline(always)]
 fn wedge(x: &[f64], y: &[f64], nx2: Dd) -> Dd {
     if nx2.is_zero() {
         return Dd::ZERO;
@@ -321,6 +384,7 @@ fn wedge(x: &[f64], y: &[f64], nx2: Dd) -> Dd {
 }
 
 /// `(T(k11,k12,k22), Ṫ, t1 t2 − t12², t1 + t2 − 2 t12)`; `r = √(k11 k22)`.
+#[inline(always)]
 fn dual(c: &Consts, act: Activation, s: &State, t1: Dd, t2: Dd, r: Dd) -> (Dd, Dd, Dd, Dd) {
     match act {
         Activation::Identity => (s.c, Dd::ONE, s.d, s.delta),
@@ -346,6 +410,7 @@ fn dual(c: &Consts, act: Activation, s: &State, t1: Dd, t2: Dd, r: Dd) -> (Dd, D
 /// k12 ≥ 0: t12 = A k12 + B rh, Ṫ = A − Bψ, E = rh; k12 < 0: t12 = ab k12 + B rh,
 /// Ṫ = ab + Bψ, E = rh − π k12; rh = r h(ψ) (series for ψ < ½) or √D − ψ|k12|;
 /// `t1 t2 − t12² = A² D − 2AB k12 E − B² E²`, `t1 + t2 − 2t12 = A Δ − 2BE`.
+#[inline(always)]
 fn relu_dual((a, b, ab): (Dd, Dd, Dd), s: &State, r: Dd) -> (Dd, Dd, Dd, Dd) {
     let sd = s.d.sqrt();
     if sd.is_zero() && s.c.is_zero() {
@@ -376,17 +441,24 @@ fn relu_dual((a, b, ab): (Dd, Dd, Dd), s: &State, r: Dd) -> (Dd, Dd, Dd, Dd) {
 }
 
 /// `sin ψ − ψ cos ψ = Σ_{k≥1} (−1)^{k+1} 2k ψ^{2k+1}/(2k+1)!` for 0 ≤ ψ < ½, 17 terms
-/// (truncation < 1e-40 relative); coefficient ratio c_{k+1}/c_k = −1/(2k(2k+3)).
+/// (truncation < 1e-40 relative), Horner form in ψ²; coefficients computed once in DD by the
+/// ratio c_{k+1}/c_k = −1/(2k(2k+3)), c_1 = 1/3.
+#[inline(always)]
 fn h_series(psi: Dd) -> Dd {
+    static COEF: std::sync::OnceLock<[Dd; 17]> = std::sync::OnceLock::new();
+    let coef = COEF.get_or_init(|| {
+        let mut c = [Dd::ZERO; 17];
+        c[0] = Dd::ONE / Dd::from_f64(3.0);
+        for k in 1..17 {
+            let kk = k as f64;
+            c[k] = -c[k - 1] / Dd::from_f64(2.0 * kk * (2.0 * kk + 3.0));
+        }
+        c
+    });
     let p2 = psi.sqr();
-    let mut coef = Dd::from_f64(2.0) / Dd::from_f64(6.0);
-    let mut pw = psi * p2;
-    let mut acc = Dd::ZERO;
-    for k in 1..=17 {
-        acc = acc + coef * pw;
-        let kk = k as f64;
-        coef = -coef / Dd::from_f64(2.0 * kk * (2.0 * kk + 3.0));
-        pw = pw * p2;
+    let mut acc = coef[16];
+    for &ck in coef[..16].iter().rev() {
+        acc = acc * p2 + ck;
     }
-    acc
+    acc * p2 * psi
 }

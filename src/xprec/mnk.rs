@@ -470,6 +470,7 @@ pub fn complexity(phi: ArrayView2<f64>, y_eff: ArrayView2<f64>, n_tasks: usize) 
     ensure_finite(y_eff, "effective labels Ỹ")?;
     let (w, u) = dense::sym_eig(&dense::from_f64(phi))?;
     let (lmin, lmax) = (w[0].to_f64(), w[n - 1].to_f64());
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(x > y)` also rejects NaN
     if !(lmin > 1e-14 * lmax.abs().max(f64::MIN_POSITIVE)) {
         return Err(Error::Singular {
             context: "MNK Φ in the complexity Ỹᵀ Φ⁻¹ Ỹ".into(),
