@@ -125,6 +125,17 @@ def _tasks(layout: str, support: int, query: int, loss: str, variant: str) -> Di
     }
 
 
+def _mnk_conventions(a: Mapping[str, Any]) -> Dict[str, Any]:
+    """The conventions block of the task-set quantities from the keyword arguments of
+    :func:`mnk` / :func:`mnk_predict`."""
+    conv = arch_block(**_arch(a))
+    conv.update(_tasks(a["layout"], a["support"], a["query"], a["loss"], a["variant"]))
+    conv["inner"] = loop_block(
+        "inner", a["inner_lr"], a["inner_steps"], a["inner_time"], a["inner_ridge"], a["ridge_mode"]
+    )
+    return conv
+
+
 def inner_operator(
     x_support: np.ndarray,
     y_support: np.ndarray,
@@ -183,9 +194,7 @@ def mnk(
     Σn × Σn; with ``test_x``/``test_y`` the cross kernel Φ(test, train) instead. ``x``, ``y``:
     the tasks stacked in ``layout`` with ``support`` (primed) and ``query`` points per task.
     Inner loop as :func:`inner_operator`."""
-    conv = arch_block(**_arch(locals()))
-    conv.update(_tasks(layout, support, query, loss, variant))
-    conv["inner"] = loop_block("inner", inner_lr, inner_steps, inner_time, inner_ridge, ridge_mode)
+    conv = _mnk_conventions(locals())
     if test_x is None and test_y is None:
         return reference("mnk_gram", {"x": x, "y": y}, conv)
     return reference("mnk_cross", {"x": x, "y": y, "test_x": test_x, "test_y": test_y}, conv)
@@ -225,9 +234,7 @@ def mnk_predict(
     (MATH.md §5), Σn̂ × k. ``f0``/``test_f0``: network outputs at initialization stacked like
     ``x``/``test_x`` (default 0). Outer loop: ``outer_lr``/``outer_steps``, else
     ``outer_time`` ηt (default 1, as ``gbml mnk``; ``"inf"`` for the trained limit)."""
-    conv = arch_block(**_arch(locals()))
-    conv.update(_tasks(layout, support, query, loss, variant))
-    conv["inner"] = loop_block("inner", inner_lr, inner_steps, inner_time, inner_ridge, ridge_mode)
+    conv = _mnk_conventions(locals())
     conv["outer"] = loop_block("outer", outer_lr, outer_steps, outer_time, outer_ridge, ridge_mode)
     inputs = {"x": x, "y": y, "test_x": test_x, "test_y": test_y}
     if (f0 is None) != (test_f0 is None):

@@ -15,6 +15,7 @@ use gbml_testbed::io::compare::{self as engine, Inputs};
 use gbml_testbed::io::manifest::{Conventions, Manifest};
 use gbml_testbed::io::tolerance::ToleranceTable;
 use gbml_testbed::kernel::{self, Arch};
+use gbml_testbed::mnk::{BaseKernel, Mnk};
 use gbml_testbed::Error;
 use ndarray::{ArrayD, ArrayView2, ArrayViewD, Ix2};
 use numpy::{
@@ -268,6 +269,37 @@ fn compare<'py>(
     py.allow_threads(run).map_err(|e| py_err(py, e))
 }
 
+/// Rows `rows` of the MNK Gram matrix Φ of the training tasks stacked in `x`, `y` (the
+/// conventions of quantity `mnk_gram`): a bit-identical slice of `Mnk::phi` (`Mnk::phi_rows`),
+/// the tile `gbml_testbed.dask.mnk` computes on a worker.
+#[pyfunction]
+fn mnk_phi_rows<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    y: &Bound<'py, PyAny>,
+    conventions: &str,
+    rows: (usize, usize),
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let (ax, ay) = (array(x, "x")?, array(y, "y")?);
+    let (dx, dy) = (ax.as_array(), ay.as_array());
+    let run = || -> Result<_, Error> {
+        let roles = ["x".to_string(), "y".to_string()];
+        let m = manifest("mnk_gram", &roles, conventions, "gbml_testbed (python)")?;
+        let (q, c) = (m.quantity, &m.conventions);
+        let (xv, yv) = (matrix(dx, "x")?, matrix(dy, "y")?);
+        gbml_testbed::error::ensure_finite(xv, "input `x`")?;
+        gbml_testbed::error::ensure_finite(yv, "input `y`")?;
+        let shape = c.task_shape_for(q)?;
+        let set = engine::task_set(xv, yv, c.layout_for(q)?, shape, "x")?;
+        let scale = engine::loss_scale(c.loss_for(q)?, shape.support * set.k());
+        let mk = Mnk::new(BaseKernel::Analytic(c.arch()?), c.inner_for(q)?.schedule(scale))
+            .with_variant(c.variant.unwrap_or_default());
+        mk.phi_rows(&set, rows.0..rows.1)
+    };
+    let phi = py.allow_threads(run).map_err(|e| py_err(py, e))?;
+    Ok(phi.into_pyarray(py))
+}
+
 /// The extension module.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -275,5 +307,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(reference, m)?)?;
     m.add_function(wrap_pyfunction!(compare, m)?)?;
     m.add_function(wrap_pyfunction!(time_kernels, m)?)?;
+    m.add_function(wrap_pyfunction!(mnk_phi_rows, m)?)?;
     Ok(())
 }

@@ -67,3 +67,18 @@ def test_bad_input_raises_when_the_graph_is_built(xs):
         gdask.ntk(x, chunks=0, **ARCH)
     with pytest.raises(gt.InvalidParameterError, match="sigma_w"):
         gdask.ntk(x, chunks=4, **{**ARCH, "sigma_w": -1.0})
+
+
+def test_mnk_phi_on_the_cluster_is_bitwise_the_local_phi(client):
+    rng = np.random.default_rng(11)
+    n_tasks, m, n, d, k = 5, 3, 4, 4, 2
+    x = rng.standard_normal((n_tasks * (m + n), d))
+    y = rng.standard_normal((n_tasks * (m + n), k))
+    kw = dict(support=m, query=n, depth=2, activation="relu", sigma_w=1.4, sigma_b=0.3, inner_time=0.7)
+    local = gt.mnk(x, y, **kw)
+    for chunks in (3, 4, 20):
+        lazy = gdask.mnk(x, y, chunks=chunks, **kw)
+        assert lazy.shape == (n_tasks * n, n_tasks * n)
+        assert lazy.compute().tobytes() == local.tobytes(), chunks
+    with pytest.raises(gt.ShapeError, match="multiple of support"):
+        gdask.mnk(x[:-1], y[:-1], chunks=4, **kw)
