@@ -19,8 +19,8 @@ use gbml_testbed::mnk::{BaseKernel, Mnk};
 use gbml_testbed::Error;
 use ndarray::{ArrayD, ArrayView2, ArrayViewD, Ix2};
 use numpy::{
-    dtype, IntoPyArray, PyArray2, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn,
-    PyUntypedArray, PyUntypedArrayMethods,
+    dtype, IntoPyArray, PyArray2, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods,
+    PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -126,7 +126,10 @@ fn kernels<'py>(
     arch: &str,
     want: &str,
     rows: Option<(usize, usize)>,
-) -> PyResult<(Option<Bound<'py, PyArray2<f64>>>, Option<Bound<'py, PyArray2<f64>>>)> {
+) -> PyResult<(
+    Option<Bound<'py, PyArray2<f64>>>,
+    Option<Bound<'py, PyArray2<f64>>>,
+)> {
     let a1 = array(x1, "x1")?;
     let a2 = x2.map(|x| array(x, "x2")).transpose()?;
     let (d1, d2) = (a1.as_array(), a2.as_ref().map(|a| a.as_array()));
@@ -145,9 +148,7 @@ fn kernels<'py>(
                 let k = kernel::kernels(&arch, v1, v2)?;
                 (Some(k.nngp), Some(k.ntk))
             }
-            (other, None) => {
-                return Err(Error::param("kind", other, "expected ntk, nngp or both"))
-            }
+            (other, None) => return Err(Error::param("kind", other, "expected ntk, nngp or both")),
         })
     };
     let (n, t) = py.allow_threads(run).map_err(|e| py_err(py, e))?;
@@ -157,7 +158,13 @@ fn kernels<'py>(
 /// Seconds per call of the library's kernel computation alone (no Python in the loop), the
 /// median of `repeats` calls on the same inputs: the baseline of python/bench/call_overhead.py.
 #[pyfunction]
-fn time_kernels(py: Python<'_>, x1: &Bound<'_, PyAny>, arch: &str, want: &str, repeats: usize) -> PyResult<f64> {
+fn time_kernels(
+    py: Python<'_>,
+    x1: &Bound<'_, PyAny>,
+    arch: &str,
+    want: &str,
+    repeats: usize,
+) -> PyResult<f64> {
     let a1 = array(x1, "x1")?;
     let d1 = a1.as_array();
     let run = || -> Result<f64, Error> {
@@ -180,7 +187,12 @@ fn time_kernels(py: Python<'_>, x1: &Bound<'_, PyAny>, arch: &str, want: &str, r
 }
 
 /// An in-memory manifest: `quantity`, the roles of `inputs`, and the conventions JSON.
-fn manifest(quantity: &str, roles: &[String], conventions: &str, implementation: &str) -> Result<Manifest, Error> {
+fn manifest(
+    quantity: &str,
+    roles: &[String],
+    conventions: &str,
+    implementation: &str,
+) -> Result<Manifest, Error> {
     let conv: serde_json::Value = serde_json::from_str(conventions).map_err(|e| Error::Parse {
         what: "conventions".into(),
         path: "<python>".into(),
@@ -292,8 +304,11 @@ fn mnk_phi_rows<'py>(
         let shape = c.task_shape_for(q)?;
         let set = engine::task_set(xv, yv, c.layout_for(q)?, shape, "x")?;
         let scale = engine::loss_scale(c.loss_for(q)?, shape.support * set.k());
-        let mk = Mnk::new(BaseKernel::Analytic(c.arch()?), c.inner_for(q)?.schedule(scale))
-            .with_variant(c.variant.unwrap_or_default());
+        let mk = Mnk::new(
+            BaseKernel::Analytic(c.arch()?),
+            c.inner_for(q)?.schedule(scale),
+        )
+        .with_variant(c.variant.unwrap_or_default());
         mk.phi_rows(&set, rows.0..rows.1)
     };
     let phi = py.allow_threads(run).map_err(|e| py_err(py, e))?;
