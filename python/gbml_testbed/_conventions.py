@@ -48,6 +48,10 @@ def arch_block(
         widths: Optional[list] = [width] * int(depth)
     else:
         widths = None if width is None else [int(w) for w in width]
+    if isinstance(parameterization, str):
+        # As the CLI's --parameterization (src/bin/gbml/vocab.rs): case-insensitive, std = standard.
+        parameterization = parameterization.lower()
+        parameterization = "standard" if parameterization == "std" else parameterization
     return {
         "parameterization": parameterization,
         "sigma_w": float(sigma_w),

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import _core
 from ._conventions import Widths, arch_block, to_json
+from . import _arch
 
 try:
     import dask
@@ -78,9 +79,7 @@ def ntk(
 ) -> "da.Array":
     """Θ(x1, x2) as a dask array of row tiles of ``chunks`` rows (arguments as
     :func:`gbml_testbed.ntk`); ``.compute()`` is bit-identical to it."""
-    arch = dict(depth=depth, activation=activation, sigma_w=sigma_w, sigma_b=sigma_b,
-                parameterization=parameterization, width=width, layers=layers)
-    return _gram("ntk", x1, x2, chunks, arch)
+    return _gram("ntk", x1, x2, chunks, _arch(locals()))
 
 
 def nngp(
@@ -98,9 +97,7 @@ def nngp(
 ) -> "da.Array":
     """Σ(x1, x2) as a dask array of row tiles of ``chunks`` rows (arguments as
     :func:`gbml_testbed.nngp`); ``.compute()`` is bit-identical to it."""
-    arch = dict(depth=depth, activation=activation, sigma_w=sigma_w, sigma_b=sigma_b,
-                parameterization=parameterization, width=width, layers=layers)
-    return _gram("nngp", x1, x2, chunks, arch)
+    return _gram("nngp", x1, x2, chunks, _arch(locals()))
 
 
 def _phi_tile(x: np.ndarray, y: np.ndarray, conv: str, start: int, stop: int) -> np.ndarray:

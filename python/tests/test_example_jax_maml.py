@@ -43,8 +43,9 @@ def meta_loss(theta, tasks):
     return total
 
 
-def test_jax_second_order_maml_meta_gradient_matches():
-    rng = np.random.default_rng(3)
+def problem(seed):
+    """Random θ and tasks; JAX's meta-gradient; the tasks stacked in the per_task layout."""
+    rng = np.random.default_rng(seed)
     dims = [D] + WIDTHS + [K]
     p = sum(i * o + o for i, o in zip(dims[:-1], dims[1:]))
     theta = rng.standard_normal(p)
@@ -53,6 +54,11 @@ def test_jax_second_order_maml_meta_gradient_matches():
     grad = np.asarray(jax.grad(meta_loss)(jnp.asarray(theta), tasks))
     x = np.concatenate([np.concatenate([xs, xq]) for xs, _, xq, _ in tasks])
     y = np.concatenate([np.concatenate([ys, yq]) for _, ys, _, yq in tasks])
+    return theta, grad, x, y
+
+
+def test_jax_second_order_maml_meta_gradient_matches():
+    theta, grad, x, y = problem(3)
     inputs = {"params": theta, "x": x, "y": y}
     arch = dict(depth=len(WIDTHS), activation="relu", sigma_w=SW, sigma_b=SB, width=WIDTHS)
     conventions = dict(loss="sum", layout="per_task", task_shape={"support": M, "query": N},
@@ -71,15 +77,7 @@ def test_package_meta_gradient_equals_jax():
     """gbml_testbed.meta_gradient returns the same vector (to 10 digits) as jax.grad."""
     import gbml_testbed as gt
 
-    rng = np.random.default_rng(4)
-    dims = [D] + WIDTHS + [K]
-    p = sum(i * o + o for i, o in zip(dims[:-1], dims[1:]))
-    theta = rng.standard_normal(p)
-    tasks = [(rng.standard_normal((M, D)), rng.standard_normal((M, K)),
-              rng.standard_normal((N, D)), rng.standard_normal((N, K))) for _ in range(TASKS)]
-    grad = np.asarray(jax.grad(meta_loss)(jnp.asarray(theta), tasks))
-    x = np.concatenate([np.concatenate([xs, xq]) for xs, _, xq, _ in tasks])
-    y = np.concatenate([np.concatenate([ys, yq]) for _, ys, _, yq in tasks])
+    theta, grad, x, y = problem(4)
     ours = gt.meta_gradient(theta, x, y, support=M, query=N, depth=len(WIDTHS), activation="relu",
                             sigma_w=SW, sigma_b=SB, width=WIDTHS, inner_lr=LR, inner_steps=TAU)
     np.testing.assert_allclose(ours, grad, rtol=1e-10, atol=1e-12 * np.abs(grad).max())

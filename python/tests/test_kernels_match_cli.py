@@ -59,3 +59,12 @@ def test_outputs_are_writable_owned_arrays(x):
     k = gt.ntk(x, depth=1, activation="relu", sigma_w=1.0, sigma_b=None)
     assert k.flags.c_contiguous and k.flags.writeable and k.flags.owndata is not None
     k[0, 0] = 0.0
+
+
+def test_parameterization_spellings_are_the_cli_vocabulary(x):
+    """As `--parameterization`: case-insensitive, `std` = `standard`."""
+    a = dict(depth=2, activation="relu", sigma_w=1.4, sigma_b=0.2, width=64)
+    ref = gt.ntk(x, parameterization="standard", **a)
+    for p in ("Standard", "std", "STD"):
+        assert gt.ntk(x, parameterization=p, **a).tobytes() == ref.tobytes()
+    assert gt.ntk(x, parameterization="NTK", **a).tobytes() != ref.tobytes()
