@@ -4,7 +4,7 @@ the `gbml kernel` CLI (issue #14, "Done means"). Few samples: CPU is shared.
     python python/bench/call_overhead.py [--gbml target/release/gbml] [--big 2000]
 
 Prints, for a 10 × 10 Gram matrix and an M × M one (M = --big): the median seconds per call of
-(a) the library alone (`_core.time_kernels`: Rust timing its own loop, no Python), (b)
+(a) the library alone, alternating with (b), (`_core.time_kernels`: Rust timing its own loop, no Python), (b)
 `gbml_testbed.ntk` from Python (argument checks, JSON architecture, GIL release, numpy
 wrapping), and for M × M (c) the CLI's wall time (process start, .npy read/write included).
 """
@@ -39,15 +39,19 @@ def main():
     ap.add_argument("--gbml", default=os.path.join(os.path.dirname(__file__), "..", "..", "target", "release", "gbml"))
     ap.add_argument("--big", type=int, default=2000)
     ap.add_argument("--small-repeats", type=int, default=2001)
-    ap.add_argument("--big-repeats", type=int, default=3)
+    ap.add_argument("--big-repeats", type=int, default=9)
     args = ap.parse_args()
     spec = to_json(arch_block(**ARCH, parameterization="ntk", width=None, layers=None))
     rng = np.random.default_rng(0)
     out = {}
     for m, reps in ((10, args.small_repeats), (args.big, args.big_repeats)):
         x = rng.standard_normal((m, 10))
-        rust = _core.time_kernels(x, spec, "ntk", reps)
-        py = median_time(lambda: gt.ntk(x, **ARCH), reps)
+        # Alternate the two measurements so that load changes on a shared machine hit both.
+        rust_t, py_t = [], []
+        for _ in range(reps):
+            rust_t.append(_core.time_kernels(x, spec, "ntk", 1))
+            py_t.append(median_time(lambda: gt.ntk(x, **ARCH), 1))
+        rust, py = float(np.median(rust_t)), float(np.median(py_t))
         row = {"rust_s": rust, "python_s": py, "ratio": py / rust}
         if m == args.big:
             with tempfile.TemporaryDirectory() as d:
