@@ -6,7 +6,6 @@
 //! (N × n × d), `yq.npy` (N × n × k), float64; optional test tasks `test_xs.npy` … `test_yq.npy`.
 
 use gbml_testbed::io::task_folder::read_tasks;
-use gbml_testbed::kernel::Parameterization;
 use gbml_testbed::maml::{self, Adapt, MamlConfig, MetaTask, Order, TrainConfig};
 use gbml_testbed::mnk::data::{sine_tasks, SineSpec};
 use gbml_testbed::net::{Mlp, NetActivation};
@@ -43,18 +42,19 @@ pub struct Args {
     /// Activation: relu, leaky_relu(a), abrelu(a,b), erf, identity, tanh, softplus.
     #[arg(long, default_value = "relu")]
     activation: String,
-    /// Parameterization: ntk or standard.
-    #[arg(long, default_value = "ntk")]
+    /// Parameterization: ntk or standard (`--param` is the old spelling).
+    #[arg(long = "parameterization", alias = "param", default_value = "ntk")]
     param: String,
     /// Weight scale σ_w.
     #[arg(long, default_value_t = 1.0)]
     sigma_w: f64,
     /// Bias scale σ_b. (Without bias a ReLU network on 1-d inputs is positively homogeneous,
     /// f(x) = x·f(±1), so its kernels on sine tasks are rank 2.)
-    #[arg(long, default_value_t = 1.0)]
-    sigma_b: f64,
-    /// No bias parameters at all.
-    #[arg(long)]
+    /// `none` for no bias parameters at all.
+    #[arg(long, default_value = "1", value_parser = crate::vocab::bias_scale, allow_negative_numbers = true)]
+    sigma_b: crate::vocab::BiasScale,
+    /// Old spelling of `--sigma-b none`.
+    #[arg(long, hide = true)]
     no_bias: bool,
     /// Inner rate λ.
     #[arg(long, default_value_t = 0.02)]
@@ -71,8 +71,8 @@ pub struct Args {
     /// Outer rate η.
     #[arg(long, default_value_t = 0.01)]
     outer_lr: f64,
-    /// Outer steps T.
-    #[arg(long, default_value_t = 100)]
+    /// Outer steps T (`--steps` is the old spelling).
+    #[arg(long = "outer-steps", alias = "steps", default_value_t = 100)]
     steps: usize,
     /// Train the centred network f(·; θ) − f(·; θ_0).
     #[arg(long)]
@@ -141,17 +141,9 @@ pub fn run(args: Args) -> Result<i32> {
         .first()
         .ok_or_else(|| Error::Empty("training task set".into()))?;
     let (d, k) = (first.xs.ncols(), first.ys.ncols());
-    let param = match args.param.to_ascii_lowercase().as_str() {
-        "ntk" => Parameterization::Ntk,
-        "standard" | "std" => Parameterization::Standard,
-        other => return Err(Error::param("param", other, "expected ntk or standard")),
-    };
+    let param = crate::vocab::parameterization(&args.param)?;
     let act = NetActivation::parse(&args.activation)?;
-    let sigma_b = if args.no_bias {
-        None
-    } else {
-        Some(args.sigma_b)
-    };
+    let sigma_b = if args.no_bias { None } else { args.sigma_b.0 };
     let net = Mlp::from_parts(
         d,
         vec![args.width; args.depth],

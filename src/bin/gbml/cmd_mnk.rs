@@ -10,7 +10,7 @@
 //!     `y.npy` likewise, sizes from `--n-train --m --n`; test tasks `test_x.npy`, `test_y.npy`
 //!     with `--n-test`.
 //!
-//! Kernel: analytic NTK (`--depth --activation --sigma-w --sigma-b --param --width`) or a
+//! Kernel: analytic NTK (`--depth --activation --sigma-w --sigma-b --parameterization --width`) or a
 //! precomputed Gram matrix `--precomputed G.npy` over [train queries; train supports; test
 //! queries; test supports] (and `--precomputed-nngp` for `--anil`).
 //!
@@ -31,7 +31,7 @@
 //! task (tasks × points × k); shapes are checked against the task sets (typed errors).
 
 use gbml_testbed::io::arrays;
-use gbml_testbed::kernel::{Activation, Arch, Parameterization};
+use gbml_testbed::kernel::{Activation, Arch};
 use gbml_testbed::mnk::data::{
     linear_tasks, omniglot_fixture_path, sine_tasks, unit_norm_inputs, LinearSpec, Omniglot,
     OmniglotSpec, OmniglotSplit, SineSpec,
@@ -108,8 +108,8 @@ pub struct Args {
     /// Bias scale σ_b (omit for no bias).
     #[arg(long)]
     sigma_b: Option<f64>,
-    /// Parameterization: ntk or standard.
-    #[arg(long, default_value = "ntk")]
+    /// Parameterization: ntk or standard (`--param` is the old spelling).
+    #[arg(long = "parameterization", alias = "param", default_value = "ntk")]
     param: String,
     /// Hidden width (needed by the standard parameterization).
     #[arg(long)]
@@ -478,11 +478,7 @@ pub fn run(args: Args) -> Result<i32> {
         test = test.map(|t| index_tasks(&t, total)).transpose()?;
         BaseKernel::Precomputed(Precomputed { ntk, nngp })
     } else {
-        let param = match args.param.as_str() {
-            "ntk" => Parameterization::Ntk,
-            "standard" => Parameterization::Standard,
-            other => return Err(Error::param("param", other, "expected ntk or standard")),
-        };
+        let param = crate::vocab::parameterization(&args.param)?;
         let mut arch = Arch::new(args.depth, Activation::parse(&args.activation)?)
             .with_sigma_w(args.sigma_w)
             .with_sigma_b(args.sigma_b)

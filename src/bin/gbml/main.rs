@@ -9,6 +9,7 @@ mod cmd_compare;
 mod cmd_kernel;
 mod cmd_maml;
 mod cmd_mnk;
+mod vocab;
 
 use clap::{Parser, Subcommand};
 
