@@ -31,10 +31,13 @@ pub mod activation;
 pub mod arch;
 #[doc(hidden)]
 pub mod batch;
+pub mod conv;
 mod gram;
 mod gram_tile;
 pub mod output;
 pub mod pair;
+mod plane;
+pub mod spec;
 
 pub use activation::{Activation, Diag, Dual, PairState};
 pub use arch::{Arch, Parameterization};
@@ -42,6 +45,7 @@ pub use arch::{Arch, Parameterization};
 pub use gram::bench_gram_tiles;
 pub use output::{KernelKind, Kernels};
 pub use pair::{diag_chain, recurse_pair, wedge2, TINY_INPUT};
+pub use spec::{Layer, Normalization, Padding, Spec};
 
 use crate::error::{ensure_finite, Error, Result};
 use gram::{compute, gram_sym, mirror_lower, Want};
