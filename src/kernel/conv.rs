@@ -85,21 +85,33 @@ pub fn kernels_rows<'a>(
     let m = rows.len();
     let mut nngp = Array2::<f64>::zeros((m, n));
     let mut ntk = Array2::<f64>::zeros((m, n));
-    let pairs: Vec<(usize, usize)> = (0..m).flat_map(|li| (0..n).map(move |j| (li, j))).collect();
+    // Each unordered pair once (canonical order in the symmetric case), then scattered.
+    let (r0, r1) = (rows.start, rows.end);
+    let pairs: Vec<(usize, usize)> = (0..m)
+        .flat_map(|li| {
+            let i = r0 + li;
+            (0..n).filter_map(move |j| {
+                let (a, b) = if sym && j < i { (j, i) } else { (i, j) };
+                (!sym || (a, b) == (i, j) || !(r0..r1).contains(&j)).then_some((a, b))
+            })
+        })
+        .collect();
     let vals: Vec<(f64, f64)> = pairs
         .par_iter()
         .with_max_len(1)
-        .map(|&(li, j)| {
-            let i = rows.start + li;
-            let (a, b) = if sym && j < i { (j, i) } else { (i, j) };
+        .map(|&(a, b)| {
             let xa = x1.index_axis(Axis(0), a);
             let xb = x2v.index_axis(Axis(0), b);
             pair_run(spec, xa, xb, &d1[a], &d2r[b], sym && a == b)
         })
         .collect();
-    for (&(li, j), &(s, t)) in pairs.iter().zip(&vals) {
-        nngp[[li, j]] = s;
-        ntk[[li, j]] = t;
+    for (&(a, b), &(s, t)) in pairs.iter().zip(&vals) {
+        for (i, j) in [(a, b), (b, a)] {
+            if rows.contains(&i) && (i, j) == (a, b) || sym && rows.contains(&i) {
+                nngp[[i - rows.start, j]] = s;
+                ntk[[i - rows.start, j]] = t;
+            }
+        }
     }
     let k = Kernels { nngp, ntk };
     ensure_finite_output(&k)?;
@@ -179,7 +191,7 @@ fn self_run(spec: &Spec, x: ArrayView3<f64>) -> SelfDiags {
     let nl = spec.layers.len();
     for (l, layer) in spec.layers.iter().enumerate() {
         let k = diags[l].clone();
-        pl = plane::layer(spec, layer, l + 1 == nl, &pl, &k, &k);
+        pl = plane::layer(spec, layer, l + 1 == nl, pl, &k, &k);
         let nd = pl.diag();
         if needs_refresh(layer) {
             plane::refresh_naive(&mut pl, &nd, &nd, true);
@@ -205,10 +217,12 @@ fn pair_run(
     let mut pl: Planes = plane::input(spec, x, y, same);
     let nl = spec.layers.len();
     for (l, layer) in spec.layers.iter().enumerate() {
-        pl = plane::layer(spec, layer, l + 1 == nl, &pl, &dx[l], &dy[l]);
+        pl = plane::layer(spec, layer, l + 1 == nl, pl, &dx[l], &dy[l]);
         if needs_refresh(layer) {
             plane::refresh_naive(&mut pl, &dx[l + 1], &dy[l + 1], true);
         }
     }
-    (pl.c[0], pl.th[0])
+    let out = (pl.c[0], pl.th[0]);
+    pl.recycle();
+    out
 }

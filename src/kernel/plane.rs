@@ -21,7 +21,7 @@
 //! the column of y's pixel), in a fixed order, so every entry's bits are independent of the
 //! pair's position, the tile and the thread count.
 
-use super::activation::{Activation, Diag, PairState};
+use super::activation::{erf_lane, relu_lane, Activation, Diag, ReluConsts};
 use super::arch::Parameterization;
 use super::pair::wedge2;
 use super::spec::{Layer, Normalization, Padding, Spec};
@@ -52,6 +52,12 @@ impl Planes {
     }
     fn p2(&self) -> usize {
         self.h2 * self.w2
+    }
+    /// Return the buffers to the pool.
+    pub(crate) fn recycle(self) {
+        for v in [self.c, self.th, self.d, self.dl] {
+            give(v);
+        }
     }
     /// Σ[p, p]-style diagonal (only meaningful for a self pair).
     pub(crate) fn diag(&self) -> Vec<f64> {
@@ -142,19 +148,43 @@ pub(crate) fn layer(
     spec: &Spec,
     l: &Layer,
     last: bool,
-    pl: &Planes,
+    pl: Planes,
     k1: &[f64],
     k2: &[f64],
 ) -> Planes {
-    match *l {
-        Layer::Conv { k, padding } => conv(spec, pl, k, padding, k1, k2),
-        Layer::Dense if spec.normalization == Normalization::Arora && last => pl.clone(),
-        Layer::Dense => conv(spec, pl, 1, Padding::Valid, k1, k2),
-        Layer::Act(a) => activation(a, pl, k1, k2),
-        Layer::AvgPool { k } => pool(pl, k, k1, k2),
-        Layer::Gap => reduce(pl, false, k1, k2),
-        Layer::Flatten => reduce(pl, true, k1, k2),
-    }
+    let out = match *l {
+        Layer::Conv { k, padding } => conv(spec, &pl, k, padding, k1, k2),
+        Layer::Dense if spec.normalization == Normalization::Arora && last => return pl,
+        Layer::Dense => conv(spec, &pl, 1, Padding::Valid, k1, k2),
+        Layer::Act(a) => return activation(a, pl, k1, k2),
+        Layer::AvgPool { k } => pool(&pl, k),
+        Layer::Gap => reduce(&pl, false),
+        Layer::Flatten => reduce(&pl, true),
+    };
+    pl.recycle();
+    out
+}
+
+thread_local! {
+    /// Per-thread pool of plane buffers: a pair's layers reuse the same memory (no page
+    /// faults of fresh multi-MB allocations per layer). Buffers are always fully overwritten
+    /// before being read, so their old contents never matter.
+    static POOL: std::cell::RefCell<Vec<Vec<f64>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A buffer of length n from the pool (contents unspecified).
+fn take(n: usize) -> Vec<f64> {
+    let mut v = POOL.with_borrow_mut(|p| p.pop()).unwrap_or_default();
+    v.resize(n, 0.0);
+    v
+}
+
+fn give(v: Vec<f64>) {
+    POOL.with_borrow_mut(|p| {
+        if p.len() < 16 {
+            p.push(v)
+        }
+    });
 }
 
 /// `dst[(i1,j1),(i2,j2)] = Σ_δ src[(i1+di−o, j1+dj−o), (i2+di−o, j2+dj−o)]` over the
@@ -250,15 +280,15 @@ fn conv(spec: &Spec, pl: &Planes, k: usize, padding: Padding, k1: &[f64], k2: &[
         h2: ho2,
         w2: wo2,
         n_in: spec.width as f64,
-        c: vec![0.0; n],
-        th: vec![0.0; n],
-        d: vec![0.0; n],
-        dl: vec![0.0; n],
+        c: take(n),
+        th: take(n),
+        d: take(n),
+        dl: take(n),
     };
     let g = (ho1, wo1, ho2, wo2);
-    let mut a = vec![0.0; n];
+    let mut a = take(n);
     shift_sum(&pl.c, pl.h1, pl.w1, pl.h2, pl.w2, k, o, g, &mut a);
-    let mut at = vec![0.0; n];
+    let mut at = take(n);
     shift_sum(&pl.th, pl.h1, pl.w1, pl.h2, pl.w2, k, o, g, &mut at);
     shift_sum(&pl.dl, pl.h1, pl.w1, pl.h2, pl.w2, k, o, g, &mut out.dl);
     let kd1 = conv_diag(k1, pl.h1, pl.w1, k, o, ho1, wo1);
@@ -300,6 +330,8 @@ fn conv(spec: &Spec, pl: &Planes, k: usize, padding: Padding, k1: &[f64], k2: &[
             out.d[e] = sw2 * sw2 * det + sw2 * sb2 * (out.dl[e] / sw2).max(0.0);
         }
     }
+    give(a);
+    give(at);
     out
 }
 
@@ -409,42 +441,41 @@ fn pos(x: f64) -> f64 {
     }
 }
 
-/// The activation's dual on every pixel pair (the FC dual kernels, stable angles).
-fn activation(a: Activation, pl: &Planes, k1: &[f64], k2: &[f64]) -> Planes {
-    let mut out = pl.clone();
+/// The activation's dual on every pixel pair (the FC dual kernels, stable angles), in place,
+/// one branch-free lane function per row of the plane (vectorisable; the same operations as
+/// [`Activation::dual_pair`], hence the same bits).
+fn activation(a: Activation, mut pl: Planes, k1: &[f64], k2: &[f64]) -> Planes {
     let p2 = pl.p2();
     let d2: Vec<Diag> = k2.iter().map(|&q| a.diag(q)).collect();
+    let relu = match a {
+        Activation::AbRelu { a, b } => ReluConsts::new(a, b),
+        _ => ReluConsts::new(0.0, 1.0),
+    };
     for (p, &q1) in k1.iter().enumerate() {
         let d1 = a.diag(q1);
+        let r = p * p2..(p + 1) * p2;
+        let (c, th) = (&mut pl.c[r.clone()], &mut pl.th[r.clone()]);
+        let (d, dl) = (&mut pl.d[r.clone()], &mut pl.dl[r]);
         for q in 0..p2 {
-            let e = p * p2 + q;
-            let c = if q1 == 0.0 || k2[q] == 0.0 {
-                0.0
-            } else {
-                pl.c[e]
+            let cz = if q1 == 0.0 || k2[q] == 0.0 { 0.0 } else { c[q] };
+            let (t12, tdot, td, tdl) = match a {
+                Activation::Identity => (cz, 1.0, d[q], dl[q]),
+                Activation::Erf => erf_lane(q1 + k2[q], d[q], cz, d1.t, d2[q].t),
+                _ => relu_lane(&relu, cz, d[q], dl[q], d1.sq * d2[q].sq),
             };
-            let st = PairState {
-                q1,
-                q2: k2[q],
-                c,
-                d: pl.d[e],
-                delta: pl.dl[e],
-            };
-            let du = a.dual_pair(&st, &d1, &d2[q]);
-            out.c[e] = du.t12;
-            out.th[e] = du.tdot * pl.th[e];
-            out.d[e] = du.td;
-            out.dl[e] = du.tdelta;
+            c[q] = t12;
+            th[q] *= tdot;
+            d[q] = td;
+            dl[q] = tdl;
         }
     }
-    out
+    pl
 }
 
 /// Average pooling (window = stride = K): the mean over all cross pairs of the two windows;
 /// D and Δ recomputed from the pooled variances (naive).
-fn pool(pl: &Planes, k: usize, k1: &[f64], k2: &[f64]) -> Planes {
+fn pool(pl: &Planes, k: usize) -> Planes {
     let (ho1, wo1, ho2, wo2) = (pl.h1 / k, pl.w1 / k, pl.h2 / k, pl.w2 / k);
-    let _ = (k1, k2);
     let p2 = pl.p2();
     let po2 = ho2 * wo2;
     let n = ho1 * wo1 * po2;
@@ -490,7 +521,7 @@ fn pool(pl: &Planes, k: usize, k1: &[f64], k2: &[f64]) -> Planes {
 /// GAP (`diag = false`: mean over all pixel pairs) or flatten (`true`: mean over equal
 /// positions; a following layer has fan-in P·n). D and Δ of the result: naive (GAP), exact
 /// averages of Δ and the cancellation-free determinant of averaged 2×2 matrices (flatten).
-fn reduce(pl: &Planes, diag: bool, k1: &[f64], k2: &[f64]) -> Planes {
+fn reduce(pl: &Planes, diag: bool) -> Planes {
     let (p1, p2) = (pl.p1(), pl.p2());
     let (c, th, dl, n_in) = if diag {
         let m = p1.min(p2) as f64;
@@ -505,7 +536,6 @@ fn reduce(pl: &Planes, diag: bool, k1: &[f64], k2: &[f64]) -> Planes {
             pl.n_in,
         )
     };
-    let _ = (k1, k2);
     Planes {
         h1: 1,
         w1: 1,
