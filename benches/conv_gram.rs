@@ -38,7 +38,11 @@ fn bench(c: &mut Criterion) {
         let x = images(200);
         let t = Instant::now();
         let k = conv::kernels(&s, x.view(), None).unwrap();
-        println!("conv_gram M = 200: {:.1} s (K[0,1] = {:e})", t.elapsed().as_secs_f64(), k.ntk[[0, 1]]);
+        println!(
+            "conv_gram M = 200: {:.1} s (K[0,1] = {:e})",
+            t.elapsed().as_secs_f64(),
+            k.ntk[[0, 1]]
+        );
     }
 }
 

@@ -226,3 +226,71 @@ fn pair_run(
     pl.recycle();
     out
 }
+
+/// Fuzz-target body `conv_inputs` (`fuzz/fuzz_targets/conv_inputs.rs`, replayed by
+/// `tests/fuzz_conv_replay.rs`): bytes → a layer spec (text up to the first `\n`), scales,
+/// shapes (M ≤ 3, H, W ≤ 6, C ≤ 2) and pixel values (raw f64 bits, so NaN/Inf/subnormal/huge
+/// all occur). Invariants: never a panic; `Ok` only with finite, exactly symmetric matrices,
+/// a non-negative NNGP diagonal, and row slices that are bit-exact slices.
+#[doc(hidden)]
+pub fn fuzz_conv_inputs(data: &[u8]) {
+    let cut = data
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(data.len().min(80));
+    let text = String::from_utf8_lossy(&data[..cut]).into_owned();
+    let rest = data.get(cut + 1..).unwrap_or(&[]);
+    let byte = |i: usize| rest.get(i).copied().unwrap_or(0) as usize;
+    let Ok(spec) = Spec::parse(&text) else { return };
+    let spec = spec
+        .with_sigma_w(0.25 + byte(0) as f64 / 64.0)
+        .with_sigma_b((byte(1) % 2 == 1).then(|| byte(1) as f64 / 256.0));
+    let spec = if byte(2) % 4 == 3 {
+        spec.with_standard(1 + byte(2) / 4)
+    } else {
+        spec
+    };
+    let (m, h, w, c) = (
+        1 + byte(3) % 3,
+        1 + byte(4) % 6,
+        1 + byte(5) % 6,
+        1 + byte(6) % 2,
+    );
+    let vals = rest.get(7..).unwrap_or(&[]);
+    let x = ndarray::Array4::from_shape_fn((m, h, w, c), |(a, i, j, k)| {
+        let idx = ((a * h + i) * w + j) * c + k;
+        let mut b = [0u8; 8];
+        for (t, bt) in b.iter_mut().enumerate() {
+            *bt = vals
+                .get((idx * 8 + t) % vals.len().max(1))
+                .copied()
+                .unwrap_or(0);
+        }
+        let v = f64::from_le_bytes(b);
+        if vals.len() < 64 {
+            (v.to_bits() % 17) as f64 / 8.0 - 1.0
+        } else {
+            v
+        }
+    });
+    let Ok(k) = kernels(&spec, x.view(), None) else {
+        return;
+    };
+    for i in 0..m {
+        assert!(k.nngp[[i, i]] >= 0.0, "negative NNGP diagonal");
+        for j in 0..m {
+            assert!(k.ntk[[i, j]].is_finite() && k.nngp[[i, j]].is_finite());
+            assert_eq!(
+                k.ntk[[i, j]].to_bits(),
+                k.ntk[[j, i]].to_bits(),
+                "asymmetric"
+            );
+        }
+    }
+    let r = kernels_rows(&spec, x.view(), None, m / 2..m).expect("rows of a valid input");
+    assert_eq!(
+        r.ntk,
+        k.ntk.slice(ndarray::s![m / 2..m, ..]),
+        "row slice bits"
+    );
+}
