@@ -45,13 +45,7 @@ pub fn kernels_rows<'a>(
 ) -> Result<Kernels> {
     validate(spec, &x1, x2.as_ref())?;
     let m1 = x1.dim().0;
-    if rows.start > rows.end || rows.end > m1 {
-        return Err(Error::param(
-            "rows",
-            format!("{}..{}", rows.start, rows.end),
-            format!("must lie within 0..{m1}"),
-        ));
-    }
+    super::check_rows(&rows, m1)?;
     if let Some(arch) = spec.as_fc().filter(|_| x1.dim().1 == 1 && x1.dim().2 == 1) {
         // The FC special case: the FC kernels on the flattened 1×1 images (same bits).
         let flat = |x: ArrayView4<f64>| {

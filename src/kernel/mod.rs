@@ -185,13 +185,7 @@ fn kernels_want<'a>(
 /// evaluated in canonical order).
 pub fn kernels_rows(arch: &Arch, x: ArrayView2<f64>, rows: Range<usize>) -> Result<Kernels> {
     validate_inputs(arch, &x, None)?;
-    if rows.start > rows.end || rows.end > x.nrows() {
-        return Err(Error::param(
-            "rows",
-            format!("{}..{}", rows.start, rows.end),
-            format!("must lie within 0..{}", x.nrows()),
-        ));
-    }
+    check_rows(&rows, x.nrows())?;
     let (k, _) = compute(arch, x, x, true, rows, false, false, Want::Both);
     ensure_finite_output(&k)?;
     Ok(k)
@@ -209,13 +203,7 @@ pub fn kernels_rows_between<'a>(
         None => kernels_rows(arch, x1, rows),
         Some(x2) => {
             validate_inputs(arch, &x1, Some(&x2))?;
-            if rows.start > rows.end || rows.end > x1.nrows() {
-                return Err(Error::param(
-                    "rows",
-                    format!("{}..{}", rows.start, rows.end),
-                    format!("must lie within 0..{}", x1.nrows()),
-                ));
-            }
+            check_rows(&rows, x1.nrows())?;
             let k = compute(arch, x1, x2, false, rows, false, false, Want::Both).0;
             ensure_finite_output(&k)?;
             Ok(k)
@@ -261,4 +249,16 @@ pub fn nngp<'a>(
     x2: Option<ArrayView2<'a, f64>>,
 ) -> Result<Array2<f64>> {
     Ok(kernels_want(arch, x1, x2, Want::Nngp)?.nngp)
+}
+
+/// A row range `a..b` of an n-row input: `a ≤ b ≤ n`, else the typed error.
+pub(crate) fn check_rows(rows: &Range<usize>, n: usize) -> Result<()> {
+    if rows.start > rows.end || rows.end > n {
+        return Err(Error::param(
+            "rows",
+            format!("{}..{}", rows.start, rows.end),
+            format!("must lie within 0..{n}"),
+        ));
+    }
+    Ok(())
 }

@@ -21,6 +21,9 @@
 //! the column of y's pixel), in a fixed order, so every entry's bits are independent of the
 //! pair's position, the tile and the thread count.
 
+// Index loops over several planes at once (p, q address 4 planes and 2 variance vectors).
+#![allow(clippy::needless_range_loop)]
+
 use super::activation::{erf_lane, relu_lane, Activation, Diag, ReluConsts};
 use super::arch::Parameterization;
 use super::pair::wedge2;

@@ -9,7 +9,7 @@
 //! `leaky_relu:α`, `abrelu:a:b` or `abrelu(a,b)`).
 
 use super::activation::Activation;
-use super::arch::{Arch, Parameterization};
+use super::arch::{validate_scales, Arch, Parameterization};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -185,18 +185,7 @@ impl Spec {
     /// σ_w > 0 finite, σ_b ≥ 0 finite, activations valid, a width in the standard
     /// parameterization, at most 1000 layers.
     pub fn validate(&self) -> Result<()> {
-        if !(self.sigma_w.is_finite() && self.sigma_w > 0.0) {
-            return Err(Error::param(
-                "sigma_w",
-                self.sigma_w,
-                "must be finite and > 0",
-            ));
-        }
-        if let Some(b) = self.sigma_b {
-            if !(b.is_finite() && b >= 0.0) {
-                return Err(Error::param("sigma_b", b, "must be finite and >= 0"));
-            }
-        }
+        validate_scales(self.sigma_w, self.sigma_b)?;
         if self.layers.is_empty() || self.layers.len() > 1000 {
             return Err(Error::param(
                 "layers",
@@ -279,7 +268,7 @@ impl Spec {
                 _ => return None,
             }
         }
-        if self.layers.len() % 2 == 0 || self.normalization != Normalization::Stax {
+        if self.layers.len().is_multiple_of(2) || self.normalization != Normalization::Stax {
             return None;
         }
         let depth = self.layers.len() / 2;
