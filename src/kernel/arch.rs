@@ -85,18 +85,7 @@ impl Arch {
     /// Check the description: finite positive σ_w, finite σ_b ≥ 0, valid activation, and widths
     /// (when given, or when the standard parameterization needs them) of length L, all ≥ 1.
     pub fn validate(&self) -> Result<()> {
-        if !(self.sigma_w.is_finite() && self.sigma_w > 0.0) {
-            return Err(Error::param(
-                "sigma_w",
-                self.sigma_w,
-                "must be finite and > 0",
-            ));
-        }
-        if let Some(b) = self.sigma_b {
-            if !(b.is_finite() && b >= 0.0) {
-                return Err(Error::param("sigma_b", b, "must be finite and >= 0"));
-            }
-        }
+        validate_scales(self.sigma_w, self.sigma_b)?;
         if self.depth > 1000 {
             return Err(Error::param(
                 "depth",
@@ -124,4 +113,18 @@ impl Arch {
         }
         Ok(())
     }
+}
+
+/// σ_w finite and > 0, σ_b (when present) finite and ≥ 0: the scales of every architecture
+/// description ([`Arch`], [`super::spec::Spec`]).
+pub(crate) fn validate_scales(sigma_w: f64, sigma_b: Option<f64>) -> Result<()> {
+    if !(sigma_w.is_finite() && sigma_w > 0.0) {
+        return Err(Error::param("sigma_w", sigma_w, "must be finite and > 0"));
+    }
+    if let Some(b) = sigma_b {
+        if !(b.is_finite() && b >= 0.0) {
+            return Err(Error::param("sigma_b", b, "must be finite and >= 0"));
+        }
+    }
+    Ok(())
 }
