@@ -11,8 +11,9 @@
 //!     with `--n-test`.
 //!
 //! Kernel: analytic NTK (`--depth --activation --sigma-w --sigma-b --param --width`) or a
-//! precomputed Gram matrix `--precomputed G.npy` over [train queries; train supports; test
-//! queries; test supports] (and `--precomputed-nngp` for `--anil`).
+//! precomputed Gram matrix of any base kernel, `--kernel-npy G.npy` (alias `--precomputed`),
+//! over [train queries; train supports; test queries; test supports], each block in task order
+//! (and `--precomputed-nngp` for `--anil`).
 //!
 //! Inner loop: `--inner-lr λ --inner-steps τ` (steps) or `--inner-time s|inf` (flow/infinite),
 //! `--inner-ridge ρ --ridge-mode inverse-only|both`. Outer: `--outer-lr η --outer-steps t` or
@@ -110,8 +111,10 @@ pub struct Args {
     /// Hidden width (needed by the standard parameterization).
     #[arg(long)]
     width: Option<usize>,
-    /// Precomputed NTK Gram matrix (.npy) over [train q; train s; test q; test s].
-    #[arg(long)]
+    /// Precomputed base-kernel (NTK) Gram matrix (.npy, P × P, any kernel: CNTK, empirical, ...)
+    /// over the points in the order [train queries; train supports; test queries; test
+    /// supports], each block in task order; the task inputs are then ignored.
+    #[arg(long, visible_alias = "kernel-npy")]
     precomputed: Option<PathBuf>,
     /// Precomputed NNGP Gram matrix (.npy), same points (for --anil).
     #[arg(long)]
