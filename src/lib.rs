@@ -18,6 +18,7 @@ pub mod linalg;
 pub mod tol;
 
 pub mod checks;
+pub mod experiments;
 pub mod io;
 pub mod kernel;
 pub mod maml;
