@@ -471,11 +471,16 @@ impl Labels {
                 .row_mut(i)
                 .assign(&rows.mean_axis(Axis(0)).expect("drawers ≥ 1"));
         }
+        // One global scale: the RMS norm of the training centroids becomes 1 (the MNK and the
+        // nearest-centroid decoding are invariant to it; the finite network's f0 is O(1)).
+        let rms = (centroids.mapv(|v| v * v).sum() / c as f64).sqrt();
+        let scale = if rms > 0.0 { 1.0 / rms } else { 1.0 };
+        centroids.mapv_inplace(|v| v * scale);
         let xte = pool.x.slice(ndarray::s![pool.test_start.., ..]).to_owned();
         Ok(Labels {
             centroids,
             drawers: pool.drawers,
-            test: emb.apply(&xte),
+            test: emb.apply(&xte) * scale,
             test_start: pool.test_start,
         })
     }
@@ -528,7 +533,7 @@ fn rotate_supports(test: &[IndexTask]) -> Vec<IndexTask> {
         .collect()
 }
 
-/// Finite second-order MAML on pixel inputs and the embedding labels; the outer rate is halved
+/// Finite second-order MAML on pixel inputs (unit norm × √d) and the embedding labels; the outer rate is halved
 /// (at most 4 times) if training diverges. Returns the hits per test task and the rate used.
 fn run_maml(
     pool: &Pool,
@@ -537,17 +542,14 @@ fn run_maml(
     test: &TaskSet,
     test_idx: &[IndexTask],
 ) -> Result<(Vec<usize>, f64)> {
+    // Unit-norm pixels times √d: the input kernel x·x'/d of the network (MATH.md §0) is then
+    // the cosine, as in the MNK's cosine-normalised base kernel.
+    let root_d = (pool.x.ncols() as f64).sqrt();
+    let px = |idx: &Array2<f64>| pool.pixels(idx) * root_d;
     let to_meta = |set: &TaskSet| -> Vec<MetaTask> {
         set.tasks()
             .iter()
-            .map(|t| {
-                MetaTask::new(
-                    pool.pixels(&t.xs),
-                    t.ys.clone(),
-                    pool.pixels(&t.xq),
-                    t.yq.clone(),
-                )
-            })
+            .map(|t| MetaTask::new(px(&t.xs), t.ys.clone(), px(&t.xq), t.yq.clone()))
             .collect()
     };
     let (tr, te) = (to_meta(train), to_meta(test));
