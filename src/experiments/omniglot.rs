@@ -242,7 +242,7 @@ impl OmniglotConfig {
                 arch: fc.with_width(64),
                 inner_lr: 0.1,
                 inner_steps: 5,
-                outer_rate: 0.5,
+                outer_rate: 8.0,
                 steps: 100,
                 seed: 1,
             }),

@@ -60,6 +60,12 @@ pub struct Args {
     /// MAML outer steps.
     #[arg(long)]
     maml_steps: Option<usize>,
+    /// MAML outer rate per training query point (η = this / number of training queries).
+    #[arg(long)]
+    maml_outer_rate: Option<f64>,
+    /// MAML inner rate λ (5 inner steps).
+    #[arg(long)]
+    maml_inner_lr: Option<f64>,
     /// MAML hidden width.
     #[arg(long)]
     maml_width: Option<usize>,
@@ -101,6 +107,8 @@ fn config(a: &Args, fc: &Arch) -> OmniglotConfig {
     }
     if let Some(m) = c.maml.as_mut() {
         set(&mut m.steps, a.maml_steps);
+        m.outer_rate = a.maml_outer_rate.unwrap_or(m.outer_rate);
+        m.inner_lr = a.maml_inner_lr.unwrap_or(m.inner_lr);
         if let Some(w) = a.maml_width {
             m.arch = m.arch.clone().with_width(w);
         }
