@@ -344,7 +344,7 @@ fn pool_gram(k: &Arc<dyn KernelFn>, pool: &Pool, cosine: bool) -> Result<Array2<
     crate::error::ensure_finite(g.view(), "base kernel on the Omniglot pool")?;
     if cosine {
         let d: Vec<f64> = g.diag().iter().map(|v| v.sqrt()).collect();
-        if let Some(i) = d.iter().position(|&v| !(v > 0.0)) {
+        if let Some(i) = d.iter().position(|&v| v.is_nan() || v <= 0.0) {
             return Err(Error::param(
                 "cosine normalisation",
                 g[[i, i]],

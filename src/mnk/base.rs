@@ -317,7 +317,7 @@ impl BaseKernel {
                 })
             }
             BaseKernel::Precomputed(_) | BaseKernel::Function(_) => {
-                let xr = x.clone().slice_move(ndarray::s![rows, ..]);
+                let xr = x.slice_move(ndarray::s![rows, ..]);
                 self.blocks(xr, Some(x))
             }
         }
