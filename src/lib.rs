@@ -15,6 +15,7 @@
 
 pub mod error;
 pub mod linalg;
+pub mod simd;
 pub mod tol;
 
 pub mod checks;

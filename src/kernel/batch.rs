@@ -15,91 +15,21 @@
 //! so all three give the same bits; `tests/kernel_simd.rs` checks it on the full Gram
 //! matrices with [`force_portable`].
 
+use super::activation::Activation;
 use super::activation::{
     atan2_finish, atan2_reduce, atan_core, erf_lane_post, erf_sp, h_series, pos, relu_lane_post,
     ReluConsts,
 };
 use super::arch::{Arch, Parameterization};
-use super::{diag_chain, first_layer, point_scales, row_norms2, scaled_first, Activation};
+use super::pair::{diag_chain, first_layer, point_scales, row_norms2, scaled_first};
+#[doc(hidden)]
+pub use crate::simd::{active_path, force_avx2, force_portable};
+use crate::simd::{level, Level};
 use ndarray::{Array2, ArrayView1, ArrayView2};
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Lanes per batch (state arrays of this length stay in L1).
 pub(crate) const CH: usize = 64;
-
-/// Forced ceiling of the dispatch: 0 none, 1 portable, 2 AVX2 at most.
-static FORCE: AtomicU8 = AtomicU8::new(0);
-
-/// Test/benchmark hook: `true` forces the portable (baseline x86-64 / non-x86) code path for
-/// every later kernel evaluation and Gram tile product in this process, `false` restores
-/// run-time dispatch. The results are the same bits either way (that is what the hook is
-/// for: to test it). The environment variable `GBML_KERNEL_SIMD=portable` sets it at
-/// start-up (`=avx2`: at most the AVX2 path).
-#[doc(hidden)]
-pub fn force_portable(on: bool) {
-    FORCE.store(if on { 1 } else { 0 }, Ordering::SeqCst);
-}
-
-/// Test hook: use at most the AVX2 path (on a CPU that has it; else the portable one), so an
-/// AVX-512 machine can test the AVX2 code too. `force_portable(false)` restores dispatch.
-#[doc(hidden)]
-pub fn force_avx2(on: bool) {
-    FORCE.store(if on { 2 } else { 0 }, Ordering::SeqCst);
-}
-
-fn forced() -> u8 {
-    static ENV: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
-    let f = FORCE.load(Ordering::Relaxed);
-    if f != 0 {
-        return f;
-    }
-    *ENV.get_or_init(|| match std::env::var("GBML_KERNEL_SIMD") {
-        Ok(v) if v.eq_ignore_ascii_case("portable") => 1,
-        Ok(v) if v.eq_ignore_ascii_case("avx2") => 2,
-        _ => 0,
-    })
-}
-
-/// Which code path [`eval_block`] uses now: `"avx512"`, `"avx2"` or `"portable"`.
-#[doc(hidden)]
-pub fn active_path() -> &'static str {
-    match level() {
-        Level::Avx512 => "avx512",
-        Level::Avx2 => "avx2",
-        Level::Portable => "portable",
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Level {
-    Avx512,
-    Avx2,
-    Portable,
-}
-
-/// The code path of the batched evaluator and of the Gram tile product: the best the CPU
-/// supports, under the ceiling set by the hooks above.
-pub(crate) fn level() -> Level {
-    let f = forced();
-    if f == 1 {
-        return Level::Portable;
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        if f == 0
-            && is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512dq")
-            && is_x86_feature_detected!("avx512vl")
-        {
-            return Level::Avx512;
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return Level::Avx2;
-        }
-    }
-    Level::Portable
-}
 
 /// Per-point data of one input set: first-layer variances and layer-major diagonal chains.
 pub(crate) struct Side<'a> {

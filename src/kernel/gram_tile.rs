@@ -10,7 +10,7 @@
 //! whatever the tile, the micro-tile, the code path or the thread that computes it. Hence
 //! `G[i, j]` and `G[j, i]` are the same bits (fma(a, b, c) = fma(b, a, c) exactly), a row
 //! block has the same bits as the full matrix, and the AVX-512, AVX2 and portable paths
-//! (chosen at run time like [`super::batch`], same [`super::batch::force_portable`] hook)
+//! (chosen at run time like [`super::batch`], same [`crate::simd::force_portable`] hook)
 //! agree bit for bit; `tests/kernel_simd.rs` checks it. The k loop is blocked ([`KC`]) only
 //! for the caches: the accumulator is carried from block to block, so the blocking does not
 //! change any bit.
@@ -137,7 +137,7 @@ pub(crate) fn tile_product(
     }
     let nk = d.div_ceil(KC);
     let kc_max = d.div_ceil(nk);
-    let path = super::batch::level();
+    let path = crate::simd::level();
     let (pa, pb) = (ri.start / NR, rj.start / NR);
     for k0 in (0..d).step_by(kc_max) {
         let kc = kc_max.min(d - k0);
@@ -192,7 +192,7 @@ pub(crate) fn tile_product(
 /// `a` and `b[q]` valid for kc·NR reads, `c` for an 8 × 24 tile with row stride `ldc`.
 #[inline(always)]
 unsafe fn micro(
-    path: super::batch::Level,
+    path: crate::simd::Level,
     kc: usize,
     a: *const f64,
     b: [*const f64; 3],
@@ -202,9 +202,9 @@ unsafe fn micro(
 ) {
     match path {
         #[cfg(target_arch = "x86_64")]
-        super::batch::Level::Avx512 => micro_avx512(kc, a, b, c, ldc, first),
+        crate::simd::Level::Avx512 => micro_avx512(kc, a, b, c, ldc, first),
         #[cfg(target_arch = "x86_64")]
-        super::batch::Level::Avx2 => {
+        crate::simd::Level::Avx2 => {
             for (q, bq) in b.iter().enumerate() {
                 micro_avx2(kc, a, *bq, c.add(q * NR), ldc, first);
             }
@@ -347,7 +347,7 @@ mod tests {
     /// portable one.
     #[test]
     fn tiles_are_the_fma_chain() {
-        use super::super::batch::{force_avx2, force_portable};
+        use crate::simd::{force_avx2, force_portable};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         for &(n, d) in &[
             (1usize, 1usize),

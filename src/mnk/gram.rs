@@ -456,7 +456,7 @@ fn phi_tile(
     sc: &mut TileScratch,
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if crate::simd::avx2_allowed() {
         // SAFETY: the CPU supports AVX2 (checked above).
         return unsafe { phi_tile_avx2(set, fl, k, ib, jb, sc) };
     }
@@ -601,7 +601,7 @@ fn combine_tile(
     assert!(phi.len() >= nr * nc && w2t.len() >= nr * nc);
     assert!(nr == 0 || nc == 0 || k.len() >= (nr - 1) * p + nc);
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if crate::simd::avx2_allowed() {
         // SAFETY: AVX2 checked above; the slice bounds were asserted above.
         return unsafe { combine_tile_avx2(k, p, nr, nc, phi, w2t) };
     }

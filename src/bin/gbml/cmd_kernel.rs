@@ -62,6 +62,83 @@ pub struct Args {
     /// Also write the per-layer kernels Σ^h, Θ^h, h = 1..L+1.
     #[arg(long)]
     per_layer: bool,
+    /// Convolutional architecture (X as (M, H, W, C) `.npy`), e.g.
+    /// 'conv:3:same,relu,conv:3:same,relu,gap,dense'; replaces --depth/--activation.
+    /// Words: conv:K:same|valid, avgpool:K, gap, flatten, dense, and the activations.
+    #[arg(long)]
+    layers: Option<String>,
+    /// Conv-kernel normalization: stax (neural-tangents, default) or arora (Arora et al.'s
+    /// CNTK code: no 1/C on the input, Θ before the readout term).
+    #[arg(long, default_value = "stax")]
+    normalization: String,
+}
+
+/// `--layers`: the architecture spec from the CLI scales and parameterization.
+fn spec_from(args: &Args, layers: &str) -> Result<kernel::Spec> {
+    let mut spec = kernel::Spec::parse(layers)?
+        .with_sigma_w(args.sigma_w)
+        .with_sigma_b(args.sigma_b);
+    match args.parameterization.to_ascii_lowercase().as_str() {
+        "ntk" => {}
+        "standard" => spec = spec.with_standard(args.width.unwrap_or(0)),
+        other => {
+            return Err(Error::param(
+                "parameterization",
+                other,
+                "expected ntk or standard",
+            ))
+        }
+    }
+    spec = spec.with_normalization(match args.normalization.to_ascii_lowercase().as_str() {
+        "stax" => kernel::Normalization::Stax,
+        "arora" => kernel::Normalization::Arora,
+        other => {
+            return Err(Error::param(
+                "normalization",
+                other,
+                "expected stax or arora",
+            ))
+        }
+    });
+    spec.validate()?;
+    Ok(spec)
+}
+
+/// An NHWC image stack (M, H, W, C); a matrix (M, d) is read as M images of 1×1×d.
+fn read_images(path: &Path) -> Result<ndarray::Array4<f64>> {
+    let a = npy::read_npy_any(path)?;
+    let shape = a.shape().to_vec();
+    let s4 = match shape.len() {
+        4 => (shape[0], shape[1], shape[2], shape[3]),
+        2 => (shape[0], 1, 1, shape[1]),
+        _ => {
+            return Err(Error::shape(
+                format!("{} (images for --layers)", path.display()),
+                "(M, H, W, C) NHWC, or (M, d)",
+                format!("{shape:?}"),
+            ))
+        }
+    };
+    let v: Vec<f64> = a.iter().copied().collect();
+    ndarray::Array4::from_shape_vec(s4, v)
+        .map_err(|e| Error::shape(path.display().to_string(), "NHWC", e))
+}
+
+/// The conv-kernel path of `gbml kernel` (`--layers`).
+fn run_conv(args: &Args, layers: &str) -> Result<Kernels> {
+    if args.per_layer {
+        return Err(Error::Unsupported("--per-layer with --layers".into()));
+    }
+    let spec = spec_from(args, layers)?;
+    let x1 = read_images(&args.x1)?;
+    let x2 = args.x2.as_deref().map(read_images).transpose()?;
+    let rows = args
+        .rows
+        .as_deref()
+        .map(|r| parse_rows(r, x1.dim().0))
+        .transpose()?
+        .unwrap_or(0..x1.dim().0);
+    kernel::conv::kernels_rows(&spec, x1.view(), x2.as_ref().map(|x| x.view()), rows)
 }
 
 fn parse_rows(s: &str, n: usize) -> Result<Range<usize>> {
@@ -120,6 +197,24 @@ pub fn run(args: Args) -> Result<i32> {
         "both" => vec!["nngp", "ntk"],
         other => return Err(Error::param("kind", other, "expected ntk, nngp or both")),
     };
+    if let Some(layers) = &args.layers {
+        let k = run_conv(&args, layers)?;
+        let outputs = kinds
+            .iter()
+            .map(|kind| {
+                (
+                    kind.to_string(),
+                    k.get(if *kind == "ntk" {
+                        kernel::KernelKind::Ntk
+                    } else {
+                        kernel::KernelKind::Nngp
+                    })
+                    .clone(),
+                )
+            })
+            .collect();
+        return write_outputs(&args, outputs);
+    }
     let arch = arch_from(&args)?;
     let x1 = npy::read_matrix(&args.x1)?;
     let x2 = args.x2.as_deref().map(npy::read_matrix).transpose()?;
@@ -161,6 +256,11 @@ pub fn run(args: Args) -> Result<i32> {
         let m = if *kind == "ntk" { &k.ntk } else { &k.nngp };
         outputs.push((kind.to_string(), m.clone()));
     }
+    write_outputs(&args, outputs)
+}
+
+/// Write the (tag, matrix) outputs to `--out` (one file per matrix) or stdout as JSON.
+fn write_outputs(args: &Args, outputs: Vec<(String, Array2<f64>)>) -> Result<i32> {
     let single = outputs.len() == 1;
     match &args.out {
         Some(out) => {

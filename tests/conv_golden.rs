@@ -1,0 +1,120 @@
+//! Golden test of the convolutional kernels against `fixtures/conv/conv.json`: 50-digit mpmath
+//! values of an independent per-pixel-pair implementation of neural-tangents' `stax`
+//! definitions (`fixtures/conv/gen_conv.py`, pinned in `requirements.txt`), with
+//! neural-tangents 0.6.5's float64 values beside them. Every layer type (SAME/VALID conv with
+//! K = 2, 3, avgpool, GAP, flatten, dense on planes and on scalars, ReLU / leaky ReLU / erf /
+//! identity), both parameterizations, on random, identical, scaled, zero, very differently
+//! scaled and border-only images of 3×3 to 6×6 pixels with 1–2 channels.
+//!
+//! Asserts LRE(ours, mpmath) ≥ `tol::KERNEL_MIN_DIGITS` (13) on every entry of every case but
+//! the known gap below, which is asserted at its own documented floor and must stay below 13
+//! (so the list cannot go stale). Table:
+//! `cargo test --release --test conv_golden -- --nocapture`.
+
+use gbml_testbed::kernel::{conv, Parameterization, Spec};
+use gbml_testbed::tol::{lre, KERNEL_MIN_DIGITS};
+use ndarray::Array4;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Fixture {
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    spec: String,
+    sigma_w: f64,
+    sigma_b: Option<f64>,
+    parameterization: String,
+    width: usize,
+    inputs: String,
+    shape: Vec<usize>,
+    x: Vec<f64>,
+    nngp: Vec<Vec<String>>,
+    ntk: Vec<Vec<String>>,
+    nt_min_digits: f64,
+}
+
+fn spec_of(c: &Case) -> Spec {
+    let s = Spec::parse(&c.spec)
+        .unwrap()
+        .with_sigma_w(c.sigma_w)
+        .with_sigma_b(c.sigma_b);
+    if c.parameterization == "standard" {
+        s.with_standard(c.width)
+    } else {
+        assert_eq!(s.parameterization, Parameterization::Ntk);
+        s
+    }
+}
+
+/// Min LRE of ours vs mpmath per case, both kernels.
+fn case_digits(c: &Case) -> f64 {
+    let sh = (c.shape[0], c.shape[1], c.shape[2], c.shape[3]);
+    let x = Array4::from_shape_vec(sh, c.x.clone()).unwrap();
+    let k = conv::kernels(&spec_of(c), x.view(), None).unwrap();
+    let mut worst = f64::INFINITY;
+    for i in 0..sh.0 {
+        for j in 0..sh.0 {
+            let rn: f64 = c.nngp[i][j].parse().unwrap();
+            let rt: f64 = c.ntk[i][j].parse().unwrap();
+            worst = worst
+                .min(lre(k.nngp[[i, j]], rn))
+                .min(lre(k.ntk[[i, j]], rt));
+        }
+    }
+    worst
+}
+
+/// Known gap: average pooling followed by an activation on nearly parallel pixel pairs
+/// (scaled images). The pooled 2×2 covariance is not an average of pixel-pair covariances, so
+/// its D = k11 k22 − k12² is recomputed naively (absolute error ~ε k11 k22) and the next
+/// angle carries √ε: ~9 digits, about neural-tangents' own (9.84). Floor asserted: 8.5.
+const KNOWN_GAPS: &[(&str, &str, f64)] = &[(
+    "conv:2:same,relu,avgpool:2,conv:3:same,relu,gap,dense",
+    "scaled",
+    8.5,
+)];
+
+#[test]
+fn conv_kernels_match_mpmath_to_13_digits() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/conv/conv.json"
+    ))
+    .unwrap();
+    let fx: Fixture = serde_json::from_str(&text).unwrap();
+    assert!(fx.cases.len() >= 15);
+    let mut failures = Vec::new();
+    println!(
+        "{:62} {:9} {:13} {:>6} {:>6}",
+        "layers", "param.", "inputs", "ours", "NT"
+    );
+    for c in &fx.cases {
+        let d = case_digits(c);
+        println!(
+            "{:62} {:9} {:13} {:6.2} {:6.2}",
+            c.spec, c.parameterization, c.inputs, d, c.nt_min_digits
+        );
+        if let Some(&(_, _, floor)) = KNOWN_GAPS.iter().find(|g| g.0 == c.spec && g.1 == c.inputs) {
+            assert!(
+                d >= floor && d < KERNEL_MIN_DIGITS,
+                "known gap {} / {}: {d:.2}",
+                c.spec,
+                c.inputs
+            );
+            continue;
+        }
+        if !(d >= KERNEL_MIN_DIGITS) {
+            failures.push(format!(
+                "{} / {} / {}: {d:.2} digits",
+                c.spec, c.parameterization, c.inputs
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "below {KERNEL_MIN_DIGITS} digits: {failures:#?}"
+    );
+}
