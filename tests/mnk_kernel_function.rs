@@ -96,3 +96,59 @@ fn broken_kernel_functions_are_typed_errors() {
         }
     }
 }
+
+/// The layer-list (conv) base kernel: the FC spec on 1×1×d images has the analytic FC bits
+/// through the whole MNK; a conv spec keeps Φ's row blocks bit-exact; a wrong image shape is a
+/// typed error.
+#[test]
+fn layer_kernel_plugs_into_the_mnk() {
+    use gbml_testbed::kernel::Spec;
+    use gbml_testbed::mnk::{LayerKernel, Task, TaskSet};
+    let (train, test) = sets();
+    let inner = Schedule::flow(0.7);
+    let outer = Schedule::infinite().with_ridge(1e-6, RidgeMode::InverseOnly);
+    let fc_spec = Spec::parse("dense,relu,dense,relu,dense")
+        .unwrap()
+        .with_sigma_w(arch().sigma_w)
+        .with_sigma_b(Some(0.5));
+    let lk = |spec: Spec, shape| BaseKernel::Function(Arc::new(LayerKernel { spec, shape }));
+    let a = Mnk::new(BaseKernel::Analytic(arch()), inner);
+    let f = Mnk::new(lk(fc_spec, (1, 1, 1)), inner);
+    assert_eq!(bits(&a.phi(&train).unwrap()), bits(&f.phi(&train).unwrap()));
+    let (pa, pf) = (
+        a.predict(&train, &test, &outer, None).unwrap(),
+        f.predict(&train, &test, &outer, None).unwrap(),
+    );
+    assert_eq!(bits(&pa.test), bits(&pf.test));
+
+    // Conv on 3×3×1 images (d = 9): rows of Φ are exact slices.
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let mut img = |n: usize| Array2::from_shape_fn((n, 9), |_| rng.gen_range(-1.0..1.0));
+    let tasks: Vec<Task> = (0..4)
+        .map(|_| {
+            Task::new(
+                img(3),
+                img(3).slice(ndarray::s![.., ..1]).to_owned(),
+                img(4),
+                img(4).slice(ndarray::s![.., ..1]).to_owned(),
+            )
+            .unwrap()
+        })
+        .collect();
+    let set = TaskSet::new(tasks).unwrap();
+    let conv = Spec::parse("conv:2:same,relu,conv:2:valid,relu,gap,dense").unwrap();
+    let m = Mnk::new(lk(conv.clone(), (3, 3, 1)), inner);
+    let phi = m.phi(&set).unwrap();
+    assert_eq!(phi.dim(), (16, 16));
+    assert_eq!(
+        bits(&phi.slice(ndarray::s![3..11, ..]).to_owned()),
+        bits(&m.phi_rows(&set, 3..11).unwrap())
+    );
+    let bad = Mnk::new(lk(conv, (2, 2, 1)), inner);
+    assert!(
+        matches!(bad.phi(&set), Err(Error::Shape { .. })),
+        "{:?}",
+        bad.phi(&set)
+    );
+}

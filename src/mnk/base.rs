@@ -67,6 +67,18 @@ fn pick(g: &Array2<f64>, i1: &[usize], i2: &[usize], what: &str) -> Result<Array
     Ok(out)
 }
 
+/// A kernel function's block must have the requested shape and finite entries.
+fn check_block(k: &Array2<f64>, want: (usize, usize), what: &str) -> Result<()> {
+    if k.dim() != want {
+        return Err(Error::shape(
+            format!("kernel function's {what} block"),
+            format!("{}×{}", want.0, want.1),
+            format!("{:?}", k.dim()),
+        ));
+    }
+    crate::error::ensure_finite(k.view(), &format!("kernel function's {what} block"))
+}
+
 /// A kernel function's K(X, X) must be exactly symmetric (the Φ assembly reads only its upper
 /// block triangle).
 fn check_symmetric(k: &Array2<f64>, what: &str) -> Result<()> {
@@ -118,6 +130,17 @@ pub trait KernelFn: Send + Sync + std::fmt::Debug {
         x1: ArrayView2<'a, f64>,
         x2: Option<ArrayView2<'a, f64>>,
     ) -> Result<(Array2<f64>, Option<Array2<f64>>)>;
+    /// Rows `rows` of K(X, X) (and of Σ), bit-identical to those rows of `kernels(x, None)`.
+    /// The default evaluates `kernels(x[rows], Some(x))`; override it when the cross path of the
+    /// kernel does not give the symmetric path's bits.
+    fn kernels_rows(
+        &self,
+        x: ArrayView2<f64>,
+        rows: Range<usize>,
+    ) -> Result<(Array2<f64>, Option<Array2<f64>>)> {
+        let xr = x.slice_move(ndarray::s![rows, ..]);
+        self.kernels(xr, Some(x))
+    }
     /// Check the description (called by [`BaseKernel::validate`]).
     fn validate(&self) -> Result<()> {
         Ok(())
@@ -248,17 +271,7 @@ impl BaseKernel {
                 for (k, what) in
                     std::iter::once((&ntk, "NTK")).chain(nngp.iter().map(|s| (s, "NNGP")))
                 {
-                    if k.dim() != want {
-                        return Err(Error::shape(
-                            format!("kernel function's {what} block"),
-                            format!("{}×{}", want.0, want.1),
-                            format!("{:?}", k.dim()),
-                        ));
-                    }
-                    crate::error::ensure_finite(
-                        k.view(),
-                        &format!("kernel function's {what} block"),
-                    )?;
+                    check_block(k, want, what)?;
                     if x2.is_none() {
                         check_symmetric(k, what)?;
                     }
@@ -316,10 +329,89 @@ impl BaseKernel {
                     nngp: Some(k.nngp),
                 })
             }
-            BaseKernel::Precomputed(_) | BaseKernel::Function(_) => {
+            BaseKernel::Function(f) => {
+                let want = (rows.len(), x.nrows());
+                let (ntk, nngp) = f.kernels_rows(x, rows)?;
+                for (k, what) in
+                    std::iter::once((&ntk, "NTK")).chain(nngp.iter().map(|s| (s, "NNGP")))
+                {
+                    check_block(k, want, what)?;
+                }
+                Ok(Blocks { ntk, nngp })
+            }
+            BaseKernel::Precomputed(_) => {
                 let xr = x.slice_move(ndarray::s![rows, ..]);
                 self.blocks(xr, Some(x))
             }
         }
+    }
+}
+
+/// A convolutional (or any layer-list) base kernel on task inputs whose rows are images
+/// flattened in H, W, C order (row-major NHWC): each row is viewed as an (H, W, C) image and
+/// the kernel is [`crate::kernel::conv::kernels`] of the [`crate::kernel::Spec`]. Use it as
+/// `BaseKernel::Function(Arc::new(LayerKernel { .. }))`. An FC spec (`dense(,φ,dense)*`) is
+/// evaluated by the FC kernels on the flattened rows (the analytic path's bits); row blocks are exact
+/// (`conv::kernels` of a row slice gives the bits of those rows, as the conv module guarantees).
+#[derive(Clone, Debug)]
+pub struct LayerKernel {
+    /// The architecture (layer list, σ_w, σ_b, parameterization, normalization).
+    pub spec: crate::kernel::Spec,
+    /// Image height, width, channels (H · W · C = d).
+    pub shape: (usize, usize, usize),
+}
+
+impl LayerKernel {
+    fn images<'a>(&self, x: ArrayView2<'a, f64>) -> Result<ndarray::ArrayView4<'a, f64>> {
+        let (h, w, c) = self.shape;
+        if x.ncols() != h * w * c {
+            return Err(Error::shape(
+                "task inputs (flattened images)",
+                format!("d = H·W·C = {h}·{w}·{c} = {}", h * w * c),
+                format!("d = {}", x.ncols()),
+            ));
+        }
+        let m = x.nrows();
+        if x.is_standard_layout() {
+            return Ok(x.into_shape_with_order((m, h, w, c)).expect("checked size"));
+        }
+        Err(Error::Unsupported(
+            "layer kernel: task inputs must be in standard (row-major) layout".into(),
+        ))
+    }
+}
+
+impl KernelFn for LayerKernel {
+    fn kernels<'a>(
+        &self,
+        x1: ArrayView2<'a, f64>,
+        x2: Option<ArrayView2<'a, f64>>,
+    ) -> Result<(Array2<f64>, Option<Array2<f64>>)> {
+        let a = self.images(x1)?;
+        let b = x2.map(|x| self.images(x)).transpose()?;
+        // The FC special case (`dense(,φ,dense)*`) goes through the FC kernels on the
+        // flattened rows: the analytic path's bits.
+        if let Some(arch) = self.spec.as_fc() {
+            let k = kernel::kernels(&arch, x1, x2)?;
+            return Ok((k.ntk, Some(k.nngp)));
+        }
+        let k = kernel::conv::kernels(&self.spec, a, b)?;
+        Ok((k.ntk, Some(k.nngp)))
+    }
+    fn kernels_rows(
+        &self,
+        x: ArrayView2<f64>,
+        rows: Range<usize>,
+    ) -> Result<(Array2<f64>, Option<Array2<f64>>)> {
+        if let Some(arch) = self.spec.as_fc() {
+            let k = kernel::kernels_rows(&arch, x, rows)?;
+            return Ok((k.ntk, Some(k.nngp)));
+        }
+        let k = kernel::conv::kernels_rows(&self.spec, self.images(x)?, None, rows)?;
+        Ok((k.ntk, Some(k.nngp)))
+    }
+    fn validate(&self) -> Result<()> {
+        self.spec.validate()?;
+        self.spec.shapes(self.shape.0, self.shape.1).map(|_| ())
     }
 }

@@ -33,7 +33,7 @@ pub mod predict;
 pub mod spectral;
 pub mod tasks;
 
-pub use base::{BaseKernel, KernelFn, Precomputed, Variant};
+pub use base::{BaseKernel, KernelFn, LayerKernel, Precomputed, Variant};
 pub use gram::{assemble_phi, Adapters, Mnk};
 pub use inner::{inner_operator, InnerTime, OuterTime, RidgeMode, Schedule, Time};
 pub use predict::{accuracy, argmax_rows, centred_one_hot, g_term, predict_from, Prediction, F0};
