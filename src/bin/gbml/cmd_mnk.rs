@@ -29,14 +29,15 @@
 //! task (tasks × points × k); shapes are checked against the task sets (typed errors).
 
 use gbml_testbed::io::arrays;
-use gbml_testbed::kernel::{Activation, Arch, Parameterization};
+use gbml_testbed::kernel::{Activation, Arch, Parameterization, Spec};
 use gbml_testbed::mnk::data::{
     linear_tasks, omniglot_fixture_path, sine_tasks, unit_norm_inputs, LinearSpec, Omniglot,
     OmniglotSpec, OmniglotSplit, SineSpec,
 };
 use gbml_testbed::mnk::layout::{from_per_task, from_queries_first, index_tasks};
 use gbml_testbed::mnk::{
-    accuracy, BaseKernel, Mnk, Precomputed, RidgeMode, Schedule, Spectrum, TaskSet, Variant, F0,
+    accuracy, BaseKernel, LayerKernel, Mnk, Precomputed, RidgeMode, Schedule, Spectrum, TaskSet,
+    Variant, F0,
 };
 use gbml_testbed::{Error, Result};
 use ndarray::{Array2, Array3, Ix2, Ix3};
@@ -119,6 +120,15 @@ pub struct Args {
     /// Precomputed NNGP Gram matrix (.npy), same points (for --anil).
     #[arg(long)]
     precomputed_nngp: Option<PathBuf>,
+    /// Base kernel of a layer list (e.g. `conv:3:same,relu,conv:3:same,relu,gap,dense`, the words
+    /// of `gbml kernel --layers`), with --sigma-w, --sigma-b, --param, --width; task input rows
+    /// are images flattened in H, W, C order, shape given by --image-shape.
+    #[arg(long)]
+    layers: Option<String>,
+    /// Image shape H,W,C of the task input rows for --layers (default: 28,28,1 for
+    /// `--tasks omniglot`, else 1,1,d).
+    #[arg(long, value_delimiter = ',')]
+    image_shape: Option<Vec<usize>>,
     /// ANIL: the NNGP kernel is the inner-loop kernel.
     #[arg(long)]
     anil: bool,
@@ -266,6 +276,43 @@ fn read_f0(path: &Path) -> Result<Array2<f64>> {
         }
         d => Err(bad(format!("{d}-d array"))),
     }
+}
+
+/// The `--layers` base kernel on flattened images of shape `--image-shape`.
+fn layer_kernel(
+    args: &Args,
+    layers: &str,
+    param: Parameterization,
+    d: usize,
+) -> Result<BaseKernel> {
+    let mut spec = Spec::parse(layers)?
+        .with_sigma_w(args.sigma_w)
+        .with_sigma_b(args.sigma_b);
+    if param == Parameterization::Standard {
+        let w = args.width.ok_or_else(|| {
+            Error::param(
+                "width",
+                "missing",
+                "the standard parameterization needs --width",
+            )
+        })?;
+        spec = spec.with_standard(w);
+    }
+    let shape = match (&args.image_shape, args.tasks.as_str()) {
+        (Some(v), _) if v.len() == 3 => (v[0], v[1], v[2]),
+        (Some(v), _) => {
+            return Err(Error::param(
+                "image-shape",
+                format!("{v:?}"),
+                "expected H,W,C",
+            ))
+        }
+        (None, "omniglot") => (28, 28, 1),
+        (None, _) => (1, 1, d),
+    };
+    let lk = LayerKernel { spec, shape };
+    gbml_testbed::mnk::KernelFn::validate(&lk)?;
+    Ok(BaseKernel::Function(std::sync::Arc::new(lk)))
 }
 
 /// The f0 blocks (training, test) if given: all four files or none.
@@ -485,7 +532,10 @@ pub fn run(args: Args) -> Result<i32> {
         if let Some(w) = args.width {
             arch = arch.with_width(w);
         }
-        BaseKernel::Analytic(arch)
+        match &args.layers {
+            Some(l) => layer_kernel(&args, l, param, train.d())?,
+            None => BaseKernel::Analytic(arch),
+        }
     };
     let variant = if args.anil {
         Variant::Anil
