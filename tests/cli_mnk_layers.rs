@@ -85,36 +85,14 @@ fn fc_layer_list_equals_depth_path_and_conv_runs() {
 
 #[test]
 fn bad_layer_specs_exit_2() {
-    let (c, _, err) = gbml(&[
-        "mnk",
-        "--tasks",
-        "sine",
-        "--layers",
-        "conv:3:same,bogus,gap,dense",
-    ]);
-    assert_eq!(c, 2, "{err}");
-    let (c, _, err) = gbml(&[
-        "mnk",
-        "--tasks",
-        "linear",
-        "--dim",
-        "8",
-        "--layers",
-        "conv:2:same,relu,gap,dense",
-        "--image-shape",
-        "3,3,1",
-    ]);
-    assert_eq!(c, 2, "{err}");
-    let (c, _, err) = gbml(&[
-        "mnk",
-        "--tasks",
-        "linear",
-        "--dim",
-        "8",
-        "--layers",
-        "conv:2:same,relu,gap,dense",
-        "--image-shape",
-        "2,4",
-    ]);
-    assert_eq!(c, 2, "{err}");
+    let lin = ["mnk", "--tasks", "linear", "--dim", "8", "--layers"];
+    for (layers, shape) in [
+        ("conv:3:same,bogus,gap,dense", "2,2,2"), // unknown word
+        ("conv:2:same,relu,gap,dense", "3,3,1"),  // H·W·C ≠ d
+        ("conv:2:same,relu,gap,dense", "2,4"),    // not H,W,C
+        ("conv:3:valid,relu,gap,dense", "2,2,2"), // image too small for a VALID 3×3
+    ] {
+        let (c, _, err) = gbml(&[&lin[..], &[layers, "--image-shape", shape]].concat());
+        assert_eq!(c, 2, "{layers} {shape}: {err}");
+    }
 }
