@@ -19,6 +19,7 @@ pub mod simd;
 pub mod tol;
 
 pub mod checks;
+pub mod experiments;
 pub mod io;
 pub mod kernel;
 pub mod maml;

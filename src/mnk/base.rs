@@ -7,6 +7,10 @@
 //!   integer index of the point in the precomputed matrix (d = 1). This lets any kernel (a
 //!   convolutional NTK, an empirical NTK, a cosine-normalised kernel, ...) be plugged in.
 //!
+//! * [`BaseKernel::Function`]: any kernel function of the input coordinates ([`KernelFn`]), e.g.
+//!   a convolutional NTK whose inputs are flattened images: the MNK, its cross kernel, the inner
+//!   operator and the predictor only ever ask the base kernel for blocks K(X1, X2) and row blocks.
+//!
 //! [`Variant::Anil`] uses the NNGP kernel Σ as the *inner-loop* kernel (ANIL adapts only the
 //! linear readout; in the NTK parameterization the readout layer's contribution to the NTK is
 //! exactly Σ^{L+1}), while the outer (meta) Jacobian still involves all parameters, so the outer
@@ -63,6 +67,36 @@ fn pick(g: &Array2<f64>, i1: &[usize], i2: &[usize], what: &str) -> Result<Array
     Ok(out)
 }
 
+/// A kernel function's block must have the requested shape and finite entries.
+fn check_block(k: &Array2<f64>, want: (usize, usize), what: &str) -> Result<()> {
+    if k.dim() != want {
+        return Err(Error::shape(
+            format!("kernel function's {what} block"),
+            format!("{}×{}", want.0, want.1),
+            format!("{:?}", k.dim()),
+        ));
+    }
+    crate::error::ensure_finite(k.view(), &format!("kernel function's {what} block"))
+}
+
+/// A kernel function's K(X, X) must be exactly symmetric (the Φ assembly reads only its upper
+/// block triangle).
+fn check_symmetric(k: &Array2<f64>, what: &str) -> Result<()> {
+    for i in 0..k.nrows() {
+        for j in 0..i {
+            if k[[i, j]] != k[[j, i]] {
+                return Err(Error::Unsupported(format!(
+                    "kernel function's {what} K(X, X) is not exactly symmetric: \
+                     K[{i}, {j}] = {:e} but K[{j}, {i}] = {:e}",
+                    k[[i, j]],
+                    k[[j, i]]
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Which kernel adapts in the inner loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -83,13 +117,57 @@ pub struct Precomputed {
     pub nngp: Option<Array2<f64>>,
 }
 
+/// A base kernel given as a function of the input coordinates (points are rows).
+///
+/// Contract (what the MNK's guarantees rest on): `kernels(x1, None)` is K(X1, X1), exactly
+/// symmetric; `kernels(x1[rows], Some(x1))` gives the same bits as those rows of
+/// `kernels(x1, None)` (so `Mnk::phi_rows` shards stitch back to `Mnk::phi`); every returned
+/// entry is finite or the call is an error. `nngp` is needed only by ANIL.
+pub trait KernelFn: Send + Sync + std::fmt::Debug {
+    /// Outer kernel Θ(X1, X2) and, if available, the NNGP Σ(X1, X2) (`None`: X2 = X1).
+    fn kernels<'a>(
+        &self,
+        x1: ArrayView2<'a, f64>,
+        x2: Option<ArrayView2<'a, f64>>,
+    ) -> Result<(Array2<f64>, Option<Array2<f64>>)>;
+    /// Rows `rows` of K(X, X) (and of Σ), bit-identical to those rows of `kernels(x, None)`.
+    /// The default evaluates `kernels(x[rows], Some(x))`; override it when the cross path of the
+    /// kernel does not give the symmetric path's bits.
+    fn kernels_rows(
+        &self,
+        x: ArrayView2<f64>,
+        rows: Range<usize>,
+    ) -> Result<(Array2<f64>, Option<Array2<f64>>)> {
+        let xr = x.slice_move(ndarray::s![rows, ..]);
+        self.kernels(xr, Some(x))
+    }
+    /// Check the description (called by [`BaseKernel::validate`]).
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// The base kernel.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum BaseKernel {
     /// Analytic infinite-width kernels of this architecture.
     Analytic(Arch),
     /// A precomputed Gram matrix; task inputs are point indices.
     Precomputed(Precomputed),
+    /// Any kernel function of the input coordinates (shared, so the MNK stays cheap to clone).
+    Function(std::sync::Arc<dyn KernelFn>),
+}
+
+impl PartialEq for BaseKernel {
+    /// Architectures and matrices compare by value, kernel functions by identity.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (BaseKernel::Analytic(a), BaseKernel::Analytic(b)) => a == b,
+            (BaseKernel::Precomputed(a), BaseKernel::Precomputed(b)) => a == b,
+            (BaseKernel::Function(a), BaseKernel::Function(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 /// Kernel blocks between two point lists: outer kernel Θ and (when available) the NNGP Σ.
@@ -121,6 +199,7 @@ impl BaseKernel {
     pub fn validate(&self) -> Result<()> {
         match self {
             BaseKernel::Analytic(a) => a.validate(),
+            BaseKernel::Function(f) => f.validate(),
             BaseKernel::Precomputed(p) => {
                 let n = p.ntk.nrows();
                 if p.ntk.ncols() != n {
@@ -186,6 +265,19 @@ impl BaseKernel {
                     nngp: Some(k.nngp),
                 })
             }
+            BaseKernel::Function(f) => {
+                let (ntk, nngp) = f.kernels(x1, x2)?;
+                let want = (x1.nrows(), x2.map_or(x1.nrows(), |x| x.nrows()));
+                for (k, what) in
+                    std::iter::once((&ntk, "NTK")).chain(nngp.iter().map(|s| (s, "NNGP")))
+                {
+                    check_block(k, want, what)?;
+                    if x2.is_none() {
+                        check_symmetric(k, what)?;
+                    }
+                }
+                Ok(Blocks { ntk, nngp })
+            }
             BaseKernel::Precomputed(p) => {
                 let i1 = self.indices(x1, "inputs")?;
                 let i2 = match x2 {
@@ -215,6 +307,7 @@ impl BaseKernel {
         use std::borrow::Cow;
         match self {
             BaseKernel::Analytic(arch) => Ok(Cow::Owned(kernel::ntk(arch, x, None)?)),
+            BaseKernel::Function(_) => Ok(Cow::Owned(self.blocks(x, None)?.ntk)),
             BaseKernel::Precomputed(p) => {
                 let idx = self.indices(x, "inputs")?;
                 if idx.len() == p.ntk.nrows() && idx.iter().enumerate().all(|(a, &i)| a == i) {
@@ -236,10 +329,89 @@ impl BaseKernel {
                     nngp: Some(k.nngp),
                 })
             }
+            BaseKernel::Function(f) => {
+                let want = (rows.len(), x.nrows());
+                let (ntk, nngp) = f.kernels_rows(x, rows)?;
+                for (k, what) in
+                    std::iter::once((&ntk, "NTK")).chain(nngp.iter().map(|s| (s, "NNGP")))
+                {
+                    check_block(k, want, what)?;
+                }
+                Ok(Blocks { ntk, nngp })
+            }
             BaseKernel::Precomputed(_) => {
-                let xr = x.clone().slice_move(ndarray::s![rows, ..]);
+                let xr = x.slice_move(ndarray::s![rows, ..]);
                 self.blocks(xr, Some(x))
             }
         }
+    }
+}
+
+/// A convolutional (or any layer-list) base kernel on task inputs whose rows are images
+/// flattened in H, W, C order (row-major NHWC): each row is viewed as an (H, W, C) image and
+/// the kernel is [`crate::kernel::conv::kernels`] of the [`crate::kernel::Spec`]. Use it as
+/// `BaseKernel::Function(Arc::new(LayerKernel { .. }))`. An FC spec (`dense(,φ,dense)*`) is
+/// evaluated by the FC kernels on the flattened rows (the analytic path's bits); row blocks are exact
+/// (`conv::kernels` of a row slice gives the bits of those rows, as the conv module guarantees).
+#[derive(Clone, Debug)]
+pub struct LayerKernel {
+    /// The architecture (layer list, σ_w, σ_b, parameterization, normalization).
+    pub spec: crate::kernel::Spec,
+    /// Image height, width, channels (H · W · C = d).
+    pub shape: (usize, usize, usize),
+}
+
+impl LayerKernel {
+    fn images<'a>(&self, x: ArrayView2<'a, f64>) -> Result<ndarray::ArrayView4<'a, f64>> {
+        let (h, w, c) = self.shape;
+        if x.ncols() != h * w * c {
+            return Err(Error::shape(
+                "task inputs (flattened images)",
+                format!("d = H·W·C = {h}·{w}·{c} = {}", h * w * c),
+                format!("d = {}", x.ncols()),
+            ));
+        }
+        let m = x.nrows();
+        if x.is_standard_layout() {
+            return Ok(x.into_shape_with_order((m, h, w, c)).expect("checked size"));
+        }
+        Err(Error::Unsupported(
+            "layer kernel: task inputs must be in standard (row-major) layout".into(),
+        ))
+    }
+}
+
+impl KernelFn for LayerKernel {
+    fn kernels<'a>(
+        &self,
+        x1: ArrayView2<'a, f64>,
+        x2: Option<ArrayView2<'a, f64>>,
+    ) -> Result<(Array2<f64>, Option<Array2<f64>>)> {
+        let a = self.images(x1)?;
+        let b = x2.map(|x| self.images(x)).transpose()?;
+        // The FC special case (`dense(,φ,dense)*`) goes through the FC kernels on the
+        // flattened rows: the analytic path's bits.
+        if let Some(arch) = self.spec.as_fc() {
+            let k = kernel::kernels(&arch, x1, x2)?;
+            return Ok((k.ntk, Some(k.nngp)));
+        }
+        let k = kernel::conv::kernels(&self.spec, a, b)?;
+        Ok((k.ntk, Some(k.nngp)))
+    }
+    fn kernels_rows(
+        &self,
+        x: ArrayView2<f64>,
+        rows: Range<usize>,
+    ) -> Result<(Array2<f64>, Option<Array2<f64>>)> {
+        if let Some(arch) = self.spec.as_fc() {
+            let k = kernel::kernels_rows(&arch, x, rows)?;
+            return Ok((k.ntk, Some(k.nngp)));
+        }
+        let k = kernel::conv::kernels_rows(&self.spec, self.images(x)?, None, rows)?;
+        Ok((k.ntk, Some(k.nngp)))
+    }
+    fn validate(&self) -> Result<()> {
+        self.spec.validate()?;
+        self.spec.shapes(self.shape.0, self.shape.1).map(|_| ())
     }
 }

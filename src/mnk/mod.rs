@@ -4,7 +4,8 @@
 //! * [`tasks`]: validated task sets ([`Task`], [`TaskSet`]); stacked order "queries first".
 //! * [`inner`]: time schedules as spectral functions ([`Schedule`], [`Time`], [`RidgeMode`]) and
 //!   the inner operator T = g(Θ').
-//! * [`base`]: the pluggable base kernel ([`BaseKernel`]: analytic NTK or precomputed) and the
+//! * [`base`]: the pluggable base kernel ([`BaseKernel`]: analytic NTK, precomputed Gram matrix or
+//!   any kernel function [`KernelFn`]) and the
 //!   MAML/ANIL [`Variant`].
 //! * [`gram`]: Φ (training Gram), exact row blocks, cross kernel, test block ([`Mnk`]).
 //! * [`predict`]: the meta-learner's predictions and classification helpers.
@@ -32,7 +33,7 @@ pub mod predict;
 pub mod spectral;
 pub mod tasks;
 
-pub use base::{BaseKernel, Precomputed, Variant};
+pub use base::{BaseKernel, KernelFn, LayerKernel, Precomputed, Variant};
 pub use gram::{assemble_phi, Adapters, Mnk};
 pub use inner::{inner_operator, InnerTime, OuterTime, RidgeMode, Schedule, Time};
 pub use predict::{accuracy, argmax_rows, centred_one_hot, g_term, predict_from, Prediction, F0};

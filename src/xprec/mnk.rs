@@ -164,6 +164,13 @@ fn kernel_dd(mnk: &Mnk, z: ArrayView2<f64>) -> Result<KernelDd> {
                 inner,
             })
         }
+        // A kernel function (e.g. a conv layer list) is evaluated in f64 only: an extended Φ on
+        // top of its rounded values would not be faithful for the given inputs.
+        BaseKernel::Function(_) => Err(crate::Error::Unsupported(
+            "--precision extended with a kernel function (layer list): the extended path covers \
+             the analytic fully-connected kernels and precomputed Gram matrices"
+                .into(),
+        )),
     }
 }
 

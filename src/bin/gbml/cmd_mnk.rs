@@ -10,9 +10,11 @@
 //!     `y.npy` likewise, sizes from `--n-train --m --n`; test tasks `test_x.npy`, `test_y.npy`
 //!     with `--n-test`.
 //!
-//! Kernel: analytic NTK (`--depth --activation --sigma-w --sigma-b --parameterization --width`) or a
-//! precomputed Gram matrix `--precomputed G.npy` over [train queries; train supports; test
-//! queries; test supports] (and `--precomputed-nngp` for `--anil`).
+//! Kernel: analytic NTK (`--depth --activation --sigma-w --sigma-b --parameterization --width`),
+//! a layer list (`--layers`, conv or FC), or a
+//! precomputed Gram matrix of any base kernel, `--kernel-npy G.npy` (alias `--precomputed`),
+//! over [train queries; train supports; test queries; test supports], each block in task order
+//! (and `--precomputed-nngp` for `--anil`).
 //!
 //! Inner loop: `--inner-lr λ --inner-steps τ` (steps) or `--inner-time s|inf` (flow/infinite),
 //! `--inner-ridge ρ --ridge-mode inverse-only|both`. Outer: `--outer-lr η --outer-steps t` or
@@ -31,14 +33,15 @@
 //! task (tasks × points × k); shapes are checked against the task sets (typed errors).
 
 use gbml_testbed::io::arrays;
-use gbml_testbed::kernel::{Activation, Arch};
+use gbml_testbed::kernel::{Activation, Arch, Parameterization, Spec};
 use gbml_testbed::mnk::data::{
     linear_tasks, omniglot_fixture_path, sine_tasks, unit_norm_inputs, LinearSpec, Omniglot,
     OmniglotSpec, OmniglotSplit, SineSpec,
 };
 use gbml_testbed::mnk::layout::{from_per_task, from_queries_first, index_tasks};
 use gbml_testbed::mnk::{
-    accuracy, BaseKernel, Mnk, Precomputed, RidgeMode, Schedule, Spectrum, TaskSet, Variant, F0,
+    accuracy, BaseKernel, LayerKernel, Mnk, Precomputed, RidgeMode, Schedule, Spectrum, TaskSet,
+    Variant, F0,
 };
 use gbml_testbed::xprec::{self, Precision};
 use gbml_testbed::{Error, Result};
@@ -114,12 +117,23 @@ pub struct Args {
     /// Hidden width (needed by the standard parameterization).
     #[arg(long)]
     width: Option<usize>,
-    /// Precomputed NTK Gram matrix (.npy) over [train q; train s; test q; test s].
-    #[arg(long)]
+    /// Precomputed base-kernel (NTK) Gram matrix (.npy, P × P, any kernel: CNTK, empirical, ...)
+    /// over the points in the order [train queries; train supports; test queries; test
+    /// supports], each block in task order; the task inputs are then ignored.
+    #[arg(long, visible_alias = "kernel-npy")]
     precomputed: Option<PathBuf>,
     /// Precomputed NNGP Gram matrix (.npy), same points (for --anil).
     #[arg(long)]
     precomputed_nngp: Option<PathBuf>,
+    /// Base kernel of a layer list (e.g. `conv:3:same,relu,conv:3:same,relu,gap,dense`, the words
+    /// of `gbml kernel --layers`), with --sigma-w, --sigma-b, --param, --width; task input rows
+    /// are images flattened in H, W, C order, shape given by --image-shape.
+    #[arg(long)]
+    layers: Option<String>,
+    /// Image shape H,W,C of the task input rows for --layers (default: 28,28,1 for
+    /// `--tasks omniglot`, else 1,1,d).
+    #[arg(long, value_delimiter = ',')]
+    image_shape: Option<Vec<usize>>,
     /// ANIL: the NNGP kernel is the inner-loop kernel.
     #[arg(long)]
     anil: bool,
@@ -271,6 +285,43 @@ fn read_f0(path: &Path) -> Result<Array2<f64>> {
         }
         d => Err(bad(format!("{d}-d array"))),
     }
+}
+
+/// The `--layers` base kernel on flattened images of shape `--image-shape`.
+fn layer_kernel(
+    args: &Args,
+    layers: &str,
+    param: Parameterization,
+    d: usize,
+) -> Result<BaseKernel> {
+    let mut spec = Spec::parse(layers)?
+        .with_sigma_w(args.sigma_w)
+        .with_sigma_b(args.sigma_b);
+    if param == Parameterization::Standard {
+        let w = args.width.ok_or_else(|| {
+            Error::param(
+                "width",
+                "missing",
+                "the standard parameterization needs --width",
+            )
+        })?;
+        spec = spec.with_standard(w);
+    }
+    let shape = match (&args.image_shape, args.tasks.as_str()) {
+        (Some(v), _) if v.len() == 3 => (v[0], v[1], v[2]),
+        (Some(v), _) => {
+            return Err(Error::param(
+                "image-shape",
+                format!("{v:?}"),
+                "expected H,W,C",
+            ))
+        }
+        (None, "omniglot") => (28, 28, 1),
+        (None, _) => (1, 1, d),
+    };
+    let lk = LayerKernel { spec, shape };
+    gbml_testbed::mnk::KernelFn::validate(&lk)?;
+    Ok(BaseKernel::Function(std::sync::Arc::new(lk)))
 }
 
 /// The f0 blocks (training, test) if given: all four files or none.
@@ -486,7 +537,10 @@ pub fn run(args: Args) -> Result<i32> {
         if let Some(w) = args.width {
             arch = arch.with_width(w);
         }
-        BaseKernel::Analytic(arch)
+        match &args.layers {
+            Some(l) => layer_kernel(&args, l, param, train.d())?,
+            None => BaseKernel::Analytic(arch),
+        }
     };
     let variant = if args.anil {
         Variant::Anil

@@ -9,6 +9,7 @@ mod cmd_compare;
 mod cmd_kernel;
 mod cmd_maml;
 mod cmd_mnk;
+mod cmd_omniglot;
 mod vocab;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,8 @@ enum Cmd {
     Kernel(cmd_kernel::Args),
     /// Compute the Meta Neural Kernel, predictions and spectral diagnostics.
     Mnk(cmd_mnk::Args),
+    /// The paper's Omniglot experiment at this machine's scale: MNK vs G vs finite MAML.
+    Omniglot(cmd_omniglot::Args),
     /// Meta-train a finite network with MAML.
     Maml(cmd_maml::Args),
     /// Compare another implementation's outputs against ours, or export conformance packs.
@@ -45,6 +48,7 @@ fn main() {
         Cmd::Kernel(a) => cmd_kernel::run(a),
         Cmd::Mnk(a) => cmd_mnk::run(a),
         Cmd::Maml(a) => cmd_maml::run(a),
+        Cmd::Omniglot(a) => cmd_omniglot::run_cmd(a),
         Cmd::Compare(a) => cmd_compare::run(a),
     };
     let code = match res {
