@@ -85,16 +85,8 @@ fn spec_from(args: &Args, layers: &str) -> Result<kernel::Spec> {
     let mut spec = kernel::Spec::parse(layers)?
         .with_sigma_w(args.sigma_w)
         .with_sigma_b(args.sigma_b);
-    match args.parameterization.to_ascii_lowercase().as_str() {
-        "ntk" => {}
-        "standard" => spec = spec.with_standard(args.width.unwrap_or(0)),
-        other => {
-            return Err(Error::param(
-                "parameterization",
-                other,
-                "expected ntk or standard",
-            ))
-        }
+    if crate::vocab::parameterization(&args.parameterization)? == Parameterization::Standard {
+        spec = spec.with_standard(args.width.unwrap_or(0));
     }
     spec = spec.with_normalization(match args.normalization.to_ascii_lowercase().as_str() {
         "stax" => kernel::Normalization::Stax,
@@ -167,17 +159,7 @@ fn parse_rows(s: &str, n: usize) -> Result<Range<usize>> {
 
 fn arch_from(args: &Args) -> Result<Arch> {
     let act = Activation::parse(&args.activation)?;
-    let p = match args.parameterization.to_ascii_lowercase().as_str() {
-        "ntk" => Parameterization::Ntk,
-        "standard" => Parameterization::Standard,
-        other => {
-            return Err(Error::param(
-                "parameterization",
-                other,
-                "expected ntk or standard",
-            ))
-        }
-    };
+    let p = crate::vocab::parameterization(&args.parameterization)?;
     let mut arch = Arch::new(args.depth, act)
         .with_sigma_w(args.sigma_w)
         .with_sigma_b(args.sigma_b)
