@@ -265,3 +265,63 @@ fn cli_compare_run_on_a_conv_manifest() {
     assert_eq!(rep.verdict, Verdict::Mismatch);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// TwoSum: the exact rounding error of `a + b` (a double).
+fn two_sum_err(a: f64, b: f64) -> f64 {
+    let s = a + b;
+    let bv = s - a;
+    (a - (s - bv)) + (b - bv)
+}
+
+/// The conv sensitivity scale is needed: `gap` of images whose pixels sum to (almost) zero
+/// cancels, and an exact candidate (closed form) differs from any f64 pixel-pair evaluation by
+/// far more than 100 ε √(K_ii K'_jj) — the FC scale would reject it (asserted below as the
+/// counterfactual) — while the conv scale (gap → flatten) accepts it; a candidate off by 1e-6 of
+/// the pixel scale is still rejected.
+#[test]
+fn gap_cancellation_needs_the_conv_scale() {
+    // Image i has pixels (a, b, −fl(a + b)): exact pixel sum e_i = a + b − fl(a + b) (TwoSum).
+    let imgs = [(0.1, 0.2), (0.7, 0.1)];
+    let mut x = ArrayD::zeros(IxDyn(&[2, 1, 3, 1]));
+    let mut e = [0.0; 2];
+    for (i, &(a, b)) in imgs.iter().enumerate() {
+        x[[i, 0, 0, 0]] = a;
+        x[[i, 0, 1, 0]] = b;
+        x[[i, 0, 2, 0]] = -(a + b);
+        e[i] = two_sum_err(a, b);
+        assert!(e[i] != 0.0);
+    }
+    // `gap,dense`, σ_w = 1, no bias: NNGP_ij = mean_pq x_p x'_q / C = e_i e_j / 9 (C = 1).
+    let exact = Array2::from_shape_fn((2, 2), |(i, j)| e[i] * e[j] / 9.0).into_dyn();
+    let t = r#"{ "format": "gbml-exchange", "version": 1, "implementation": "closed form",
+      "quantity": "nngp", "inputs": { "x1": "x1.npy" }, "output": "o.npy",
+      "conventions": { "parameterization": "ntk", "sigma_w": 1.0, "sigma_b": null,
+                       "widths": null, "layers": "gap,dense" } }"#;
+    let m = Manifest::parse_str(t, "mem").unwrap();
+    let mut inputs = Inputs::new();
+    inputs.insert("x1".into(), x);
+    let tols = ToleranceTable::defaults();
+    let r = gbml_testbed::io::reference::reference(&m, &inputs).unwrap();
+    // Counterfactual: the FC rule |c − r| ≤ max(1e-13 d, 100 ε √(r_ii r_jj)) fails somewhere.
+    let fc_rejects = (0..2).any(|i| {
+        (0..2).any(|j| {
+            let d = r[[i, j]]
+                .abs()
+                .max(1e-3 * r.iter().fold(0.0f64, |a, v| a.max(v.abs())));
+            let s = (r[[i, i]].abs() * r[[j, j]].abs()).sqrt();
+            (exact[[i, j]] - r[[i, j]]).abs() > (1e-13 * d).max(100.0 * f64::EPSILON * s)
+        })
+    });
+    assert!(
+        fc_rejects,
+        "reference {r:?} vs exact {exact:?}: no cancellation to show"
+    );
+    let rep = compare_values(&m, &inputs, &exact, &tols, "mem").unwrap();
+    assert_eq!(rep.verdict, Verdict::Pass, "{:?}", rep.requirement);
+    // Still a guard: off by 1e-6 of the pixel scale (mean_p x_p² ≈ 0.05) is rejected.
+    let mut bad = exact.clone();
+    bad[[0, 1]] += 1e-7;
+    bad[[1, 0]] += 1e-7;
+    let rep = compare_values(&m, &inputs, &bad, &tols, "mem").unwrap();
+    assert_eq!(rep.verdict, Verdict::Mismatch);
+}

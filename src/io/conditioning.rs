@@ -337,8 +337,18 @@ pub fn requirement(
         let lre = entry_lre(c, r, fl);
         let need = cond.need_at(flat, den, min_digits);
         max_kappa = max_kappa.max(cond.kappa_at(flat, den));
+        // The margin uses the unclamped LRE and need, so that `met` is exactly
+        // |c − r| ≤ max(10^−min_digits · d, ULP_BUDGET · ε · S) even where κ_i > 10^13.65
+        // (there the clamped need is 0 and the clamped LRE ≥ 0 would accept any finite value).
         let margin = if c.is_finite() {
-            lre - need
+            let err = (c - r).abs();
+            let raw_lre = if err == 0.0 {
+                crate::tol::LRE_MAX
+            } else {
+                -(err / den).log10()
+            };
+            let raw_need = min_digits.min(budget_digits() - cond.kappa_at(flat, den).log10());
+            raw_lre - raw_need
         } else {
             f64::NEG_INFINITY
         };
