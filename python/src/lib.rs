@@ -118,24 +118,6 @@ fn arch_from_json(text: &str) -> Result<Arch, Error> {
     conventions_from_json(text)?.arch()
 }
 
-/// An NHWC image stack (M, H, W, C) of a checked array; a matrix (M, d) is M images 1×1×d
-/// (as `gbml kernel --layers` reads its `.npy` inputs).
-fn images(a: ArrayViewD<'_, f64>, name: &str) -> Result<ndarray::Array4<f64>, Error> {
-    let s4 = match *a.shape() {
-        [m, h, w, c] => (m, h, w, c),
-        [m, d] => (m, 1, 1, d),
-        ref other => {
-            return Err(Error::shape(
-                format!("`{name}`"),
-                "(M, H, W, C) NHWC images for layers=, or (M, d)",
-                format!("shape {other:?}"),
-            ))
-        }
-    };
-    ndarray::Array4::from_shape_vec(s4, a.iter().copied().collect())
-        .map_err(|e| Error::shape(format!("`{name}`"), "NHWC", e))
-}
-
 /// The conv kernels (`layers=`): the library call of `gbml kernel --layers`, so the same bits.
 fn conv_kernels(
     spec: &kernel::Spec,
@@ -143,8 +125,11 @@ fn conv_kernels(
     d2: Option<ArrayViewD<'_, f64>>,
     rows: Option<(usize, usize)>,
 ) -> Result<kernel::Kernels, Error> {
-    let x1 = images(d1, "x1")?;
-    let x2 = d2.map(|a| images(a, "x2")).transpose()?;
+    use gbml_testbed::io::reference::images;
+    let x1 = images(d1, "`x1` (NHWC images for layers=)")?;
+    let x2 = d2
+        .map(|a| images(a, "`x2` (NHWC images for layers=)"))
+        .transpose()?;
     let rows = rows.map_or(0..x1.dim().0, |(a, b)| a..b);
     kernel::conv::kernels_rows(spec, x1.view(), x2.as_ref().map(|x| x.view()), rows)
 }

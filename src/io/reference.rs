@@ -94,25 +94,31 @@ pub fn reference_with(m: &Manifest, inputs: &Inputs, precision: Precision) -> Re
     }
 }
 
-/// Fetch an input as an NHWC image stack (M, H, W, C); a matrix (M, d) is M images 1×1×d.
-pub fn input4(inputs: &Inputs, role: &str) -> Result<Array4<f64>> {
-    let a = inputs
-        .get(role)
-        .ok_or_else(|| Error::Empty(format!("input `{role}` is missing")))?;
+/// An NHWC image stack (M, H, W, C) from a 4-D array; a matrix (M, d) is M images 1×1×d. The
+/// one reader of conv-kernel inputs (manifests, `gbml kernel --layers`, the Python package).
+pub fn images(a: ndarray::ArrayViewD<f64>, what: &str) -> Result<Array4<f64>> {
     let sh = a.shape();
     let s4 = match *sh {
         [m, h, w, c] => (m, h, w, c),
         [m, d] => (m, 1, 1, d),
         _ => {
             return Err(Error::shape(
-                format!("input `{role}`"),
+                what.to_string(),
                 "(M, H, W, C) NHWC images, or (M, d)",
                 format!("shape {sh:?}"),
             ))
         }
     };
     Array4::from_shape_vec(s4, a.iter().copied().collect())
-        .map_err(|e| Error::shape(format!("input `{role}`"), "NHWC", e))
+        .map_err(|e| Error::shape(what.to_string(), "NHWC", e))
+}
+
+/// Fetch an input as an NHWC image stack ([`images`]).
+pub fn input4(inputs: &Inputs, role: &str) -> Result<Array4<f64>> {
+    let a = inputs
+        .get(role)
+        .ok_or_else(|| Error::Empty(format!("input `{role}` is missing")))?;
+    images(a.view(), &format!("input `{role}`"))
 }
 
 /// The NNGP or NTK Gram of a manifest whose conventions give `layers` (the conv kernels of

@@ -106,21 +106,10 @@ fn spec_from(args: &Args, layers: &str) -> Result<kernel::Spec> {
 /// An NHWC image stack (M, H, W, C); a matrix (M, d) is read as M images of 1×1×d.
 fn read_images(path: &Path) -> Result<ndarray::Array4<f64>> {
     let a = npy::read_npy_any(path)?;
-    let shape = a.shape().to_vec();
-    let s4 = match shape.len() {
-        4 => (shape[0], shape[1], shape[2], shape[3]),
-        2 => (shape[0], 1, 1, shape[1]),
-        _ => {
-            return Err(Error::shape(
-                format!("{} (images for --layers)", path.display()),
-                "(M, H, W, C) NHWC, or (M, d)",
-                format!("{shape:?}"),
-            ))
-        }
-    };
-    let v: Vec<f64> = a.iter().copied().collect();
-    ndarray::Array4::from_shape_vec(s4, v)
-        .map_err(|e| Error::shape(path.display().to_string(), "NHWC", e))
+    gbml_testbed::io::reference::images(
+        a.view(),
+        &format!("{} (images for --layers)", path.display()),
+    )
 }
 
 /// The conv-kernel path of `gbml kernel` (`--layers`).
