@@ -102,8 +102,12 @@ fn schema_properties_match_the_rust_structs() {
     m.notes = Some("n".into());
     let v = serde_json::to_value(&m).unwrap();
     assert_eq!(keys(&v), keys(&s["properties"]));
+    // A fully-connected manifest has every convention but the conv ones (`layers`,
+    // `normalization`, which replace `depth` and `activation`).
+    let mut conv_keys = keys(&v["conventions"]);
+    conv_keys.extend(["layers".to_string(), "normalization".to_string()]);
     assert_eq!(
-        keys(&v["conventions"]),
+        conv_keys,
         keys(&s["properties"]["conventions"]["properties"])
     );
     // Required lists: exactly the fields serde requires.
@@ -126,17 +130,25 @@ fn schema_properties_match_the_rust_structs() {
         .iter()
         .map(|x| x.as_str().unwrap().to_string())
         .collect();
-    let expect: BTreeSet<String> = [
-        "parameterization",
-        "sigma_w",
-        "sigma_b",
-        "depth",
-        "activation",
-        "widths",
-    ]
-    .map(String::from)
-    .into();
+    let expect: BTreeSet<String> = ["parameterization", "sigma_w", "sigma_b", "widths"]
+        .map(String::from)
+        .into();
     assert_eq!(creq, expect);
+    // Either `depth` + `activation` (FC) or `layers` (conv).
+    let branches: Vec<Vec<&str>> = s["properties"]["conventions"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            b["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(branches, vec![vec!["depth", "activation"], vec!["layers"]]);
     // Quantity enum.
     let qs: BTreeSet<String> = s["properties"]["quantity"]["enum"]
         .as_array()

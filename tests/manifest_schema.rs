@@ -82,10 +82,13 @@ fn valid_examples_pass_the_schema_and_the_parser() {
 }
 
 /// Invalid examples whose defect the schema cannot express (per-quantity rules enforced by the
-/// Rust parser, `docs/FORMAT.md`): which inputs a quantity requires, that task-set quantities
+/// Rust parser, `docs/FORMAT.md`): the layer-spec grammar of `layers` and the one-width rule of
+/// conv `widths`, which inputs a quantity requires, that task-set quantities
 /// need `conventions.inner` / `task_shape`, that `f0: "file"` needs the `f0` inputs, and numeric
 /// ranges the schema leaves to the parser.
 const PARSER_ONLY: &[&str] = &[
+    "invalid_conv_spec__layers.json",
+    "invalid_conv_widths__widths.json",
     "invalid_f0__inputs.f0.json",
     "invalid_missing_field__conventions.inner.json",
     "invalid_missing_field__conventions.task_shape.json",

@@ -43,8 +43,8 @@ def kernels(
     x1: np.ndarray,
     x2: Optional[np.ndarray] = None,
     *,
-    depth: int,
-    activation: str,
+    depth: Optional[int] = None,
+    activation: Optional[str] = None,
     sigma_w: float,
     sigma_b: Optional[float],
     parameterization: str = "ntk",
@@ -59,6 +59,13 @@ def kernels(
     ``leaky_relu(a)``, ``abrelu(a,b)``; ``sigma_w`` > 0; ``sigma_b`` ≥ 0 or ``None`` (no bias);
     ``parameterization`` ``"ntk"`` (default) or ``"standard"`` (needs ``width``: an int for
     every hidden layer or a list). The first layer sees ``x·x'/d``.
+
+    ``layers``: a convolutional net instead of ``depth``/``activation`` — the layer-spec string
+    of ``gbml kernel --layers`` (e.g. ``"conv:3:same,relu,conv:3:same,relu,gap,dense"``; words
+    ``conv:K:same|valid``, ``avgpool:K``, ``gap``, ``flatten``, ``dense`` and the activation
+    names; neural-tangents ``stax`` conventions) or a list of its words; ``x1``/``x2`` are then
+    NHWC image arrays (M, H, W, C) (an (M, d) matrix is M images 1×1×d), ``width`` the channel
+    width N of the standard parameterization; bit-identical to ``gbml kernel --layers``.
     """
     n, t = _core.kernels(
         x1, x2, to_json(arch_block(**_arch(locals()))), "both"
@@ -70,8 +77,8 @@ def nngp(
     x1: np.ndarray,
     x2: Optional[np.ndarray] = None,
     *,
-    depth: int,
-    activation: str,
+    depth: Optional[int] = None,
+    activation: Optional[str] = None,
     sigma_w: float,
     sigma_b: Optional[float],
     parameterization: str = "ntk",
@@ -87,8 +94,8 @@ def ntk(
     x1: np.ndarray,
     x2: Optional[np.ndarray] = None,
     *,
-    depth: int,
-    activation: str,
+    depth: Optional[int] = None,
+    activation: Optional[str] = None,
     sigma_w: float,
     sigma_b: Optional[float],
     parameterization: str = "ntk",
@@ -374,13 +381,15 @@ def compare(
             raise InvalidParameterError(
                 f"invalid parameter `arch` = {sorted(unknown)}: unknown keys, expected {list(ARCH_KEYS)}"
             )
-        missing = {"depth", "activation", "sigma_w", "sigma_b"} - set(arch)
+        needed = {"sigma_w", "sigma_b"} | (set() if "layers" in arch else {"depth", "activation"})
+        missing = needed - set(arch)
         if missing:
             raise InvalidParameterError(
                 f"invalid parameter `arch` = {dict(arch)}: missing keys {sorted(missing)} "
                 "(sigma_b=None means no bias)"
             )
-        full = {"parameterization": "ntk", "width": None, "layers": None}
+        full = {"parameterization": "ntk", "width": None, "layers": None, "depth": None,
+                "activation": None}
         full.update(arch)
         block.update(arch_block(**full))
     if conventions is not None:

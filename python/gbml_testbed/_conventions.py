@@ -7,7 +7,7 @@ import json
 import math
 from typing import Any, Mapping, Optional, Sequence, Union
 
-from .errors import InvalidParameterError, UnsupportedError
+from .errors import InvalidParameterError
 
 Widths = Union[int, Sequence[int], None]
 Time = Union[float, str]
@@ -25,41 +25,62 @@ _RIDGE_MODES = {
 
 def arch_block(
     *,
-    depth: int,
-    activation: str,
+    depth: Optional[int] = None,
+    activation: Optional[str] = None,
     sigma_w: float,
     sigma_b: Optional[float],
     parameterization: str = "ntk",
     width: Widths = None,
     layers: Any = None,
 ) -> dict:
-    """The architecture fields of a conventions block."""
-    if layers is not None:
-        raise UnsupportedError(
-            "unsupported: layers= (the layer-list architecture of issue #13) is not wired into "
-            "this build of gbml_testbed yet; describe a fully-connected net with depth=, "
-            "activation=, sigma_w=, sigma_b="
-        )
+    """The architecture fields of a conventions block: a fully-connected net (``depth``,
+    ``activation``) or a convolutional one (``layers``: the layer-spec string of ``gbml kernel
+    --layers``, e.g. ``"conv:3:same,relu,gap,dense"``, or a list of its words; ``width`` then is
+    the one channel width N of the standard parameterization)."""
     if isinstance(width, bool) or not (width is None or isinstance(width, (int, list, tuple))):
         raise InvalidParameterError(
             f"invalid parameter `width` = {width!r}: expected an int or a list of ints"
         )
-    if isinstance(width, int):
-        widths: Optional[list] = [width] * int(depth)
-    else:
-        widths = None if width is None else [int(w) for w in width]
     if isinstance(parameterization, str):
         # As the CLI's --parameterization (src/bin/gbml/vocab.rs): case-insensitive, std = standard.
         parameterization = parameterization.lower()
         parameterization = "standard" if parameterization == "std" else parameterization
-    return {
+    block = {
         "parameterization": parameterization,
         "sigma_w": float(sigma_w),
         "sigma_b": None if sigma_b is None else float(sigma_b),
-        "depth": int(depth),
-        "activation": activation,
-        "widths": widths,
     }
+    if layers is not None:
+        if depth is not None or activation is not None:
+            raise InvalidParameterError(
+                f"invalid parameter `layers` = {layers!r}: give either layers= (a conv "
+                "architecture) or depth= and activation= (a fully-connected one), not both"
+            )
+        if not isinstance(layers, str):
+            if not (isinstance(layers, (list, tuple)) and all(isinstance(w, str) for w in layers)):
+                raise InvalidParameterError(
+                    f"invalid parameter `layers` = {layers!r}: expected a layer-spec string or "
+                    "a list of layer words"
+                )
+            layers = ",".join(layers)
+        if isinstance(width, int):
+            widths: Optional[list] = [width]
+        else:
+            widths = None if width is None else [int(w) for w in width]
+        block.update({"widths": widths, "layers": layers})
+        return block
+    for name, value in (("depth", depth), ("activation", activation)):
+        if value is None:
+            raise InvalidParameterError(
+                f"invalid parameter `{name}` = None: a fully-connected net needs depth= and "
+                "activation= (or describe a conv net with layers=)"
+            )
+    if isinstance(width, int):
+        widths = [width] * int(depth)
+    else:
+        widths = None if width is None else [int(w) for w in width]
+    block.update({"depth": int(depth), "activation": activation, "widths": widths})
+    return block
 
 
 def loop_block(

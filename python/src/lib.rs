@@ -104,14 +104,34 @@ fn matrix<'a>(a: ArrayViewD<'a, f64>, name: &str) -> Result<ArrayView2<'a, f64>,
     })
 }
 
-/// The architecture from the JSON text of a manifest `conventions` block.
-fn arch_from_json(text: &str) -> Result<Arch, Error> {
-    let c: Conventions = serde_json::from_str(text).map_err(|e| Error::Parse {
+/// The conventions block from its JSON text.
+fn conventions_from_json(text: &str) -> Result<Conventions, Error> {
+    serde_json::from_str(text).map_err(|e| Error::Parse {
         what: "architecture".into(),
         path: "<python>".into(),
         reason: e.to_string(),
-    })?;
-    c.arch()
+    })
+}
+
+/// The architecture from the JSON text of a manifest `conventions` block.
+fn arch_from_json(text: &str) -> Result<Arch, Error> {
+    conventions_from_json(text)?.arch()
+}
+
+/// The conv kernels (`layers=`): the library call of `gbml kernel --layers`, so the same bits.
+fn conv_kernels(
+    spec: &kernel::Spec,
+    d1: ArrayViewD<'_, f64>,
+    d2: Option<ArrayViewD<'_, f64>>,
+    rows: Option<(usize, usize)>,
+) -> Result<kernel::Kernels, Error> {
+    use gbml_testbed::io::reference::images;
+    let x1 = images(d1, "`x1` (NHWC images for layers=)")?;
+    let x2 = d2
+        .map(|a| images(a, "`x2` (NHWC images for layers=)"))
+        .transpose()?;
+    let rows = rows.map_or(0..x1.dim().0, |(a, b)| a..b);
+    kernel::conv::kernels_rows(spec, x1.view(), x2.as_ref().map(|x| x.view()), rows)
 }
 
 /// NNGP and NTK Gram matrices (`want`: "nngp", "ntk" or "both"; the other entry of the pair is
@@ -134,7 +154,18 @@ fn kernels<'py>(
     let a2 = x2.map(|x| array(x, "x2")).transpose()?;
     let (d1, d2) = (a1.as_array(), a2.as_ref().map(|a| a.as_array()));
     let run = || -> Result<(Option<_>, Option<_>), Error> {
-        let arch = arch_from_json(arch)?;
+        let conv = conventions_from_json(arch)?;
+        if let Some(spec) = conv.spec()? {
+            if !matches!(want, "nngp" | "ntk" | "both") {
+                return Err(Error::param("kind", want, "expected ntk, nngp or both"));
+            }
+            let k = conv_kernels(&spec, d1, d2, rows)?;
+            return Ok((
+                (want != "ntk").then_some(k.nngp),
+                (want != "nngp").then_some(k.ntk),
+            ));
+        }
+        let arch = conv.arch()?;
         let v1 = matrix(d1, "x1")?;
         let v2 = d2.map(|a| matrix(a, "x2")).transpose()?;
         Ok(match (want, rows) {

@@ -51,7 +51,7 @@ def test_dimension_mismatch(x):
         (dict(sigma_w=float("nan")), gt.ParseError, "architecture"),
         (dict(parameterization="mup"), gt.ParseError, "mup"),
         (dict(parameterization="standard"), gt.InvalidParameterError, "width"),
-        (dict(layers=["conv(3)"]), gt.UnsupportedError, "layers="),
+        (dict(layers=["conv:3:same", "relu", "gap", "dense"]), gt.InvalidParameterError, "layers"),
     ],
 )
 def test_bad_architecture(x, change, exc, msg):

@@ -198,7 +198,7 @@ pub fn compare_values(
                 stats: None,
                 requirement: None,
                 reference_error: None,
-                precision: precision_of(m.quantity),
+                precision: precision_of(m),
                 tolerance: tol,
                 verdict: Verdict::Mismatch,
                 diagnoses: d.into_iter().collect(),
@@ -237,7 +237,7 @@ pub fn compare_values(
         stats: Some(stats),
         requirement: Some(req),
         reference_error: None,
-        precision: precision_of(m.quantity),
+        precision: precision_of(m),
         tolerance: tol,
         verdict,
         diagnoses,
@@ -255,10 +255,12 @@ fn precision_name<S: serde::Serializer>(
     })
 }
 
-/// The arithmetic [`reference`] uses for a quantity (no extended path for finite networks).
-fn precision_of(q: Quantity) -> Precision {
-    match q {
+/// The arithmetic [`reference`] uses for a manifest (no extended path for finite networks nor
+/// for architectures given by `conventions.layers`: the conv kernels are f64).
+fn precision_of(m: &Manifest) -> Precision {
+    match m.quantity {
         Quantity::MetaGradient | Quantity::MetaLossTrajectory => Precision::F64,
+        _ if m.conventions.layers.is_some() => Precision::F64,
         _ => Precision::Extended,
     }
 }
@@ -285,7 +287,7 @@ fn diverged(
         stats: None,
         requirement: None,
         reference_error: Some(err.to_string()),
-        precision: precision_of(m.quantity),
+        precision: precision_of(m),
         tolerance: tol,
         verdict: Verdict::Mismatch,
         diagnoses,

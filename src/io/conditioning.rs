@@ -24,13 +24,13 @@
 //! | meta_gradient, meta_loss_trajectory | d_i (no conditioning model: κ = 1) | 1 |
 
 use super::manifest::{Manifest, Quantity};
-use super::reference::{input2, loss_scale, test_tasks, Inputs, MetaSetup};
+use super::reference::{input2, input4, loss_scale, test_tasks, Inputs, MetaSetup};
 use crate::error::Result;
-use crate::kernel::{self, Arch};
+use crate::kernel::{self, Arch, Layer, Parameterization, Spec};
 use crate::linalg;
 use crate::mnk::{BaseKernel, Mnk, Schedule, TaskSet, Variant};
 use crate::tol::EPS;
-use ndarray::{s, Array1, ArrayD, ArrayView2, Dimension};
+use ndarray::{s, Array1, Array4, ArrayD, ArrayView2, Dimension};
 use serde::Serialize;
 
 /// ε-units of an entry's sensitivity an f64 evaluation (ours or the candidate's) may be off.
@@ -115,6 +115,9 @@ pub fn conditioning(
     inputs: &Inputs,
     reference: &ArrayD<f64>,
 ) -> Result<Conditioning> {
+    if let (Quantity::Nngp | Quantity::Ntk, Some(spec)) = (m.quantity, m.conventions.spec()?) {
+        return conv_conditioning(m, inputs, &spec);
+    }
     let arch = m.conventions.arch()?;
     match m.quantity {
         Quantity::Nngp | Quantity::Ntk => kernel_conditioning(m, inputs, &arch),
@@ -159,6 +162,81 @@ fn kernel_conditioning(m: &Manifest, inputs: &Inputs, arch: &Arch) -> Result<Con
     Ok(Conditioning {
         kappa: 1.0,
         what: "κ_ij = √(K_ii K'_jj) / |K_ij| (largest over entries)".into(),
+        entrywise: Some(s.into_dyn()),
+        uniform: 0.0,
+    })
+}
+
+/// K(x_i, x_i) of every image of `x` under a conv spec (1 × 1 Grams).
+fn conv_diag(spec: &Spec, x: &Array4<f64>, ntk: bool) -> Result<Array1<f64>> {
+    (0..x.dim().0)
+        .map(|r| {
+            let k = kernel::conv::kernels(spec, x.slice(s![r..r + 1, .., .., ..]), None)?;
+            Ok(if ntk { k.ntk[[0, 0]] } else { k.nngp[[0, 0]] })
+        })
+        .collect()
+}
+
+/// The sensitivity scales of a conv-kernel entry (docs/compare.md, "Conv kernels"):
+/// S_ij = max(√(K_ii K'_jj), p · √(F_ii F'_jj)) · Π_avgpool K².
+///
+/// Conv layers, activations, dense layers and `flatten` combine pixel pairs at equal offsets,
+/// where Cauchy–Schwarz bounds every term by √(k_pp k'_qq), so √(K_ii K'_jj) is the FC scale
+/// again. `gap` averages *all* pixel pairs, which can cancel: its rounding scale is
+/// mean_pq √(k_pp k'_qq) ≤ √(mean_p k_pp · mean_q k'_qq) (Jensen), i.e. the scale F of the same
+/// spec with `gap` replaced by `flatten` (p = 1 in the NTK parameterization; p = the pixels
+/// entering `gap` in the standard one, whose flatten readout has fan-in P·N instead of N). An
+/// `avgpool:K` window on a nonnegative (ReLU-family) kernel satisfies pooled K_ii ≥ mean_p k_pp / K²,
+/// hence the factor K² per pool (for a kernel with negative entries before a pool this factor is
+/// an estimate, not a bound).
+fn conv_conditioning(m: &Manifest, inputs: &Inputs, spec: &Spec) -> Result<Conditioning> {
+    let ntk = m.quantity == Quantity::Ntk;
+    let x1 = input4(inputs, "x1")?;
+    let x2 = inputs.get("x2").map(|_| input4(inputs, "x2")).transpose()?;
+    let scale = |spec: &Spec| -> Result<(Array1<f64>, Array1<f64>)> {
+        let d1 = conv_diag(spec, &x1, ntk)?;
+        let d2 = match &x2 {
+            Some(x) => conv_diag(spec, x, ntk)?,
+            None => d1.clone(),
+        };
+        Ok((d1, d2))
+    };
+    let (d1, d2) = scale(spec)?;
+    let mut gap_scale = None;
+    if let Some(g) = spec.layers.iter().position(|l| *l == Layer::Gap) {
+        let (h, w) = (x1.dim().1, x1.dim().2);
+        let pixels = match g {
+            0 => h * w,
+            _ => spec.shapes(h, w)?.get(g - 1).map_or(1, |(a, b)| a * b),
+        };
+        let mut flat = spec.clone();
+        flat.layers[g] = Layer::Flatten;
+        let p = match spec.parameterization {
+            Parameterization::Ntk => 1.0,
+            Parameterization::Standard => pixels as f64,
+        };
+        gap_scale = Some((scale(&flat)?, p));
+    }
+    let pools: f64 = spec
+        .layers
+        .iter()
+        .map(|l| match l {
+            Layer::AvgPool { k } => (k * k) as f64,
+            _ => 1.0,
+        })
+        .product();
+    let s = ndarray::Array2::from_shape_fn((d1.len(), d2.len()), |(i, j)| {
+        let cs = (d1[i].abs() * d2[j].abs()).sqrt();
+        let g = gap_scale
+            .as_ref()
+            .map_or(0.0, |((f1, f2), p)| p * (f1[i].abs() * f2[j].abs()).sqrt());
+        cs.max(g) * pools
+    });
+    Ok(Conditioning {
+        kappa: 1.0,
+        what: "κ_ij = S_ij / |K_ij|, S_ij = max(√(K_ii K'_jj), p√(F_ii F'_jj)) · Π K²_pool \
+               (conv scale, docs/compare.md)"
+            .into(),
         entrywise: Some(s.into_dyn()),
         uniform: 0.0,
     })
@@ -259,8 +337,18 @@ pub fn requirement(
         let lre = entry_lre(c, r, fl);
         let need = cond.need_at(flat, den, min_digits);
         max_kappa = max_kappa.max(cond.kappa_at(flat, den));
+        // The margin uses the unclamped LRE and need, so that `met` is exactly
+        // |c − r| ≤ max(10^−min_digits · d, ULP_BUDGET · ε · S) even where κ_i > 10^13.65
+        // (there the clamped need is 0 and the clamped LRE ≥ 0 would accept any finite value).
         let margin = if c.is_finite() {
-            lre - need
+            let err = (c - r).abs();
+            let raw_lre = if err == 0.0 {
+                crate::tol::LRE_MAX
+            } else {
+                -(err / den).log10()
+            };
+            let raw_need = min_digits.min(budget_digits() - cond.kappa_at(flat, den).log10());
+            raw_lre - raw_need
         } else {
             f64::NEG_INFINITY
         };

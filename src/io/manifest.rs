@@ -17,7 +17,7 @@
 //! names `conventions.<field>`) for quantities that depend on them.
 
 use crate::error::{Error, Result};
-use crate::kernel::{Activation, Arch, Parameterization};
+use crate::kernel::{Activation, Arch, Parameterization, Spec};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -247,9 +247,136 @@ where
     Option::<T>::deserialize(d)
 }
 
-/// The conventions block.
+/// The conventions block as written in the file: `depth` and `activation` are required for a
+/// fully-connected net and must be omitted when `layers` describes the architecture (see
+/// [`Conventions`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ConventionsFile {
+    parameterization: Parameterization,
+    sigma_w: f64,
+    #[serde(deserialize_with = "required_nullable")]
+    sigma_b: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    depth: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    activation: Option<String>,
+    #[serde(deserialize_with = "required_nullable")]
+    widths: Option<Vec<usize>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    layers: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    normalization: Option<ConvNormalization>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    loss: Option<LossNorm>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    inner: Option<Loop>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    outer: Option<Loop>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    layout: Option<Layout>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    f0: Option<F0>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    task_shape: Option<TaskShape>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    variant: Option<crate::mnk::Variant>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    order: Option<crate::maml::Order>,
+}
+
+/// The conv-kernel normalization of a `layers` architecture (`stax`, the default, or `arora`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConvNormalization {
+    /// neural-tangents' `stax` conventions (MATH.md §10).
+    Stax,
+    /// Arora et al.'s CNTK code: no 1/C on the input kernel, Θ before the readout term.
+    Arora,
+}
+
+impl ConvNormalization {
+    /// The kernel library's value.
+    pub fn to_kernel(self) -> crate::kernel::Normalization {
+        match self {
+            ConvNormalization::Stax => crate::kernel::Normalization::Stax,
+            ConvNormalization::Arora => crate::kernel::Normalization::Arora,
+        }
+    }
+}
+
+impl TryFrom<ConventionsFile> for Conventions {
+    type Error = String;
+    fn try_from(f: ConventionsFile) -> std::result::Result<Self, String> {
+        let (depth, activation) = match (&f.layers, f.depth, f.activation) {
+            (None, Some(d), Some(a)) => (d, a),
+            (None, None, _) => return Err("missing field `depth`".into()),
+            (None, _, None) => return Err("missing field `activation`".into()),
+            (Some(_), None, None) => (0, String::new()),
+            (Some(_), _, _) => {
+                return Err(
+                    "fields `depth` and `activation` must be omitted when `layers` \
+                            describes the architecture"
+                        .into(),
+                )
+            }
+        };
+        if f.normalization.is_some() && f.layers.is_none() {
+            return Err(
+                "field `normalization` needs `layers` (it is a conv-kernel convention)".into(),
+            );
+        }
+        Ok(Conventions {
+            parameterization: f.parameterization,
+            sigma_w: f.sigma_w,
+            sigma_b: f.sigma_b,
+            depth,
+            activation,
+            widths: f.widths,
+            layers: f.layers,
+            normalization: f.normalization,
+            loss: f.loss,
+            inner: f.inner,
+            outer: f.outer,
+            layout: f.layout,
+            f0: f.f0,
+            task_shape: f.task_shape,
+            variant: f.variant,
+            order: f.order,
+        })
+    }
+}
+
+impl From<Conventions> for ConventionsFile {
+    fn from(c: Conventions) -> Self {
+        let fc = c.layers.is_none();
+        ConventionsFile {
+            parameterization: c.parameterization,
+            sigma_w: c.sigma_w,
+            sigma_b: c.sigma_b,
+            depth: fc.then_some(c.depth),
+            activation: fc.then_some(c.activation),
+            widths: c.widths,
+            layers: c.layers,
+            normalization: c.normalization,
+            loss: c.loss,
+            inner: c.inner,
+            outer: c.outer,
+            layout: c.layout,
+            f0: c.f0,
+            task_shape: c.task_shape,
+            variant: c.variant,
+            order: c.order,
+        }
+    }
+}
+
+/// The conventions block. A fully-connected net is described by `depth` and `activation`; a
+/// convolutional one by `layers` (the layer-spec string of `gbml kernel --layers`, e.g.
+/// `conv:3:same,relu,gap,dense`) and optionally `normalization`, with `depth` and `activation`
+/// omitted from the file (here they are then 0 and empty, and unused).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ConventionsFile", into = "ConventionsFile")]
 pub struct Conventions {
     /// `ntk` or `standard`.
     pub parameterization: Parameterization,
@@ -257,40 +384,35 @@ pub struct Conventions {
     pub sigma_w: f64,
     /// σ_b ≥ 0, or `null` for no bias at all (a bias with σ_b = 0 is not the same in the standard
     /// parameterization).
-    #[serde(deserialize_with = "required_nullable")]
     pub sigma_b: Option<f64>,
     /// Number of hidden layers L.
     pub depth: usize,
     /// `relu`, `erf`, `identity`, `leaky_relu(α)`, `abrelu(a,b)`.
     pub activation: String,
-    /// Hidden widths (required by the standard parameterization), or `null`.
-    #[serde(deserialize_with = "required_nullable")]
+    /// Hidden widths (required by the standard parameterization), or `null`; with `layers`, one
+    /// width N (the channels of every conv and units of every hidden dense).
     pub widths: Option<Vec<usize>>,
+    /// The conv architecture (layer-spec string), or absent for a fully-connected net.
+    pub layers: Option<String>,
+    /// Conv-kernel normalization (only with `layers`; absent = `stax`).
+    pub normalization: Option<ConvNormalization>,
     /// Loss normalisation (meta quantities).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<LossNorm>,
     /// Inner loop (meta quantities).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inner: Option<Loop>,
     /// Outer loop (predictions, trajectories).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outer: Option<Loop>,
     /// Layout of stacked task sets (meta quantities).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout: Option<Layout>,
     /// f₀ (predictions).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub f0: Option<F0>,
     /// Sizes of each task in the stacked `x`/`y` arrays (task-set quantities).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_shape: Option<TaskShape>,
     /// `maml` (default when omitted) or `anil` (inner loop adapts the readout only: inner kernel
     /// = NNGP).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<crate::mnk::Variant>,
     /// `second` (default when omitted: exact MAML) or `first` (first-order MAML); for
     /// `meta_gradient` and `meta_loss_trajectory`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<crate::maml::Order>,
 }
 
@@ -308,6 +430,8 @@ impl Conventions {
             } else {
                 Some(arch.widths.clone())
             },
+            layers: None,
+            normalization: None,
             loss: None,
             inner: None,
             outer: None,
@@ -319,8 +443,62 @@ impl Conventions {
         }
     }
 
-    /// The architecture these conventions describe (validated).
+    /// Kernel conventions of a conv architecture (no meta-learning fields).
+    pub fn from_spec(spec: &Spec) -> Self {
+        let mut c = Conventions::from_arch(&Arch::new(0, Activation::Identity));
+        c.parameterization = spec.parameterization;
+        c.sigma_w = spec.sigma_w;
+        c.sigma_b = spec.sigma_b;
+        c.activation = String::new();
+        c.widths = (spec.parameterization == Parameterization::Standard).then(|| vec![spec.width]);
+        c.layers = Some(spec.layers_string());
+        c.normalization = match spec.normalization {
+            crate::kernel::Normalization::Stax => None,
+            crate::kernel::Normalization::Arora => Some(ConvNormalization::Arora),
+        };
+        c
+    }
+
+    /// The conv architecture of `layers` (validated), or `None` for a fully-connected net.
+    pub fn spec(&self) -> Result<Option<Spec>> {
+        let Some(layers) = &self.layers else {
+            return Ok(None);
+        };
+        let mut spec = Spec::parse(layers)?
+            .with_sigma_w(self.sigma_w)
+            .with_sigma_b(self.sigma_b)
+            .with_normalization(self.normalization.map_or(
+                crate::kernel::Normalization::Stax,
+                ConvNormalization::to_kernel,
+            ));
+        match (self.parameterization, self.widths.as_deref()) {
+            (Parameterization::Standard, Some([n])) => spec = spec.with_standard(*n),
+            (Parameterization::Ntk, None) => {}
+            (_, w) => {
+                return Err(Error::param(
+                    "conventions.widths",
+                    format!("{w:?}"),
+                    "with `layers`: [N] (one channel width) for the standard parameterization, \
+                     null for ntk",
+                ))
+            }
+        }
+        spec.validate()?;
+        Ok(Some(spec))
+    }
+
+    /// The architecture these conventions describe (validated): the fully-connected net of
+    /// `depth`/`activation`, or of `layers` when that spec is a fully-connected one (`Spec::as_fc`);
+    /// a conv `layers` spec is [`Error::Unsupported`] here (use [`Conventions::spec`]).
     pub fn arch(&self) -> Result<Arch> {
+        if let Some(spec) = self.spec()? {
+            return spec.as_fc().ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "a convolutional architecture (`conventions.layers` = {:?}) for this quantity",
+                    self.layers.as_deref().unwrap_or("")
+                ))
+            });
+        }
         let act = Activation::parse(&self.activation)?;
         let arch = Arch::new(self.depth, act)
             .with_sigma_w(self.sigma_w)
@@ -522,8 +700,19 @@ impl Manifest {
             }
         }
         let c = &self.conventions;
-        c.arch()?;
         let q = self.quantity;
+        match c.spec()? {
+            Some(spec) if q.is_meta() && spec.as_fc().is_none() => {
+                return Err(Error::Unsupported(format!(
+                    "a convolutional architecture (`conventions.layers`) for quantity `{q}` \
+                     (conv manifests describe the kernel quantities `nngp` and `ntk`)"
+                )))
+            }
+            Some(_) => {}
+            None => {
+                c.arch()?;
+            }
+        }
         if q.is_meta() {
             c.loss_for(q)?;
             if q != Quantity::InnerOperatorT {

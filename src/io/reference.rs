@@ -6,7 +6,7 @@ use super::manifest::{Layout, Loop, LossNorm, Manifest, Quantity, TaskShape, F0}
 use crate::error::{Error, Result};
 use crate::kernel;
 use crate::mnk::{self, BaseKernel, Mnk, Task, TaskSet, Variant};
-use ndarray::{s, Array2, ArrayD, ArrayView2, Ix2};
+use ndarray::{s, Array2, Array4, ArrayD, ArrayView2, Ix2};
 use std::collections::BTreeMap;
 
 /// Input arrays by role, as read from a manifest.
@@ -40,6 +40,9 @@ pub fn reference(m: &Manifest, inputs: &Inputs) -> Result<ArrayD<f64>> {
 
 /// Our reference value of the manifest's quantity on the given inputs, in `precision`.
 pub fn reference_with(m: &Manifest, inputs: &Inputs, precision: Precision) -> Result<ArrayD<f64>> {
+    if let Some(k) = conv_kernels(m, inputs)? {
+        return Ok(k.into_dyn());
+    }
     let arch = m.conventions.arch()?;
     let ext = precision == Precision::Extended;
     match m.quantity {
@@ -89,6 +92,52 @@ pub fn reference_with(m: &Manifest, inputs: &Inputs, precision: Precision) -> Re
         }
         Quantity::MetaGradient | Quantity::MetaLossTrajectory => maml_reference(m, inputs, arch),
     }
+}
+
+/// An NHWC image stack (M, H, W, C) from a 4-D array; a matrix (M, d) is M images 1×1×d. The
+/// one reader of conv-kernel inputs (manifests, `gbml kernel --layers`, the Python package).
+pub fn images(a: ndarray::ArrayViewD<f64>, what: &str) -> Result<Array4<f64>> {
+    let sh = a.shape();
+    let s4 = match *sh {
+        [m, h, w, c] => (m, h, w, c),
+        [m, d] => (m, 1, 1, d),
+        _ => {
+            return Err(Error::shape(
+                what.to_string(),
+                "(M, H, W, C) NHWC images, or (M, d)",
+                format!("shape {sh:?}"),
+            ))
+        }
+    };
+    Array4::from_shape_vec(s4, a.iter().copied().collect())
+        .map_err(|e| Error::shape(what.to_string(), "NHWC", e))
+}
+
+/// Fetch an input as an NHWC image stack ([`images`]).
+pub fn input4(inputs: &Inputs, role: &str) -> Result<Array4<f64>> {
+    let a = inputs
+        .get(role)
+        .ok_or_else(|| Error::Empty(format!("input `{role}` is missing")))?;
+    images(a.view(), &format!("input `{role}`"))
+}
+
+/// The NNGP or NTK Gram of a manifest whose conventions give `layers` (the conv kernels of
+/// [`kernel::conv`], f64: the extended-precision path covers fully-connected kernels only), or
+/// `None` when the manifest describes a fully-connected net by `depth`/`activation` or its
+/// quantity is not a kernel.
+pub fn conv_kernels(m: &Manifest, inputs: &Inputs) -> Result<Option<Array2<f64>>> {
+    let ntk = match m.quantity {
+        Quantity::Nngp => false,
+        Quantity::Ntk => true,
+        _ => return Ok(None),
+    };
+    let Some(spec) = m.conventions.spec()? else {
+        return Ok(None);
+    };
+    let x1 = input4(inputs, "x1")?;
+    let x2 = inputs.get("x2").map(|_| input4(inputs, "x2")).transpose()?;
+    let k = kernel::conv::kernels(&spec, x1.view(), x2.as_ref().map(|x| x.view()))?;
+    Ok(Some(if ntk { k.ntk } else { k.nngp }))
 }
 
 /// T of one support set in double-double (through a one-task set whose query is the first

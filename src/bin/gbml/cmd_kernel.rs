@@ -85,16 +85,8 @@ fn spec_from(args: &Args, layers: &str) -> Result<kernel::Spec> {
     let mut spec = kernel::Spec::parse(layers)?
         .with_sigma_w(args.sigma_w)
         .with_sigma_b(args.sigma_b);
-    match args.parameterization.to_ascii_lowercase().as_str() {
-        "ntk" => {}
-        "standard" => spec = spec.with_standard(args.width.unwrap_or(0)),
-        other => {
-            return Err(Error::param(
-                "parameterization",
-                other,
-                "expected ntk or standard",
-            ))
-        }
+    if crate::vocab::parameterization(&args.parameterization)? == Parameterization::Standard {
+        spec = spec.with_standard(args.width.unwrap_or(0));
     }
     spec = spec.with_normalization(match args.normalization.to_ascii_lowercase().as_str() {
         "stax" => kernel::Normalization::Stax,
@@ -114,21 +106,10 @@ fn spec_from(args: &Args, layers: &str) -> Result<kernel::Spec> {
 /// An NHWC image stack (M, H, W, C); a matrix (M, d) is read as M images of 1×1×d.
 fn read_images(path: &Path) -> Result<ndarray::Array4<f64>> {
     let a = npy::read_npy_any(path)?;
-    let shape = a.shape().to_vec();
-    let s4 = match shape.len() {
-        4 => (shape[0], shape[1], shape[2], shape[3]),
-        2 => (shape[0], 1, 1, shape[1]),
-        _ => {
-            return Err(Error::shape(
-                format!("{} (images for --layers)", path.display()),
-                "(M, H, W, C) NHWC, or (M, d)",
-                format!("{shape:?}"),
-            ))
-        }
-    };
-    let v: Vec<f64> = a.iter().copied().collect();
-    ndarray::Array4::from_shape_vec(s4, v)
-        .map_err(|e| Error::shape(path.display().to_string(), "NHWC", e))
+    gbml_testbed::io::reference::images(
+        a.view(),
+        &format!("{} (images for --layers)", path.display()),
+    )
 }
 
 /// The conv-kernel path of `gbml kernel` (`--layers`).
@@ -167,17 +148,7 @@ fn parse_rows(s: &str, n: usize) -> Result<Range<usize>> {
 
 fn arch_from(args: &Args) -> Result<Arch> {
     let act = Activation::parse(&args.activation)?;
-    let p = match args.parameterization.to_ascii_lowercase().as_str() {
-        "ntk" => Parameterization::Ntk,
-        "standard" => Parameterization::Standard,
-        other => {
-            return Err(Error::param(
-                "parameterization",
-                other,
-                "expected ntk or standard",
-            ))
-        }
-    };
+    let p = crate::vocab::parameterization(&args.parameterization)?;
     let mut arch = Arch::new(args.depth, act)
         .with_sigma_w(args.sigma_w)
         .with_sigma_b(args.sigma_b)
