@@ -263,18 +263,25 @@ fn inputs_from(dict: &Bound<'_, PyDict>) -> PyResult<Result<Inputs, Error>> {
 
 /// Our reference value of `quantity` (a manifest quantity name) on `inputs` under the
 /// `conventions` JSON: the value `gbml compare` judges candidates against.
+/// `precision`: "f64" (the fast path, bit-identical to the CLI's default and to `Mnk::phi_rows`
+/// tiles) or "extended" (double-double; what `compare` judges against).
 #[pyfunction]
+#[pyo3(signature = (quantity, inputs, conventions, precision="f64"))]
 fn reference<'py>(
     py: Python<'py>,
     quantity: &str,
     inputs: &Bound<'py, PyDict>,
     conventions: &str,
+    precision: &str,
 ) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
     let inputs = inputs_from(inputs)?.map_err(|e| py_err(py, e))?;
     let roles: Vec<String> = inputs.keys().cloned().collect();
+    let precision: engine::Precision = precision
+        .parse()
+        .map_err(|e: String| py_err(py, gbml_testbed::Error::param("precision", precision, e)))?;
     let run = || {
         let m = manifest(quantity, &roles, conventions, "gbml_testbed (python)")?;
-        engine::reference(&m, &inputs)
+        engine::reference_with(&m, &inputs, precision)
     };
     let r = py.allow_threads(run).map_err(|e| py_err(py, e))?;
     Ok(r.into_pyarray(py))

@@ -20,7 +20,7 @@ ARCH = dict(depth=2, activation="relu", sigma_w=1.0, sigma_b=0.1)
         (np.random.default_rng(0).standard_normal((4, 6))[:, ::2], gt.InvalidParameterError, "C-contiguous"),
         (np.ones(3), gt.ShapeError, r"2-D array \(points are rows\).*shape \[3\]"),
         (np.ones((2, 2, 2)), gt.ShapeError, "2-D array"),
-        (np.array([[1.0, np.nan], [0.0, 1.0]]), gt.NonFiniteError, r"non-finite value NaN in kernel input X1 at \(0, 1\)"),
+        (np.array([[1.0, np.nan], [0.0, 1.0]]), gt.NonFiniteError, r"non-finite value NaN in kernel input X1 at \[0, 1\]"),
         (np.array([[1.0, np.inf], [0.0, 1.0]]), gt.NonFiniteError, "non-finite value inf"),
         (np.ones((3, 0)), gt.EmptyInputError, "dimension d = 0"),
     ],

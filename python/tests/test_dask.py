@@ -61,7 +61,7 @@ def test_bad_input_raises_when_the_graph_is_built(xs):
     x, _ = xs
     bad = x.copy()
     bad[2, 1] = np.nan
-    with pytest.raises(gt.NonFiniteError, match=r"at \(2, 1\)"):
+    with pytest.raises(gt.NonFiniteError, match=r"at \[2, 1\]"):
         gdask.ntk(bad, chunks=16, **ARCH)
     with pytest.raises(gt.InvalidParameterError, match="chunks"):
         gdask.ntk(x, chunks=0, **ARCH)

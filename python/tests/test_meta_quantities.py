@@ -84,3 +84,15 @@ def test_meta_shape_errors_are_typed():
         gt.mnk(x, y, support=M, query=N, inner_lr=0.1, **ARCH)
     with pytest.raises(gt.InvalidParameterError, match="ridge_mode"):
         gt.mnk(x, y, support=M, query=N, ridge_mode="sometimes", **ARCH)
+
+
+def test_precision_extended_agrees_with_f64_and_bad_precision_is_typed():
+    # f64 (default) is the CLI's fast path; "extended" is the double-double reference that
+    # `compare` judges against: equal to ~1e-13 on this well-conditioned set, not bit-identical.
+    x, y = stacked(*tasks(5))
+    kw = dict(support=M, query=N, inner_time=0.7, **ARCH)
+    f64 = gt.mnk(x, y, **kw)
+    ext = gt.mnk(x, y, precision="extended", **kw)
+    np.testing.assert_allclose(ext, f64, rtol=0, atol=1e-12 * np.abs(f64).max())
+    with pytest.raises(gt.InvalidParameterError, match="precision"):
+        gt.mnk(x, y, precision="quad", **kw)
