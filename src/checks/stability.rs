@@ -11,13 +11,15 @@
 //! - `stability.dist_bounded`: ‖θ_T − θ_0‖ stays bounded as the width grows: the fitted log-log
 //!   slope is at most [`DIST_MAX_SLOPE`] (no power-law growth).
 
-use super::common::{geo_means_by_width, slope_claim, slope_text, width_figure};
+use super::common::{geo_means_by_width, slope_claim, slope_control, slope_text, width_figure};
 
 use super::stats::loglog_slope;
-use super::sweep::sweep;
+use super::stats::SlopeFit;
+use super::sweep::{init_seed, sweep, Sweep};
 use super::theorem1::describe;
 use super::{fmt_num, CheckReport, ClaimResult, Figure, Series, Settings, Style, Verdict};
 use crate::error::Result;
+use crate::net::Mlp;
 
 /// Largest log-log slope of ‖θ_T − θ_0‖ vs width still read as "bounded".
 pub const DIST_MAX_SLOPE: f64 = 0.1;
@@ -39,23 +41,11 @@ pub fn check_kernel_stability(st: &Settings) -> Result<CheckReport> {
             .fold(0.0, f64::max);
         sup.push(m);
     }
-    let fit = loglog_slope(&xs, &sup, 0.95)?;
-    // Theorem 1 states an upper bound O(width^(−1/2)); the kernel may move faster-vanishingly.
-    let c = ClaimResult {
-        id: "stability.mnk_slope".into(),
-        claim: "sup_t ‖Φ̂_t − Φ̂_0‖_F/‖Φ̂_0‖_F = O(width^(−1/2))".into(),
-        measured: fit.slope,
-        measured_text: slope_text(&fit),
-        predicted: "slope ≤ −0.35 (bound −1/2)".into(),
-        margin: -0.35 - fit.slope,
-        verdict: Verdict::from_bool(fit.slope <= -0.35 || fit.ci_contains(-0.5)),
-        note: format!(
-            "OLS log-log slope over {} points, 95% t-interval; the theorem bounds the movement, \
-             so any decay at least as fast as width^(−1/2) satisfies it",
-            fit.n
-        ),
-        controls: Vec::new(),
-    };
+    let (mut c, fit) = mnk_slope_claim(&xs, &sup)?;
+    if st.controls {
+        let (k, _) = mnk_slope_claim(&xs, &width_ignored(&sw, &sup))?;
+        c = c.with_control(WIDTH_IGNORED_ID, WIDTH_IGNORED, &k);
+    }
     if fit.ci_hi < -0.5 {
         rep.detail(format!(
             "the MNK moves less than the bound allows: sup_t ‖Φ̂_t − Φ̂_0‖/‖Φ̂_0‖ decays like \
@@ -97,14 +87,21 @@ pub fn check_kernel_stability(st: &Settings) -> Result<CheckReport> {
         } else {
             format!("layer {}", h + 1)
         };
-        let (c, fit) = slope_claim(
-            &format!("stability.layer{}_slope", h + 1),
-            &format!("relative weight change of {name} ∝ width^(−1/2)"),
-            &xs,
-            &v,
-            -0.5,
-            (-0.65, -0.35),
-        )?;
+        let id = format!("stability.layer{}_slope", h + 1);
+        let claim = format!("relative weight change of {name} ∝ width^(−1/2)");
+        let (mut c, fit) = slope_claim(&id, &claim, &xs, &v, -0.5, LAYER_BAND)?;
+        if st.controls {
+            let wi = width_ignored(&sw, &v);
+            c = slope_control(
+                c,
+                WIDTH_IGNORED_ID,
+                WIDTH_IGNORED,
+                &xs,
+                &wi,
+                -0.5,
+                LAYER_BAND,
+            )?;
+        }
         rep.push(c);
         series.push(Series::new(
             format!("‖ΔW‖/‖W_0‖, {name} (slope {:.3})", fit.slope),
@@ -118,22 +115,17 @@ pub fn check_kernel_stability(st: &Settings) -> Result<CheckReport> {
         .iter()
         .map(|r| r.records.last().unwrap().dist_from_init)
         .collect();
-    let fit = loglog_slope(&xs, &dist, 0.95)?;
-    rep.push(ClaimResult {
-        id: "stability.dist_bounded".into(),
-        claim: "‖θ_T − θ_0‖ stays bounded as width grows".into(),
-        measured: fit.slope,
-        measured_text: slope_text(&fit),
-        predicted: format!("slope ≤ {DIST_MAX_SLOPE}"),
-        margin: DIST_MAX_SLOPE - fit.slope,
-        verdict: Verdict::from_bool(fit.slope <= DIST_MAX_SLOPE),
-        note: format!(
-            "log-log slope of ‖θ_T − θ_0‖ vs width; range over widths {}–{}",
-            fmt_num(dist.iter().cloned().fold(f64::INFINITY, f64::min)),
-            fmt_num(dist.iter().cloned().fold(0.0, f64::max))
-        ),
-        controls: Vec::new(),
-    });
+    let (mut c, fit) = dist_claim(&xs, &dist)?;
+    if st.controls {
+        let (k, _) = dist_claim(&xs, &reinit_distances(st, &sw)?)?;
+        c = c.with_control(
+            "reinitialised",
+            "weights moved O(1) per coordinate: ‖θ'_0 − θ_0‖ between two independent \
+             initialisations at each width (no training)",
+            &k,
+        );
+    }
+    rep.push(c);
     series.push(Series::new(
         format!("‖θ_T − θ_0‖ (slope {:.3})", fit.slope),
         uniq.clone(),
@@ -166,3 +158,87 @@ pub fn check_kernel_stability(st: &Settings) -> Result<CheckReport> {
     });
     Ok(rep)
 }
+
+/// Band of the per-layer weight-change slope claims (target −½).
+const LAYER_BAND: (f64, f64) = (-0.65, -0.35);
+/// Upper bound on the MNK-movement slope (Theorem 1 bounds it by −½; faster decay is allowed).
+const MNK_MAX_SLOPE: f64 = -0.35;
+/// Id of the "width ignored" control.
+const WIDTH_IGNORED_ID: &str = "width_ignored";
+/// The "width ignored" counterfactual in words.
+const WIDTH_IGNORED: &str = "width plumbing broken: every run trains the smallest width (the \
+                             per-seed values of the smallest width, labelled with the sweep's widths)";
+
+/// `stability.mnk_slope` on the per-run sup movements `sup` at widths `xs`.
+fn mnk_slope_claim(xs: &[f64], sup: &[f64]) -> Result<(ClaimResult, SlopeFit)> {
+    let fit = loglog_slope(xs, sup, 0.95)?;
+    // Theorem 1 states an upper bound O(width^(−1/2)); the kernel may move faster-vanishingly.
+    let c = ClaimResult {
+        id: "stability.mnk_slope".into(),
+        claim: "sup_t ‖Φ̂_t − Φ̂_0‖_F/‖Φ̂_0‖_F = O(width^(−1/2))".into(),
+        measured: fit.slope,
+        measured_text: slope_text(&fit),
+        predicted: format!(
+            "slope ≤ {} (bound −1/2)",
+            fmt_num(MNK_MAX_SLOPE).replace('-', "−")
+        ),
+        margin: MNK_MAX_SLOPE - fit.slope,
+        verdict: Verdict::from_bool(fit.slope <= MNK_MAX_SLOPE || fit.ci_contains(-0.5)),
+        note: format!(
+            "OLS log-log slope over {} points, 95% t-interval; the theorem bounds the movement, \
+             so any decay at least as fast as width^(−1/2) satisfies it",
+            fit.n
+        ),
+        controls: Vec::new(),
+    };
+    Ok((c, fit))
+}
+
+/// `stability.dist_bounded` on the per-run distances `dist` at widths `xs`.
+fn dist_claim(xs: &[f64], dist: &[f64]) -> Result<(ClaimResult, SlopeFit)> {
+    let fit = loglog_slope(xs, dist, 0.95)?;
+    let c = ClaimResult {
+        id: "stability.dist_bounded".into(),
+        claim: "‖θ_T − θ_0‖ stays bounded as width grows".into(),
+        measured: fit.slope,
+        measured_text: slope_text(&fit),
+        predicted: format!("slope ≤ {DIST_MAX_SLOPE}"),
+        margin: DIST_MAX_SLOPE - fit.slope,
+        verdict: Verdict::from_bool(fit.slope <= DIST_MAX_SLOPE),
+        note: format!(
+            "log-log slope of ‖θ_T − θ_0‖ vs width; range over widths {}–{}",
+            fmt_num(dist.iter().cloned().fold(f64::INFINITY, f64::min)),
+            fmt_num(dist.iter().cloned().fold(0.0, f64::max))
+        ),
+        controls: Vec::new(),
+    };
+    Ok((c, fit))
+}
+
+/// The "width ignored" counterfactual: run i gets the value of the run with the same seed at the
+/// smallest width (runs are width-major).
+fn width_ignored(sw: &Sweep, vals: &[f64]) -> Vec<f64> {
+    sw.runs
+        .iter()
+        .map(|r| vals[sw.runs.iter().position(|q| q.seed == r.seed).expect("seed")])
+        .collect()
+}
+
+/// ‖θ'_0 − θ_0‖ per run: the sweep's initialisation against an independent one (seed offset
+/// [`REINIT_SEED_OFFSET`]) of the same network.
+fn reinit_distances(st: &Settings, sw: &Sweep) -> Result<Vec<f64>> {
+    let d = sw.train.support_x().ncols();
+    sw.runs
+        .iter()
+        .map(|r| {
+            let mlp = Mlp::new(&sw.arch.clone().with_width(r.width), d, 1)?;
+            let s0 = init_seed(st.seed, r.width, r.seed);
+            let a = mlp.init(s0);
+            let b = mlp.init(s0.wrapping_add(REINIT_SEED_OFFSET));
+            Ok((&a - &b).mapv(|x| x * x).sum().sqrt())
+        })
+        .collect()
+}
+
+/// Seed offset of the independent initialisation of the "reinitialised" control.
+const REINIT_SEED_OFFSET: u64 = 0x5EED;

@@ -109,6 +109,11 @@ pub fn sweep(st: &Settings) -> Result<Arc<Sweep>> {
     Ok(s)
 }
 
+/// The initialisation seed of the run (width `w`, seed index `s`) under the settings' seed.
+pub fn init_seed(seed: u64, w: usize, s: usize) -> u64 {
+    seed.wrapping_mul(31).wrapping_add((w * 1000 + s) as u64)
+}
+
 fn compute(st: &Settings) -> Result<Sweep> {
     let arch = Arch::new(1, Activation::Relu).with_sigma_w(2f64.sqrt());
     let spec = LinearSpec {
@@ -146,7 +151,7 @@ fn compute(st: &Settings) -> Result<Sweep> {
         let a = arch.clone().with_width(w);
         let mlp = Mlp::new(&a, spec.d, 1)?;
         for s in 0..seeds {
-            let theta0 = mlp.init(st.seed.wrapping_mul(31).wrapping_add((w * 1000 + s) as u64));
+            let theta0 = mlp.init(init_seed(st.seed, w, s));
             let tc = TrainConfig::new(eta, steps)
                 .with_mnk_every(Some((steps / 10).max(1)))
                 .with_residuals(w == *widths.last().expect("widths"));
