@@ -292,6 +292,11 @@ pub struct Conventions {
     /// `meta_gradient` and `meta_loss_trajectory`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<crate::maml::Order>,
+    /// Not a manifest field (a manifest naming it is rejected): the finite network's ReLU'(0) is
+    /// 0 (docs/FORMAT.md). The diagnosis sets this to recompute a finite-network quantity with
+    /// ReLU'(0) = ½ ([`crate::net::NetActivation::ReluHalfAtZero`], neural-tangents' `stax.Relu`).
+    #[serde(skip)]
+    pub relu_prime_zero_half: bool,
 }
 
 impl Conventions {
@@ -316,6 +321,7 @@ impl Conventions {
             task_shape: None,
             variant: None,
             order: None,
+            relu_prime_zero_half: false,
         }
     }
 
