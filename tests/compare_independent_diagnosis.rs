@@ -5,7 +5,8 @@
 //! name nothing for the unlisted bugs. The mean-loss trajectory declared `sum` diverges under
 //! the stated convention: it must get a diagnosis, not exit 3. ReLU'(0) = 0 is checked: a JAX
 //! meta-gradient through exact zero pre-activations passes with `jax.nn.relu` and is rejected
-//! with neural-tangents' ReLU'(0) = ½ (no diagnosis names that convention yet).
+//! with neural-tangents' ReLU'(0) = ½, named `relu_prime_zero_half` alone; ½ on inputs without
+//! exact zeros passes.
 
 use gbml_testbed::io::compare::{compare_values, Inputs, Verdict};
 use gbml_testbed::io::manifest::Manifest;

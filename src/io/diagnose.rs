@@ -26,6 +26,7 @@
 //! | `first_order_instead_of_second_order` / `second_order_instead_of_first_order` | meta_gradient, meta_loss_trajectory | the other meta-gradient order |
 //! | `depth_plus_one` / `depth_minus_one` | all | one hidden layer more / fewer (e.g. counting the readout as a layer) |
 //! | `query_before_support_within_task` | stacked task sets, per_task layout | each task's rows read queries first, then support ([X_i; X'_i]) |
+//! | `relu_prime_zero_half` | meta_gradient, meta_loss_trajectory, ReLU | ReLU'(0) = ½ (neural-tangents' `stax.Relu`, `jnp.maximum` at a tie) instead of 0 at exact zero pre-activations |
 //! | `outer_gradient_flow_instead_of_steps` | predictions | the outer loop as gradient flow for ηt instead of t discrete steps (what the authors' formulas do) |
 //!
 //! **Two slips at once.** When no single alternative explains the candidate, every pair of
@@ -477,6 +478,19 @@ fn meta_edits(m: &Manifest, out: &mut Vec<Edit>) {
                 |m2, _| m2.conventions.order = Some(Order::Second),
             )),
         }
+    }
+    if matches!(
+        m.quantity,
+        Quantity::MetaGradient | Quantity::MetaLossTrajectory
+    ) && c.activation.trim().eq_ignore_ascii_case("relu")
+    {
+        out.push(Edit::new(
+            "relu_prime_zero_half",
+            "relu_prime_zero",
+            "ReLU'(0) = ½ at exact zero pre-activations (neural-tangents' stax.Relu, jnp.maximum \
+             at a tie), the stated convention is ReLU'(0) = 0 (jax.nn.relu)",
+            |m2, _| m2.conventions.relu_prime_zero_half = true,
+        ));
     }
     if c.f0 == Some(F0::File) {
         out.push(Edit::new(

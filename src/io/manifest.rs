@@ -414,6 +414,11 @@ pub struct Conventions {
     /// `second` (default when omitted: exact MAML) or `first` (first-order MAML); for
     /// `meta_gradient` and `meta_loss_trajectory`.
     pub order: Option<crate::maml::Order>,
+    /// Not a manifest field (a manifest naming it is rejected): the finite network's ReLU'(0) is
+    /// 0 (docs/FORMAT.md). The diagnosis sets this to recompute a finite-network quantity with
+    /// ReLU'(0) = ½ ([`crate::net::NetActivation::ReluHalfAtZero`], neural-tangents' `stax.Relu`).
+    #[serde(skip)]
+    pub relu_prime_zero_half: bool,
 }
 
 impl Conventions {
@@ -440,6 +445,7 @@ impl Conventions {
             task_shape: None,
             variant: None,
             order: None,
+            relu_prime_zero_half: false,
         }
     }
 

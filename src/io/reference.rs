@@ -188,6 +188,7 @@ pub(crate) fn training_tasks(
 /// Losses are sums (½‖·‖²); `loss: mean` divides the inner loss by m·k and the meta-loss by N·n·k.
 fn maml_reference(m: &Manifest, inputs: &Inputs, arch: crate::kernel::Arch) -> Result<ArrayD<f64>> {
     use crate::maml::{self, Adapt, MamlConfig, MetaTask, TrainConfig};
+    use crate::net::NetActivation;
     let q = m.quantity;
     let c = &m.conventions;
     let (_layout, shape, loss, set) = training_tasks(m, inputs)?;
@@ -199,7 +200,10 @@ fn maml_reference(m: &Manifest, inputs: &Inputs, arch: crate::kernel::Arch) -> R
         .into_dimensionality::<ndarray::Ix1>()
         .map_err(|_| Error::shape("input `params`", "a 1-D array (flat θ)", "more dimensions"))?
         .to_owned();
-    let mlp = crate::net::Mlp::new(&arch, set.d(), k)?;
+    let mut mlp = crate::net::Mlp::new(&arch, set.d(), k)?;
+    if c.relu_prime_zero_half && mlp.activation == NetActivation::Relu {
+        mlp.activation = NetActivation::ReluHalfAtZero;
+    }
     let Loop::Steps { lr, steps, .. } = c.inner_for(q)? else {
         return Err(Error::Unsupported(format!(
             "quantity `{q}` needs inner.kind = steps"

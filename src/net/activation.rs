@@ -10,6 +10,7 @@
 //! | φ | φ(x) | φ'(x) | φ''(x) |
 //! |---|---|---|---|
 //! | ReLU | max(x, 0) | 1 if x > 0 else 0 | 0 |
+//! | ReLU, ½ at 0 | max(x, 0) | 1 if x > 0, ½ if x = 0, else 0 | 0 |
 //! | ABReLU(a, b) | a·min(x,0) + b·max(x,0) | b if x > 0 else a | 0 |
 //! | erf | erf(x) | (2/√π) e^{−x²} | −2x · φ'(x) |
 //! | identity | x | 1 | 0 |
@@ -19,6 +20,10 @@
 //! **Convention at the kink:** ReLU'(0) = 0 and, generally, ABReLU'(0) = a (the left slope), the
 //! choice of `jax.nn.relu`. The second derivative of the ReLU family is taken as 0 everywhere
 //! (it is 0 almost everywhere; the Dirac mass at 0 is ignored, as in every autodiff system).
+//! [`NetActivation::ReluHalfAtZero`] is the same function with ReLU'(0) = ½, what JAX's
+//! `jnp.maximum(x, 0)` (hence neural-tangents' `stax.Relu`) gives at a tie; it differs from
+//! [`NetActivation::Relu`] only where a pre-activation is exactly 0. The compare guard's diagnosis
+//! uses it to name that convention (it is not a manifest or CLI activation).
 
 use crate::error::Result;
 use crate::kernel::Activation;
@@ -30,6 +35,9 @@ use serde::{Deserialize, Serialize};
 pub enum NetActivation {
     /// max(x, 0), with ReLU'(0) = 0.
     Relu,
+    /// max(x, 0), with ReLU'(0) = ½ (neural-tangents' `stax.Relu` / `jnp.maximum` at a tie).
+    #[serde(rename = "relu_half_at_zero")]
+    ReluHalfAtZero,
     /// a·min(x,0) + b·max(x,0); derivative at 0 is a.
     #[serde(rename = "abrelu")]
     AbRelu { a: f64, b: f64 },
@@ -60,7 +68,8 @@ impl NetActivation {
     /// The kernel activation this corresponds to, if it has a dual kernel.
     pub fn kernel_activation(&self) -> Option<Activation> {
         match *self {
-            NetActivation::Relu => Some(Activation::Relu),
+            // The dual kernel ignores the value at one point: ReLU's.
+            NetActivation::Relu | NetActivation::ReluHalfAtZero => Some(Activation::Relu),
             NetActivation::AbRelu { a, b } => Some(Activation::AbRelu { a, b }),
             NetActivation::Erf => Some(Activation::Erf),
             NetActivation::Identity => Some(Activation::Identity),
@@ -73,6 +82,7 @@ impl NetActivation {
         match self {
             NetActivation::Tanh => "tanh".into(),
             NetActivation::Softplus => "softplus".into(),
+            NetActivation::ReluHalfAtZero => "relu_half_at_zero".into(),
             other => other
                 .kernel_activation()
                 .map(|a| a.name())
@@ -109,7 +119,7 @@ impl NetActivation {
     #[inline]
     pub fn phi(&self, x: f64) -> f64 {
         match *self {
-            NetActivation::Relu => x.max(0.0),
+            NetActivation::Relu | NetActivation::ReluHalfAtZero => x.max(0.0),
             NetActivation::AbRelu { a, b } => {
                 if x > 0.0 {
                     b * x
@@ -136,6 +146,16 @@ impl NetActivation {
                     0.0
                 }
             }
+            // ½ exactly at 0 (a tie of max(x, 0)), else ReLU's.
+            NetActivation::ReluHalfAtZero => {
+                if x > 0.0 {
+                    1.0
+                } else if x == 0.0 {
+                    0.5
+                } else {
+                    0.0
+                }
+            }
             NetActivation::AbRelu { a, b } => {
                 if x > 0.0 {
                     b
@@ -157,7 +177,10 @@ impl NetActivation {
     #[inline]
     pub fn d2phi(&self, x: f64) -> f64 {
         match *self {
-            NetActivation::Relu | NetActivation::AbRelu { .. } | NetActivation::Identity => 0.0,
+            NetActivation::Relu
+            | NetActivation::ReluHalfAtZero
+            | NetActivation::AbRelu { .. }
+            | NetActivation::Identity => 0.0,
             NetActivation::Erf => -2.0 * x * TWO_OVER_SQRT_PI * (-x * x).exp(),
             NetActivation::Tanh => {
                 let t = x.tanh();
@@ -179,5 +202,26 @@ pub fn sigmoid(x: f64) -> f64 {
     } else {
         let e = x.exp();
         e / (1.0 + e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NetActivation::{Relu, ReluHalfAtZero};
+
+    #[test]
+    fn relu_half_at_zero_differs_from_relu_only_at_zero() {
+        assert_eq!(Relu.dphi(0.0), 0.0);
+        assert_eq!(ReluHalfAtZero.dphi(0.0), 0.5);
+        assert_eq!(ReluHalfAtZero.dphi(-0.0), 0.5);
+        for x in [-2.0, -1e-300, 1e-300, 3.0] {
+            assert_eq!(ReluHalfAtZero.dphi(x), Relu.dphi(x), "x = {x}");
+            assert_eq!(ReluHalfAtZero.phi(x), Relu.phi(x), "x = {x}");
+            assert_eq!(ReluHalfAtZero.d2phi(x), 0.0);
+        }
+        assert_eq!(ReluHalfAtZero.kernel_activation(), Relu.kernel_activation());
+        assert_eq!(ReluHalfAtZero.name(), "relu_half_at_zero");
+        // Not an input activation: the CLI / manifest spelling stays strict.
+        assert!(super::NetActivation::parse("relu_half_at_zero").is_err());
     }
 }
