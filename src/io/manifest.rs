@@ -343,6 +343,8 @@ impl TryFrom<ConventionsFile> for Conventions {
             task_shape: f.task_shape,
             variant: f.variant,
             order: f.order,
+            // Never read from a file: only the diagnosis sets it (an alternative, not an input).
+            relu_prime_zero_half: false,
         })
     }
 }
