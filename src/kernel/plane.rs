@@ -28,6 +28,7 @@ use super::activation::{erf_lane, relu_lane, Activation, Diag, ReluConsts};
 use super::arch::Parameterization;
 use super::pair::wedge2;
 use super::spec::{Layer, Normalization, Padding, Spec};
+use crate::simd::{level, Level};
 use ndarray::{ArrayView1, ArrayView3};
 
 /// The four planes of one pair and their geometry.
@@ -454,25 +455,102 @@ fn activation(a: Activation, mut pl: Planes, k1: &[f64], k2: &[f64]) -> Planes {
         Activation::AbRelu { a, b } => ReluConsts::new(a, b),
         _ => ReluConsts::new(0.0, 1.0),
     };
+    let cx = ActCx {
+        a,
+        relu,
+        k2,
+        d2: &d2,
+    };
     for (p, &q1) in k1.iter().enumerate() {
-        let d1 = a.diag(q1);
         let r = p * p2..(p + 1) * p2;
         let (c, th) = (&mut pl.c[r.clone()], &mut pl.th[r.clone()]);
         let (d, dl) = (&mut pl.d[r.clone()], &mut pl.dl[r]);
-        for q in 0..p2 {
-            let cz = if q1 == 0.0 || k2[q] == 0.0 { 0.0 } else { c[q] };
-            let (t12, tdot, td, tdl) = match a {
-                Activation::Identity => (cz, 1.0, d[q], dl[q]),
-                Activation::Erf => erf_lane(q1 + k2[q], d[q], cz, d1.t, d2[q].t),
-                _ => relu_lane(&relu, cz, d[q], dl[q], d1.sq * d2[q].sq),
-            };
-            c[q] = t12;
-            th[q] *= tdot;
-            d[q] = td;
-            dl[q] = tdl;
-        }
+        act_row(&cx, q1, c, th, d, dl);
     }
     pl
+}
+
+/// The per-plane constants of [`activation`].
+struct ActCx<'a> {
+    a: Activation,
+    relu: ReluConsts,
+    k2: &'a [f64],
+    d2: &'a [Diag],
+}
+
+/// One row of [`activation`], dispatched on the SIMD level (`crate::simd::level`): the same
+/// scalar lane code compiled with AVX-512 / AVX2 enabled so that the loop vectorises; the
+/// lanes are exact IEEE operations (no contraction into FMA; `mul_add` is a correctly
+/// rounded fma on every path), hence identical bits on every path.
+fn act_row(cx: &ActCx, q1: f64, c: &mut [f64], th: &mut [f64], d: &mut [f64], dl: &mut [f64]) {
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports the enabled features (checked by `level`).
+        Level::Avx512 => unsafe { act_row_avx512(cx, q1, c, th, d, dl) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Level::Avx2 => unsafe { act_row_avx2(cx, q1, c, th, d, dl) },
+        _ => act_row_generic(cx, q1, c, th, d, dl),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+unsafe fn act_row_avx512(
+    cx: &ActCx,
+    q1: f64,
+    c: &mut [f64],
+    th: &mut [f64],
+    d: &mut [f64],
+    dl: &mut [f64],
+) {
+    act_row_generic(cx, q1, c, th, d, dl)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn act_row_avx2(
+    cx: &ActCx,
+    q1: f64,
+    c: &mut [f64],
+    th: &mut [f64],
+    d: &mut [f64],
+    dl: &mut [f64],
+) {
+    act_row_generic(cx, q1, c, th, d, dl)
+}
+
+#[inline(always)]
+fn act_row_generic(
+    cx: &ActCx,
+    q1: f64,
+    c: &mut [f64],
+    th: &mut [f64],
+    d: &mut [f64],
+    dl: &mut [f64],
+) {
+    let (a, k2) = (cx.a, cx.k2);
+    let d1 = a.diag(q1);
+    let n = c.len();
+    let (th, d, dl, k2, d2) = (
+        &mut th[..n],
+        &mut d[..n],
+        &mut dl[..n],
+        &k2[..n],
+        &cx.d2[..n],
+    );
+    for q in 0..n {
+        let cz = if q1 == 0.0 || k2[q] == 0.0 { 0.0 } else { c[q] };
+        let (t12, tdot, td, tdl) = match a {
+            Activation::Identity => (cz, 1.0, d[q], dl[q]),
+            Activation::Erf => erf_lane(q1 + k2[q], d[q], cz, d1.t, d2[q].t),
+            _ => relu_lane(&cx.relu, cz, d[q], dl[q], d1.sq * d2[q].sq),
+        };
+        c[q] = t12;
+        th[q] *= tdot;
+        d[q] = td;
+        dl[q] = tdl;
+    }
 }
 
 /// Average pooling (window = stride = K): the mean over all cross pairs of the two windows;

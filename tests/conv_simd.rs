@@ -1,0 +1,61 @@
+//! The conv plane loops (`kernel::plane`: the activation duals per plane row) are compiled for
+//! AVX-512, AVX2 and the baseline target and picked at run time; the lanes are exact IEEE
+//! operations with no FMA contraction, so every path must give the SAME BITS. This test
+//! computes conv NNGP/NTK Grams with the best path of this CPU, then with the portable path
+//! forced (and the AVX2 path on an AVX-512 CPU), for ReLU, erf, leaky ReLU and identity, on
+//! random, identical, scaled, zero and sign-flipped images, and compares bit for bit.
+
+use gbml_testbed::kernel::{conv, Kernels, Spec};
+use gbml_testbed::simd::{active_path, force_avx2, force_portable};
+use ndarray::Array4;
+use rand::{Rng, SeedableRng};
+
+fn bits_eq(a: &Kernels, b: &Kernels) -> bool {
+    let eq = |x: &ndarray::Array2<f64>, y: &ndarray::Array2<f64>| {
+        x.shape() == y.shape() && x.iter().zip(y).all(|(u, v)| u.to_bits() == v.to_bits())
+    };
+    eq(&a.nngp, &b.nngp) && eq(&a.ntk, &b.ntk)
+}
+
+/// Six 6×6×2 images: random, a copy, a scaled copy, zero, the negation, a near copy.
+fn images() -> Array4<f64> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+    let mut x = Array4::<f64>::zeros((6, 6, 6, 2));
+    for v in x.slice_mut(ndarray::s![0, .., .., ..]).iter_mut() {
+        *v = rng.gen_range(-1.0..1.0);
+    }
+    let x0 = x.slice(ndarray::s![0, .., .., ..]).to_owned();
+    x.slice_mut(ndarray::s![1, .., .., ..]).assign(&x0);
+    x.slice_mut(ndarray::s![2, .., .., ..]).assign(&(&x0 * 1e3));
+    x.slice_mut(ndarray::s![4, .., .., ..]).assign(&(-&x0));
+    x.slice_mut(ndarray::s![5, .., .., ..])
+        .assign(&x0.mapv(|v| v * (1.0 + 1e-9)));
+    x
+}
+
+#[test]
+fn conv_kernels_have_the_same_bits_on_every_simd_path() {
+    let x = images();
+    for layers in [
+        "conv:3:same,relu,conv:3:same,relu,gap,dense",
+        "conv:3:same,erf,conv:2:valid,relu,flatten,dense",
+        "conv:3:same,leaky_relu:0.1,avgpool:2,identity,gap,dense",
+    ] {
+        let spec = Spec::parse(layers)
+            .unwrap()
+            .with_sigma_w(1.4)
+            .with_sigma_b(Some(0.1));
+        let run = || conv::kernels(&spec, x.view(), None).unwrap();
+        let fast = run();
+        let path = active_path();
+        force_portable(true);
+        assert_eq!(active_path(), "portable");
+        let slow = run();
+        force_avx2(true);
+        let mid = run();
+        force_portable(false);
+        assert!(fast.nngp.iter().all(|v| v.is_finite()), "{layers}");
+        assert!(bits_eq(&fast, &slow), "{layers}: {path} vs portable differ");
+        assert!(bits_eq(&fast, &mid), "{layers}: {path} vs avx2 differ");
+    }
+}
