@@ -69,8 +69,8 @@ def ntk(
     x2: Optional[np.ndarray] = None,
     *,
     chunks: int,
-    depth: int,
-    activation: str,
+    depth: Optional[int] = None,
+    activation: Optional[str] = None,
     sigma_w: float,
     sigma_b: Optional[float],
     parameterization: str = "ntk",
@@ -78,7 +78,8 @@ def ntk(
     layers: Any = None,
 ) -> "da.Array":
     """Θ(x1, x2) as a dask array of row tiles of ``chunks`` rows (arguments as
-    :func:`gbml_testbed.ntk`); ``.compute()`` is bit-identical to it."""
+    :func:`gbml_testbed.ntk`, including ``layers=`` for conv nets on NHWC images);
+    ``.compute()`` is bit-identical to it."""
     return _gram("ntk", x1, x2, chunks, _arch(locals()))
 
 
@@ -87,8 +88,8 @@ def nngp(
     x2: Optional[np.ndarray] = None,
     *,
     chunks: int,
-    depth: int,
-    activation: str,
+    depth: Optional[int] = None,
+    activation: Optional[str] = None,
     sigma_w: float,
     sigma_b: Optional[float],
     parameterization: str = "ntk",
@@ -96,7 +97,8 @@ def nngp(
     layers: Any = None,
 ) -> "da.Array":
     """Σ(x1, x2) as a dask array of row tiles of ``chunks`` rows (arguments as
-    :func:`gbml_testbed.nngp`); ``.compute()`` is bit-identical to it."""
+    :func:`gbml_testbed.nngp`, including ``layers=`` for conv nets on NHWC images);
+    ``.compute()`` is bit-identical to it."""
     return _gram("nngp", x1, x2, chunks, _arch(locals()))
 
 

@@ -82,3 +82,16 @@ def test_mnk_phi_on_the_cluster_is_bitwise_the_local_phi(client):
         assert lazy.compute().tobytes() == local.tobytes(), chunks
     with pytest.raises(gt.ShapeError, match="multiple of support"):
         gdask.mnk(x[:-1], y[:-1], chunks=4, **kw)
+
+
+def test_conv_layers_on_the_cluster_are_bitwise_the_local_kernels(client):
+    # layers= (conv nets on NHWC images): the row tiles are conv::kernels_rows slices.
+    imgs = np.random.default_rng(5).standard_normal((7, 5, 5, 2))
+    arch = dict(layers="conv:3:same,relu,conv:3:valid,relu,gap,dense", sigma_w=1.4, sigma_b=0.1)
+    for kind, local in (("ntk", gt.ntk(imgs, **arch)), ("nngp", gt.nngp(imgs, **arch))):
+        for chunks in (2, 3, 7):
+            lazy = getattr(gdask, kind)(imgs, chunks=chunks, **arch)
+            assert lazy.shape == (7, 7)
+            assert lazy.compute().tobytes() == local.tobytes(), (kind, chunks)
+    with pytest.raises(gt.InvalidParameterError):
+        gdask.ntk(imgs, chunks=2, layers="conv:3:same,bogus,gap,dense", sigma_w=1.4, sigma_b=0.1)
