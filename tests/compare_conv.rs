@@ -12,33 +12,12 @@ use gbml_testbed::io::reference::{Inputs, Precision};
 use gbml_testbed::io::tolerance::ToleranceTable;
 use gbml_testbed::Error;
 use ndarray::{Array2, ArrayD, IxDyn};
-use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[derive(Deserialize)]
-struct Fixture {
-    cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    spec: String,
-    sigma_w: f64,
-    sigma_b: Option<f64>,
-    parameterization: String,
-    width: usize,
-    inputs: String,
-    shape: Vec<usize>,
-    x: Vec<f64>,
-    nngp: Vec<Vec<String>>,
-    ntk: Vec<Vec<String>>,
-}
-
-fn fixture() -> Fixture {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/conv/conv.json");
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
-}
+#[path = "common/conv_fixture.rs"]
+mod conv_fixture;
+use conv_fixture::{fixture, Case};
 
 /// The manifest text of a fixture case (the conventions block a stax user would write).
 fn manifest_json(c: &Case, q: Quantity) -> String {

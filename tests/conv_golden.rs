@@ -14,27 +14,10 @@
 use gbml_testbed::kernel::{conv, Parameterization, Spec};
 use gbml_testbed::tol::{lre, KERNEL_MIN_DIGITS};
 use ndarray::Array4;
-use serde::Deserialize;
 
-#[derive(Deserialize)]
-struct Fixture {
-    cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    spec: String,
-    sigma_w: f64,
-    sigma_b: Option<f64>,
-    parameterization: String,
-    width: usize,
-    inputs: String,
-    shape: Vec<usize>,
-    x: Vec<f64>,
-    nngp: Vec<Vec<String>>,
-    ntk: Vec<Vec<String>>,
-    nt_min_digits: f64,
-}
+#[path = "common/conv_fixture.rs"]
+mod conv_fixture;
+use conv_fixture::{fixture, Case};
 
 fn spec_of(c: &Case) -> Spec {
     let s = Spec::parse(&c.spec)
@@ -79,12 +62,7 @@ const KNOWN_GAPS: &[(&str, &str, f64)] = &[(
 
 #[test]
 fn conv_kernels_match_mpmath_to_13_digits() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/conv/conv.json"
-    ))
-    .unwrap();
-    let fx: Fixture = serde_json::from_str(&text).unwrap();
+    let fx = fixture();
     assert!(fx.cases.len() >= 15);
     let mut failures = Vec::new();
     println!(
