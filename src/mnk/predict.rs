@@ -150,6 +150,23 @@ pub fn predict_from(
     Ok((test, train, spec))
 }
 
+/// The inputs of the §5 predictor agree: the test tasks have the training tasks' number of
+/// outputs k, and the outer schedule is valid (shared by the f64 and the extended predictor).
+pub(crate) fn check_predict_inputs(
+    train: &TaskSet,
+    test: &TaskSet,
+    outer: &OuterTime,
+) -> Result<()> {
+    if train.k() != test.k() {
+        return Err(Error::shape(
+            "test tasks vs training tasks",
+            format!("k = {}", train.k()),
+            format!("k = {}", test.k()),
+        ));
+    }
+    outer.validate()
+}
+
 impl Mnk {
     /// Predictions of the meta-learner trained on `train` for the outer schedule, evaluated on
     /// the queries of `test` (their labels `yq` are not used). `f0`: network outputs at
@@ -161,14 +178,7 @@ impl Mnk {
         outer: &OuterTime,
         f0: Option<(&F0, &F0)>,
     ) -> Result<Prediction> {
-        if train.k() != test.k() {
-            return Err(Error::shape(
-                "test tasks vs training tasks",
-                format!("k = {}", train.k()),
-                format!("k = {}", test.k()),
-            ));
-        }
-        outer.validate()?;
+        check_predict_inputs(train, test, outer)?;
         let ar = self.adapters(train)?;
         let at = self.adapters(test)?;
         let g_train = g_term(train, &ar, f0.map(|f| f.0))?;

@@ -386,14 +386,7 @@ pub fn predict(
     outer: &OuterTime,
     f0: Option<(&F0, &F0)>,
 ) -> Result<Prediction> {
-    if train.k() != test.k() {
-        return Err(Error::shape(
-            "test tasks vs training tasks",
-            format!("k = {}", train.k()),
-            format!("k = {}", test.k()),
-        ));
-    }
-    outer.validate()?;
+    crate::mnk::predict::check_predict_inputs(train, test, outer)?;
     let p = pieces(mnk, train, Some(test))?;
     let g_train = g_term_dd(train, &p.train, f0.map(|f| f.0))?;
     let g_test = g_term_dd(test, &p.test, f0.map(|f| f.1))?;
