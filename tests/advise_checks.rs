@@ -1,0 +1,112 @@
+//! Checks that `gbml advise`'s advice is right (issue 15 item 5), on fixed seeds.
+//!
+//! Each check is deterministic (fixed task seeds), so on these inputs its false-positive rate is
+//! that of the interval it uses: the verdict's two-sided 95 % t interval (5 % chance of a wrong
+//! "helps" under no gain), and the clustering/closed-form checks have no randomness beyond the
+//! seeds. Power: the alternatives are chosen far from the null (shared vs independent GP tasks).
+
+use gbml_testbed::advise::{self, cv, AdviseConfig};
+use gbml_testbed::checks::generalization::{gp_tasks, GpSpec};
+use gbml_testbed::kernel::{Activation, Arch};
+use gbml_testbed::mnk::data::{sine_tasks, SineSpec};
+use gbml_testbed::mnk::{g_term, BaseKernel, Mnk, RidgeMode, Schedule, TaskSet};
+
+fn mnk() -> Mnk {
+    let arch = Arch::new(1, Activation::Relu)
+        .with_sigma_w(2f64.sqrt())
+        .with_sigma_b(Some(1.0));
+    Mnk::new(BaseKernel::Analytic(arch), Schedule::steps(0.05, 1))
+}
+
+fn cfg() -> AdviseConfig {
+    AdviseConfig {
+        width: None,
+        ..AdviseConfig::default()
+    }
+}
+
+fn gp(tasks: usize, spread: f64, shared: u64, seed: u64) -> TaskSet {
+    gp_tasks(
+        GpSpec {
+            tasks,
+            m: 5,
+            n: 5,
+            d: 2,
+            lengthscale: 0.5,
+            amplitude: 0.5,
+            spread,
+            noise: 0.0,
+            features: 64,
+        },
+        shared,
+        seed,
+    )
+    .unwrap()
+}
+
+/// The closed-form held-out residuals equal N refits of the infinite-time ridge predictor.
+#[test]
+fn closed_form_loto_equals_refitting() {
+    let set = sine_tasks(SineSpec { tasks: 6, m: 4, n: 3, noise: 0.0 }, 3).unwrap();
+    let m = mnk();
+    let ad = m.adapters(&set).unwrap();
+    let phi = m.phi_with(&set, &ad).unwrap();
+    let r = &set.query_y() - &g_term(&set, &ad, None).unwrap();
+    let ridge = 1e-2 * phi.diag().sum() / phi.nrows() as f64;
+    let fit = cv::Fit::new(phi.view(), r, ridge, set.query_offsets().to_vec()).unwrap();
+    let outer = Schedule::infinite().with_ridge(ridge, RidgeMode::InverseOnly);
+    for b in 0..set.len() {
+        let rest: Vec<_> = (0..set.len()).filter(|&i| i != b).map(|i| set.tasks()[i].clone()).collect();
+        let train = TaskSet::new(rest).unwrap();
+        let test = TaskSet::new(vec![set.tasks()[b].clone()]).unwrap();
+        let p = m.predict(&train, &test, &outer, None).unwrap();
+        let e_refit = &test.query_y() - &p.test;
+        let e = fit.held_out(b).unwrap();
+        for (x, y) in e.iter().zip(e_refit.iter()) {
+            assert!((x - y).abs() <= 1e-8 * (1.0 + y.abs()), "task {b}: {x} vs {y}");
+        }
+    }
+}
+
+/// The verdict flips from "helps" (tasks share a function) to "does not help" (independent).
+#[test]
+fn verdict_flips_when_shared_structure_is_removed() {
+    let shared = advise::advise(&mnk(), &gp(30, 0.1, 7, 8), &cfg()).unwrap();
+    let indep = advise::advise(&mnk(), &gp(30, 1.0, 7, 8), &cfg()).unwrap();
+    println!("shared: {:?}\nindependent: {:?}", shared.cv.gain, indep.cv.gain);
+    assert_eq!(shared.cv.verdict, cv::Verdict::Helps);
+    assert_ne!(indep.cv.verdict, cv::Verdict::Helps);
+    assert!(shared.complexity.c / shared.complexity.c_noise < indep.complexity.c / indep.complexity.c_noise);
+}
+
+/// Two unrelated families (different shared functions) mixed: the clustering recovers them.
+#[test]
+fn clustering_recovers_two_mixed_families() {
+    let (a, b) = (gp(12, 0.1, 11, 1), gp(12, 0.1, 22, 2));
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        tasks.push(a.tasks()[i].clone());
+        tasks.push(b.tasks()[i].clone());
+    }
+    let set = TaskSet::new(tasks).unwrap();
+    let adv = advise::advise(&mnk(), &set, &cfg()).unwrap();
+    println!("{}", advise::report::text(&adv));
+    assert_eq!(adv.clustering.k, 2, "{:?}", adv.clustering.laplacian_eigs);
+    let l = &adv.clustering.labels;
+    let agree = (0..24).filter(|&i| l[i] == l[i % 2]).count();
+    assert!(agree >= 23, "labels {l:?}");
+    // control: one family alone is one group.
+    let one = advise::advise(&mnk(), &a, &cfg()).unwrap();
+    assert_eq!(one.clustering.k, 1, "{:?}", one.clustering.laplacian_eigs);
+}
+
+/// Too few tasks and too-small groups are typed errors.
+#[test]
+fn too_few_tasks_is_a_typed_error() {
+    let e = advise::advise(&mnk(), &gp(4, 0.5, 1, 2), &cfg()).unwrap_err();
+    assert_eq!(e.exit_code(), 2, "{e}");
+    assert!(e.to_string().contains("at least 5 tasks"), "{e}");
+    let set = gp(8, 0.5, 1, 2);
+    let adv = advise::advise(&mnk(), &set, &AdviseConfig { groups: Some(2), ..cfg() }).unwrap();
+    assert!(adv.groups.iter().any(|g| g.gain.is_none() && g.note.as_deref().unwrap_or("").contains("judge a group")));
+}
