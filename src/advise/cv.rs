@@ -226,7 +226,11 @@ pub fn loto(fit: &Fit) -> Result<Loto> {
     let mean_g = loss_g.iter().sum::<f64>() / n as f64;
     Ok(Loto {
         ridge: fit.ridge,
-        relative_gain: if mean_g > 0.0 { gain.mean / mean_g } else { 0.0 },
+        relative_gain: if mean_g > 0.0 {
+            gain.mean / mean_g
+        } else {
+            0.0
+        },
         verdict: Verdict::of(&gain),
         gain,
         loss_g,
@@ -255,7 +259,12 @@ pub struct Complexity {
 }
 
 /// C and C_noise of a fit on `set` with adapters `ad`.
-pub fn complexity(fit: &Fit, phi: ArrayView2<f64>, set: &TaskSet, ad: &Adapters) -> Result<Complexity> {
+pub fn complexity(
+    fit: &Fit,
+    phi: ArrayView2<f64>,
+    set: &TaskSet,
+    ad: &Adapters,
+) -> Result<Complexity> {
     let n = set.len();
     let mut k = phi.to_owned();
     k.diag_mut().mapv_inplace(|v| v + fit.ridge);

@@ -81,13 +81,20 @@ pub fn cluster(a: ArrayView2<f64>, force_k: Option<usize>) -> Result<Clustering>
     if n < MIN_TASKS {
         return Err(too_few(n, "cluster"));
     }
-    let w = Array2::from_shape_fn((n, n), |(i, j)| if i == j { 0.0 } else { a[[i, j]].max(0.0) });
+    let w = Array2::from_shape_fn(
+        (n, n),
+        |(i, j)| if i == j { 0.0 } else { a[[i, j]].max(0.0) },
+    );
     let dinv: Vec<f64> = w
         .rows()
         .into_iter()
         .map(|r| {
             let d = r.sum();
-            if d > 0.0 { 1.0 / d.sqrt() } else { 0.0 }
+            if d > 0.0 {
+                1.0 / d.sqrt()
+            } else {
+                0.0
+            }
         })
         .collect();
     // L = I − D^{−½} W D^{−½}; isolated tasks (d = 0) get L_ii = 1 … treated as their own
@@ -108,7 +115,11 @@ pub fn cluster(a: ArrayView2<f64>, force_k: Option<usize>) -> Result<Clustering>
     }
     if let Some(f) = force_k {
         if f == 0 || f > n {
-            return Err(crate::error::Error::param("groups", f, format!("must lie in 1..={n}")));
+            return Err(crate::error::Error::param(
+                "groups",
+                f,
+                format!("must lie in 1..={n}"),
+            ));
         }
         k = f;
         gap = nu.get(k).copied().unwrap_or(f64::NAN) - nu[k - 1];
@@ -140,8 +151,14 @@ pub fn kmeans(x: ArrayView2<f64>, k: usize) -> Vec<usize> {
     while centres.len() < k {
         let far = (0..n)
             .max_by(|&a, &b| {
-                let da = centres.iter().map(|c| dist2(x.row(a), c.view())).fold(f64::INFINITY, f64::min);
-                let db = centres.iter().map(|c| dist2(x.row(b), c.view())).fold(f64::INFINITY, f64::min);
+                let da = centres
+                    .iter()
+                    .map(|c| dist2(x.row(a), c.view()))
+                    .fold(f64::INFINITY, f64::min);
+                let db = centres
+                    .iter()
+                    .map(|c| dist2(x.row(b), c.view()))
+                    .fold(f64::INFINITY, f64::min);
                 da.total_cmp(&db).then(b.cmp(&a))
             })
             .expect("n >= 1");
@@ -152,7 +169,10 @@ pub fn kmeans(x: ArrayView2<f64>, k: usize) -> Vec<usize> {
         let new: Vec<usize> = (0..n)
             .map(|i| {
                 (0..k)
-                    .min_by(|&a, &b| dist2(x.row(i), centres[a].view()).total_cmp(&dist2(x.row(i), centres[b].view())))
+                    .min_by(|&a, &b| {
+                        dist2(x.row(i), centres[a].view())
+                            .total_cmp(&dist2(x.row(i), centres[b].view()))
+                    })
                     .expect("k >= 1")
             })
             .collect();
@@ -214,7 +234,9 @@ pub fn within_vs_pooled(
     }
     let rows: Vec<usize> = members.iter().flat_map(|&i| pooled.rows(i)).collect();
     let sub = Array2::from_shape_fn((rows.len(), rows.len()), |(a, b)| phi[[rows[a], rows[b]]]);
-    let r = Array2::from_shape_fn((rows.len(), pooled.r.ncols()), |(a, c)| pooled.r[[rows[a], c]]);
+    let r = Array2::from_shape_fn((rows.len(), pooled.r.ncols()), |(a, c)| {
+        pooled.r[[rows[a], c]]
+    });
     let mut qo = vec![0];
     for &i in members {
         qo.push(qo.last().unwrap() + pooled.rows(i).len());
@@ -226,8 +248,14 @@ pub fn within_vs_pooled(
         .zip(&within.loss_mnk)
         .map(|(&i, &w)| pooled_loss_mnk[i] - w)
         .collect();
-    let mean = |f: &dyn Fn(usize) -> f64| members.iter().map(|&i| f(i)).sum::<f64>() / members.len() as f64;
-    let gw = members.iter().zip(&within.loss_mnk).map(|(&i, &w)| loss_g[i] - w).sum::<f64>()
+    let mean = |f: &dyn Fn(usize) -> f64| {
+        members.iter().map(|&i| f(i)).sum::<f64>() / members.len() as f64
+    };
+    let gw = members
+        .iter()
+        .zip(&within.loss_mnk)
+        .map(|(&i, &w)| loss_g[i] - w)
+        .sum::<f64>()
         / members.len() as f64;
     Ok(GroupGain {
         members: members.to_vec(),

@@ -110,8 +110,8 @@ pub fn advise(mnk: &Mnk, set: &TaskSet, cfg: &AdviseConfig) -> Result<Advice> {
     let groups = (0..clustering.k)
         .map(|g| {
             let members: Vec<usize> = (0..n).filter(|&i| clustering.labels[i] == g).collect();
-            let ma = members.iter().map(|&i| mean_aff(&members, i)).sum::<f64>()
-                / members.len() as f64;
+            let ma =
+                members.iter().map(|&i| mean_aff(&members, i)).sum::<f64>() / members.len() as f64;
             let res =
                 groups::within_vs_pooled(phi.view(), &fit, &members, &loto.loss_g, &loto.loss_mnk);
             let (gain, note) = match res {

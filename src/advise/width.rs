@@ -84,12 +84,17 @@ pub fn width_advice(mnk: &Mnk, set: &TaskSet, cfg: &WidthConfig) -> Result<Width
         ));
     };
     if mnk.inner.ridge != 0.0 {
-        return Err(Error::Unsupported("width advice with an inner ridge".into()));
+        return Err(Error::Unsupported(
+            "width advice with an inner ridge".into(),
+        ));
     }
     if cfg.widths.len() < 2 || cfg.seeds.is_empty() || !(cfg.tol > 0.0) {
         return Err(Error::param(
             "width study",
-            format!("widths {:?}, seeds {:?}, tol {}", cfg.widths, cfg.seeds, cfg.tol),
+            format!(
+                "widths {:?}, seeds {:?}, tol {}",
+                cfg.widths, cfg.seeds, cfg.tol
+            ),
             "need at least 2 widths, 1 seed and tol > 0",
         ));
     }
@@ -124,7 +129,10 @@ pub fn width_advice(mnk: &Mnk, set: &TaskSet, cfg: &WidthConfig) -> Result<Width
             measurements.push((w, seed, err));
         }
     }
-    let cs: Vec<f64> = measurements.iter().map(|&(w, _, e)| e * (w as f64).sqrt()).collect();
+    let cs: Vec<f64> = measurements
+        .iter()
+        .map(|&(w, _, e)| e * (w as f64).sqrt())
+        .collect();
     let (c, se) = mean_se(&cs);
     let half = t_quantile((1.0 + LEVEL) / 2.0, cs.len()) * se;
     let (c_lo, c_hi) = ((c - half).max(0.0), c + half);

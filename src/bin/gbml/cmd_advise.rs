@@ -85,23 +85,57 @@ pub struct Args {
 
 fn load(args: &Args) -> Result<TaskSet> {
     match args.tasks.as_str() {
-        "sine" => sine_tasks(SineSpec { tasks: args.n_train, m: args.m, n: args.n, noise: 0.0 }, args.seed),
+        "sine" => sine_tasks(
+            SineSpec {
+                tasks: args.n_train,
+                m: args.m,
+                n: args.n,
+                noise: 0.0,
+            },
+            args.seed,
+        ),
         "gp" => gp_tasks(
-            GpSpec { tasks: args.n_train, m: args.m, n: args.n, d: 2, lengthscale: 0.5, amplitude: 0.5, spread: args.spread, noise: 0.0, features: 64 },
+            GpSpec {
+                tasks: args.n_train,
+                m: args.m,
+                n: args.n,
+                d: 2,
+                lengthscale: 0.5,
+                amplitude: 0.5,
+                spread: args.spread,
+                noise: 0.0,
+                features: 64,
+            },
             args.seed,
             args.seed + 1,
         ),
         "npy" => {
-            let dir = args.npy_dir.as_ref().ok_or_else(|| Error::param("npy-dir", "(none)", "required with --tasks npy"))?;
-            let tasks = read_tasks(dir, "")?.ok_or_else(|| Error::Empty(format!("no task files (xs/ys/xq/yq.npy) in {}", dir.display())))?;
-            TaskSet::new(tasks.into_iter().map(|t| Task::new(t.xs, t.ys, t.xq, t.yq)).collect::<Result<Vec<_>>>()?)
+            let dir = args
+                .npy_dir
+                .as_ref()
+                .ok_or_else(|| Error::param("npy-dir", "(none)", "required with --tasks npy"))?;
+            let tasks = read_tasks(dir, "")?.ok_or_else(|| {
+                Error::Empty(format!(
+                    "no task files (xs/ys/xq/yq.npy) in {}",
+                    dir.display()
+                ))
+            })?;
+            TaskSet::new(
+                tasks
+                    .into_iter()
+                    .map(|t| Task::new(t.xs, t.ys, t.xq, t.yq))
+                    .collect::<Result<Vec<_>>>()?,
+            )
         }
         other => Err(Error::param("tasks", other, "expected sine, gp or npy")),
     }
 }
 
 fn write(path: PathBuf, text: &str) -> Result<()> {
-    std::fs::write(&path, text).map_err(|source| Error::Io { path: path.display().to_string(), source })
+    std::fs::write(&path, text).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Run the command; returns the process exit code.
@@ -123,7 +157,10 @@ pub fn run(args: Args) -> Result<i32> {
     let cfg = AdviseConfig {
         ridge_rel: args.ridge_rel,
         groups: args.groups,
-        width: (!args.no_width).then(|| advise::width::WidthConfig { tol: args.tol, ..Default::default() }),
+        width: (!args.no_width).then(|| advise::width::WidthConfig {
+            tol: args.tol,
+            ..Default::default()
+        }),
     };
     let adv = advise::advise(&mnk, &set, &cfg)?;
     let text = advise::report::text(&adv);
@@ -134,10 +171,19 @@ pub fn run(args: Args) -> Result<i32> {
         print!("{text}");
     }
     if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
         write(dir.join("report.txt"), &text)?;
         write(dir.join("advice.json"), &json)?;
-        let gain: Vec<f64> = adv.cv.loss_g.iter().zip(&adv.cv.loss_mnk).map(|(g, m)| g - m).collect();
+        let gain: Vec<f64> = adv
+            .cv
+            .loss_g
+            .iter()
+            .zip(&adv.cv.loss_mnk)
+            .map(|(g, m)| g - m)
+            .collect();
         let fig = Figure {
             id: "gain_vs_affinity".into(),
             title: "held-out gain vs task similarity".into(),
@@ -145,9 +191,17 @@ pub fn run(args: Args) -> Result<i32> {
             y_label: "held-out loss of G − of the MNK predictor".into(),
             log_x: false,
             log_y: false,
-            series: vec![Series::new("tasks", adv.mean_affinity.clone(), gain, Style::Markers)],
+            series: vec![Series::new(
+                "tasks",
+                adv.mean_affinity.clone(),
+                gain,
+                Style::Markers,
+            )],
         };
-        write(dir.join("gain_vs_affinity.svg"), &gbml_testbed::report::svg::render(&fig))?;
+        write(
+            dir.join("gain_vs_affinity.svg"),
+            &gbml_testbed::report::svg::render(&fig),
+        )?;
     }
     Ok(0)
 }
