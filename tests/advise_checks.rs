@@ -153,6 +153,20 @@ fn clustering_recovers_two_mixed_families() {
     )
     .unwrap();
     println!("forced k=2 labels {:?}", forced.clustering.labels);
+    let own = (0..24)
+        .filter(|&i| {
+            let m = |p: usize| {
+                (p..24)
+                    .step_by(2)
+                    .filter(|&j| j != i)
+                    .map(|j| adv.affinity[i][j])
+                    .sum::<f64>()
+                    / 11.0
+            };
+            m(i % 2) > m(1 - i % 2)
+        })
+        .count();
+    println!("tasks closer (mean affinity) to their own family: {own}/24");
     assert_eq!(adv.clustering.k, 2, "{:?}", adv.clustering.laplacian_eigs);
     let l = &adv.clustering.labels;
     let agree = (0..24).filter(|&i| l[i] == l[i % 2]).count();
