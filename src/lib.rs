@@ -18,6 +18,7 @@ pub mod linalg;
 pub mod simd;
 pub mod tol;
 
+pub mod advise;
 pub mod checks;
 pub mod experiments;
 pub mod io;

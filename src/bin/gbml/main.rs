@@ -4,6 +4,7 @@
 //! (malformed file, shape mismatch, invalid parameter); 3 numerical failure (singular kernel,
 //! divergence); 4 I/O error.
 
+mod cmd_advise;
 mod cmd_check;
 mod cmd_compare;
 mod cmd_kernel;
@@ -27,6 +28,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
+    /// Design guidance on a task set: learning rates, width, whether meta-learning helps, groups.
+    Advise(cmd_advise::Args),
     /// Run the theorem checks on built-in defaults and print the report (the main job).
     Check(cmd_check::Args),
     /// Compute NNGP / NTK Gram matrices of a deep fully-connected network.
@@ -44,6 +47,7 @@ enum Cmd {
 fn main() {
     let cli = Cli::parse();
     let res = match cli.cmd {
+        Cmd::Advise(a) => cmd_advise::run(a),
         Cmd::Check(a) => cmd_check::run(a),
         Cmd::Kernel(a) => cmd_kernel::run(a),
         Cmd::Mnk(a) => cmd_mnk::run(a),
