@@ -39,8 +39,9 @@ fn cases() -> Vec<Value> {
 #[test]
 fn each_independent_slip_is_named_alone_and_unlisted_bugs_get_no_name() {
     let all = cases();
-    assert!(all.len() >= 20, "{} cases", all.len());
+    assert!(all.len() >= 37, "{} cases", all.len());
     let mut problems = Vec::new();
+    let mut corrects = 0;
     for c in &all {
         let name = c["name"].as_str().unwrap();
         let m = Manifest::parse_str(&c["manifest"].to_string(), name)
@@ -54,6 +55,15 @@ fn each_independent_slip_is_named_alone_and_unlisted_bugs_get_no_name() {
         let cand = array(&c["candidate"]);
         let rep = compare_values(&m, &inputs, &cand, &ToleranceTable::defaults(), name)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
+        if let Some(right) = c.get("correct") {
+            // The script's value of the same case under the stated conventions must pass.
+            let ok = compare_values(&m, &inputs, &array(right), &ToleranceTable::defaults(), name)
+                .unwrap_or_else(|e| panic!("{name} (correct): {e}"));
+            if ok.verdict != Verdict::Pass || !ok.diagnoses.is_empty() {
+                problems.push(format!("{name}: the stated convention's value fails\n{ok}"));
+            }
+            corrects += 1;
+        }
         let names: Vec<&str> = rep.diagnoses.iter().map(|d| d.name.as_str()).collect();
         if c["expect"] == "pass" {
             // A correct candidate by independent code (e.g. ReLU'(0) = 0 at exact zeros).
@@ -78,6 +88,9 @@ fn each_independent_slip_is_named_alone_and_unlisted_bugs_get_no_name() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // Every case with a stated-convention value carries it (all but the ReLU'(0) pair, which
+    // are their own correct values, and the diverging trajectory).
+    assert!(corrects >= 33, "{corrects} correct-convention values checked");
 }
 
 #[test]
