@@ -75,8 +75,9 @@ def main():
         cdir = os.path.join(args.pack, entry["case"])
         man = json.load(open(os.path.join(cdir, "manifest.json")))
         conv = man["conventions"]
-        if conv.get("layers"):
-            print(f"skip {entry['case']}: a conv layer list (see examples/python/nt_conv_compare.py)")
+        if "layers" in conv:
+            # Convolutional cases (the pack's `easy-conv_*`): examples/python/nt_conv_compare.py.
+            print(f"skip {entry['case']}: `layers` (convolutional), see nt_conv_compare.py")
             continue
         x1 = np.load(os.path.join(cdir, man["inputs"]["x1"]))
         x2 = np.load(os.path.join(cdir, man["inputs"]["x2"])) if "x2" in man["inputs"] else None
