@@ -4,7 +4,9 @@
 //! `benches/kernel_gram.rs` / `benches/mnk_gram.rs`). Goal (issue #12): ≤ 30×.
 //!
 //! `cargo bench --bench extended` (criterion, 10 samples each); the ratios are printed at the
-//! end from the criterion means.
+//! end from direct timings (criterion's own means are in its output; both are needed because the
+//! shared machine's load changes during a run). Measured (docs/notes/xperf.md, 2 cores, load 5–10):
+//! Gram 73–87×, Φ 49–62×; the 30× goal is not met.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use gbml_testbed::kernel::{self, Activation, Arch};
