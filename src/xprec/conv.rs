@@ -124,6 +124,9 @@ fn validate(spec: &Spec, x1: ArrayView4<f64>, x2: Option<ArrayView4<f64>>) -> Re
     Ok(())
 }
 
+/// The own runs' per-layer variances of x and y (`None` in a self run).
+type OwnDiags<'a> = (&'a [Vec<Dd>], &'a [Vec<Dd>]);
+
 /// Layers after which D and Δ are recomputed from the new variances.
 fn needs_refresh(l: &Layer) -> bool {
     matches!(l, Layer::AvgPool { .. } | Layer::Gap | Layer::Flatten)
@@ -153,7 +156,7 @@ fn run(
     spec: &Spec,
     x: ArrayView3<f64>,
     y: ArrayView3<f64>,
-    own: Option<(&[Vec<Dd>], &[Vec<Dd>])>,
+    own: Option<OwnDiags>,
     same: bool,
 ) -> ((Dd, Dd), Vec<Vec<Dd>>) {
     #[cfg(target_arch = "x86_64")]
@@ -172,7 +175,7 @@ unsafe fn run_fma(
     spec: &Spec,
     x: ArrayView3<f64>,
     y: ArrayView3<f64>,
-    own: Option<(&[Vec<Dd>], &[Vec<Dd>])>,
+    own: Option<OwnDiags>,
     same: bool,
 ) -> ((Dd, Dd), Vec<Vec<Dd>>) {
     run_generic(spec, x, y, own, same)
@@ -183,7 +186,7 @@ fn run_generic(
     spec: &Spec,
     x: ArrayView3<f64>,
     y: ArrayView3<f64>,
-    own: Option<(&[Vec<Dd>], &[Vec<Dd>])>,
+    own: Option<OwnDiags>,
     same: bool,
 ) -> ((Dd, Dd), Vec<Vec<Dd>>) {
     let mut pl: DdPlanes = plane::input(spec, x, y, same);
