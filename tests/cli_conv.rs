@@ -111,3 +111,49 @@ fn cli_layers_matches_library_and_rejects_bad_input() {
     assert!(err.contains("NHWC"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--precision extended --layers`: the double-double conv kernels (the library's
+/// `xprec::conv_kernels` bits, full matrix and `--rows`), within 1e-12 of the f64 path here.
+#[test]
+fn cli_layers_precision_extended_is_the_extended_library_path() {
+    let dir = std::env::temp_dir().join(format!("gbml_cli_conv_x_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let x = Array4::from_shape_fn((3, 4, 4, 1), |(m, i, j, _)| {
+        ((m * 5 + i * 3 + j * 7) % 13) as f64 / 9.0 - 0.5
+    });
+    let xp = dir.join("x.npy");
+    write_npy(&xp, &[3, 4, 4, 1], x.as_slice().unwrap());
+    let layers = "conv:3:same,relu,avgpool:2,conv:2:same,relu,gap,dense";
+    let spec = Spec::parse(layers).unwrap().with_sigma_w(1.3);
+    let want = gbml_testbed::xprec::conv_kernels(&spec, x.view(), None).unwrap();
+    let f64k = conv::kernels(&spec, x.view(), None).unwrap();
+    for (rows, r) in [(None, 0..3), (Some("1..3"), 1..3)] {
+        let out = dir.join("k.npy");
+        let mut args = vec![
+            "kernel",
+            "--x1",
+            xp.to_str().unwrap(),
+            "--layers",
+            layers,
+            "--sigma-w",
+            "1.3",
+            "--kind",
+            "nngp",
+            "--precision",
+            "extended",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if let Some(rr) = rows {
+            args.extend(["--rows", rr]);
+        }
+        let (code, err) = gbml(&args);
+        assert_eq!(code, 0, "{err}");
+        let got = gbml_testbed::io::npy::read_matrix(&out).unwrap();
+        assert_eq!(got, want.nngp.slice(ndarray::s![r.clone(), ..]));
+        for (a, b) in got.iter().zip(f64k.nngp.slice(ndarray::s![r, ..]).iter()) {
+            assert!((a - b).abs() <= 1e-12 * b.abs(), "{a} vs {b}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -255,12 +255,11 @@ fn precision_name<S: serde::Serializer>(
     })
 }
 
-/// The arithmetic [`reference`] uses for a manifest (no extended path for finite networks nor
-/// for architectures given by `conventions.layers`: the conv kernels are f64).
+/// The arithmetic [`reference`] uses for a manifest (no extended path for finite networks;
+/// conv architectures given by `conventions.layers` use the double-double conv kernels).
 fn precision_of(m: &Manifest) -> Precision {
     match m.quantity {
         Quantity::MetaGradient | Quantity::MetaLossTrajectory => Precision::F64,
-        _ if m.conventions.layers.is_some() => Precision::F64,
         _ => Precision::Extended,
     }
 }

@@ -506,9 +506,8 @@ pub fn maml_cases() -> Vec<Case> {
 }
 
 /// The conv-kernel cases of the pack (`conventions.layers`; NHWC image inputs). Certified 13
-/// digits: `tests/conv_golden` measures ≥ 14.9 digits against 50-digit mpmath on every layer
-/// type with ordinary inputs (the known 9-digit gap, avgpool followed by an activation on scaled
-/// images, is not exercised here).
+/// digits (the table's): outputs from the reference, i.e. the double-double conv kernels, which
+/// `tests/xprec_conv` measures at ≥ 15.9 digits against 50-digit mpmath on every layer type.
 pub fn conv_cases() -> Vec<Case> {
     let mut rng = ChaCha8Rng::seed_from_u64(0xC0_4E);
     let img = |rng: &mut ChaCha8Rng, m: usize| {

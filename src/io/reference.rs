@@ -40,7 +40,7 @@ pub fn reference(m: &Manifest, inputs: &Inputs) -> Result<ArrayD<f64>> {
 
 /// Our reference value of the manifest's quantity on the given inputs, in `precision`.
 pub fn reference_with(m: &Manifest, inputs: &Inputs, precision: Precision) -> Result<ArrayD<f64>> {
-    if let Some(k) = conv_kernels(m, inputs)? {
+    if let Some(k) = conv_kernels(m, inputs, precision)? {
         return Ok(k.into_dyn());
     }
     let arch = m.conventions.arch()?;
@@ -122,10 +122,14 @@ pub fn input4(inputs: &Inputs, role: &str) -> Result<Array4<f64>> {
 }
 
 /// The NNGP or NTK Gram of a manifest whose conventions give `layers` (the conv kernels of
-/// [`kernel::conv`], f64: the extended-precision path covers fully-connected kernels only), or
-/// `None` when the manifest describes a fully-connected net by `depth`/`activation` or its
-/// quantity is not a kernel.
-pub fn conv_kernels(m: &Manifest, inputs: &Inputs) -> Result<Option<Array2<f64>>> {
+/// [`kernel::conv`] in f64, or of [`crate::xprec::conv_kernels`] in double-double for
+/// [`Precision::Extended`]), or `None` when the manifest describes a fully-connected net by
+/// `depth`/`activation` or its quantity is not a kernel.
+pub fn conv_kernels(
+    m: &Manifest,
+    inputs: &Inputs,
+    precision: Precision,
+) -> Result<Option<Array2<f64>>> {
     let ntk = match m.quantity {
         Quantity::Nngp => false,
         Quantity::Ntk => true,
@@ -136,7 +140,11 @@ pub fn conv_kernels(m: &Manifest, inputs: &Inputs) -> Result<Option<Array2<f64>>
     };
     let x1 = input4(inputs, "x1")?;
     let x2 = inputs.get("x2").map(|_| input4(inputs, "x2")).transpose()?;
-    let k = kernel::conv::kernels(&spec, x1.view(), x2.as_ref().map(|x| x.view()))?;
+    let x2v = x2.as_ref().map(|x| x.view());
+    let k = match precision {
+        Precision::Extended => crate::xprec::conv_kernels(&spec, x1.view(), x2v)?,
+        Precision::F64 => kernel::conv::kernels(&spec, x1.view(), x2v)?,
+    };
     Ok(Some(if ntk { k.ntk } else { k.nngp }))
 }
 

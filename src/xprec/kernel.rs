@@ -175,25 +175,31 @@ fn validate(arch: &Arch, x1: ArrayView2<f64>, x2: Option<ArrayView2<f64>>) -> Re
     Ok(())
 }
 
-/// Architecture constants in DD: σ_w², σ_b² (exact squares), and the ReLU-family A, B, ab.
-struct Consts {
-    sw2: Dd,
-    sb2: Dd,
-    bias_one: f64,
+/// Architecture constants in DD: σ_w², σ_b² (exact squares), and the ReLU-family A, B, ab
+/// (also used per activation layer by the conv kernels, [`super::conv`]).
+pub(crate) struct Consts {
+    pub(crate) sw2: Dd,
+    pub(crate) sb2: Dd,
+    pub(crate) bias_one: f64,
     relu: Option<(Dd, Dd, Dd)>,
 }
 
 impl Consts {
     fn new(arch: &Arch) -> Consts {
-        let ab = match arch.activation {
+        Consts::for_act(arch.sigma_w, arch.sigma_b, arch.activation)
+    }
+
+    /// The constants of weight/bias scales σ_w, σ_b and activation `act`.
+    pub(crate) fn for_act(sigma_w: f64, sigma_b: Option<f64>, act: Activation) -> Consts {
+        let ab = match act {
             Activation::Relu => Some((0.0, 1.0)),
             Activation::AbRelu { a, b } => Some((a, b)),
             _ => None,
         };
         Consts {
-            sw2: Dd::prod(arch.sigma_w, arch.sigma_w),
-            sb2: arch.sigma_b.map_or(Dd::ZERO, |b| Dd::prod(b, b)),
-            bias_one: if arch.sigma_b.is_some() { 1.0 } else { 0.0 },
+            sw2: Dd::prod(sigma_w, sigma_w),
+            sb2: sigma_b.map_or(Dd::ZERO, |b| Dd::prod(b, b)),
+            bias_one: if sigma_b.is_some() { 1.0 } else { 0.0 },
             relu: ab.map(|(a, b)| {
                 let big_a = (Dd::prod(a, a) + Dd::prod(b, b)).mul_f64(0.5);
                 let big_b = Dd::sum(a, -b).sqr() / Dd::PI.mul_f64(2.0);
@@ -234,7 +240,7 @@ impl Point {
 
 /// `T(q, q)`: ReLU family A·q, erf (2/π) atan2(2q, √(1 + 4q)), identity q.
 #[inline(always)]
-fn diag_t(c: &Consts, act: Activation, q: Dd) -> Dd {
+pub(crate) fn diag_t(c: &Consts, act: Activation, q: Dd) -> Dd {
     match act {
         Activation::Identity => q,
         Activation::Relu | Activation::AbRelu { .. } => c.relu.expect("relu consts").0 * q,
@@ -252,12 +258,12 @@ fn two_over_pi() -> Dd {
 
 /// Pair state (k11, k22, k12, D, Δ) in DD.
 #[derive(Clone, Copy)]
-struct State {
-    q1: Dd,
-    q2: Dd,
-    c: Dd,
-    d: Dd,
-    delta: Dd,
+pub(crate) struct State {
+    pub(crate) q1: Dd,
+    pub(crate) q2: Dd,
+    pub(crate) c: Dd,
+    pub(crate) d: Dd,
+    pub(crate) delta: Dd,
 }
 
 /// (NNGP, NTK) of one pair.
@@ -360,7 +366,7 @@ fn first_layer(
 
 /// `‖x‖²‖y‖² − (x·y)²` to DD relative accuracy for any angle (module docs).
 #[inline(always)]
-fn wedge(x: &[f64], y: &[f64], nx2: Dd) -> Dd {
+pub(crate) fn wedge(x: &[f64], y: &[f64], nx2: Dd) -> Dd {
     if nx2.is_zero() {
         return Dd::ZERO;
     }
@@ -385,7 +391,14 @@ fn wedge(x: &[f64], y: &[f64], nx2: Dd) -> Dd {
 
 /// `(T(k11,k12,k22), Ṫ, t1 t2 − t12², t1 + t2 − 2 t12)`; `r = √(k11 k22)`.
 #[inline(always)]
-fn dual(c: &Consts, act: Activation, s: &State, t1: Dd, t2: Dd, r: Dd) -> (Dd, Dd, Dd, Dd) {
+pub(crate) fn dual(
+    c: &Consts,
+    act: Activation,
+    s: &State,
+    t1: Dd,
+    t2: Dd,
+    r: Dd,
+) -> (Dd, Dd, Dd, Dd) {
     match act {
         Activation::Identity => (s.c, Dd::ONE, s.d, s.delta),
         Activation::Erf => {

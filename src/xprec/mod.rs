@@ -6,17 +6,22 @@
 //!
 //! * [`kernels`]: NNGP / NTK Gram matrices (MATH.md §1), same semantics as
 //!   [`crate::kernel::kernels`].
+//! * [`conv_kernels`]: convolutional NNGP / NTK (MATH.md §10), same semantics as
+//!   [`crate::kernel::conv::kernels`].
 //! * [`inner_operator`] (T, MATH.md §2), [`phi`] and [`cross`] (Φ, §3), [`predict`] /
 //!   [`predict_from`] (§5) and [`complexity`] (§7): the signatures of their f64 counterparts in
 //!   `mnk` / `theory`, with `Mnk` passed explicitly.
 //!
 //! Layering: uses `kernel` and `mnk` types only; neither imports this module.
 
+pub mod conv;
+mod conv_plane;
 pub mod dd;
 pub mod dense;
 pub mod kernel;
 pub mod mnk;
 
+pub use conv::{kernels as conv_kernels, kernels_dd as conv_kernels_dd};
 pub use dd::Dd;
 pub use kernel::{kernels, kernels_dd, DdKernels};
 pub use mnk::{complexity, cross, inner_operator, inner_operators, phi, predict, predict_from};

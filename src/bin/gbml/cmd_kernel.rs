@@ -10,6 +10,7 @@
 //!
 //! `--precision extended` evaluates in double-double (`gbml_testbed::xprec::kernels`): every
 //! entry faithful (≤ 1 ulp) whatever the conditioning, at a higher cost; not with `--per-layer`.
+//! With `--layers` it uses the double-double conv kernels (`gbml_testbed::xprec::conv_kernels`).
 //!
 //! Without `--sigma-b` the network has no bias. `--kind both` and `--per-layer` write one file
 //! per matrix: `<stem>.nngp.<ext>`, `<stem>.ntk.<ext>`, `<stem>.<kind>.layer<h>.<ext>`.
@@ -117,12 +118,6 @@ fn run_conv(args: &Args, layers: &str) -> Result<Kernels> {
     if args.per_layer {
         return Err(Error::Unsupported("--per-layer with --layers".into()));
     }
-    if args.precision == Precision::Extended {
-        return Err(Error::Unsupported(
-            "--precision extended with --layers (the extended path covers fully-connected kernels only)"
-                .into(),
-        ));
-    }
     let spec = spec_from(args, layers)?;
     let x1 = read_images(&args.x1)?;
     let x2 = args.x2.as_deref().map(read_images).transpose()?;
@@ -132,6 +127,14 @@ fn run_conv(args: &Args, layers: &str) -> Result<Kernels> {
         .map(|r| parse_rows(r, x1.dim().0))
         .transpose()?
         .unwrap_or(0..x1.dim().0);
+    if args.precision == Precision::Extended {
+        if args.rows.is_none() {
+            return xprec::conv_kernels(&spec, x1.view(), x2.as_ref().map(|x| x.view()));
+        }
+        // Rows a..b are K(X1[a..b], X2 or X1) (faithful entries, like the full matrix).
+        let x2v = x2.as_ref().map_or(x1.view(), |x| x.view());
+        return xprec::conv_kernels(&spec, x1.slice(s![rows, .., .., ..]), Some(x2v));
+    }
     kernel::conv::kernels_rows(&spec, x1.view(), x2.as_ref().map(|x| x.view()), rows)
 }
 
