@@ -61,17 +61,17 @@ pub fn kernels_rows<'a>(
     }
     let sym = x2.is_none();
     let x2v = x2.unwrap_or(x1);
-    let d1: Vec<SelfDiags> = x1
+    let (d1, own): (Vec<SelfDiags>, Vec<(f64, f64)>) = x1
         .axis_iter(Axis(0))
         .into_par_iter()
         .map(|x| self_run(spec, x))
-        .collect();
+        .unzip();
     let d2: Vec<SelfDiags> = if sym {
         Vec::new()
     } else {
         x2v.axis_iter(Axis(0))
             .into_par_iter()
-            .map(|x| self_run(spec, x))
+            .map(|x| self_run(spec, x).0)
             .collect()
     };
     let d2r = if sym { &d1 } else { &d2 };
@@ -94,6 +94,10 @@ pub fn kernels_rows<'a>(
         .par_iter()
         .with_max_len(1)
         .map(|&(a, b)| {
+            if sym && a == b {
+                // The self pair is the image's own run (same code, same inputs): its result.
+                return own[a];
+            }
             let xa = x1.index_axis(Axis(0), a);
             let xb = x2v.index_axis(Axis(0), b);
             pair_run(spec, xa, xb, &d1[a], &d2r[b], sym && a == b)
@@ -178,8 +182,10 @@ fn check_range(spec: &Spec, x2max: f64) -> Result<()> {
 }
 
 /// One image's own run: the per-pixel variances Σ(x, x)[p, p] before every layer and after
-/// the last (`result[l]`, l = 0..=L).
-fn self_run(spec: &Spec, x: ArrayView3<f64>) -> SelfDiags {
+/// the last (`result[l]`, l = 0..=L), and its (NNGP, NTK) with itself — bit for bit what
+/// [`pair_run`] of the image with itself gives (the same calls on the same inputs: there
+/// `dx[l + 1]` is this run's `pl.diag()`), so the Gram diagonal is not computed twice.
+fn self_run(spec: &Spec, x: ArrayView3<f64>) -> (SelfDiags, (f64, f64)) {
     let mut pl = plane::input(spec, x, x, true);
     let mut diags = vec![pl.diag()];
     let nl = spec.layers.len();
@@ -192,7 +198,9 @@ fn self_run(spec: &Spec, x: ArrayView3<f64>) -> SelfDiags {
         }
         diags.push(nd);
     }
-    diags
+    let out = (pl.c[0], pl.th[0]);
+    pl.recycle();
+    (diags, out)
 }
 
 fn needs_refresh(l: &Layer) -> bool {

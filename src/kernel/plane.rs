@@ -322,6 +322,7 @@ fn conv(spec: &Spec, pl: &Planes, k: usize, padding: Padding, k1: &[f64], k2: &[
     }
     // Pixel pairs whose naive D cancels: the exact determinant of the averaged 2×2 covariances
     // (below), plus the bias term σ_w² σ_b² Δ̄ (matrix determinant lemma).
+    let mut ws = Vec::with_capacity(k * k);
     for p in 0..ho1 * wo1 {
         let q1 = sw2 * (kd1[p] * inv) + sb2;
         for q in 0..po2 {
@@ -330,7 +331,17 @@ fn conv(spec: &Spec, pl: &Planes, k: usize, padding: Padding, k1: &[f64], k2: &[
             if out.d[e] > 1e-2 * q1 * q2 {
                 continue;
             }
-            let det = avg_det(pl, k1, k2, k, o, (p / wo1, p % wo1), (q / wo2, q % wo2)) * inv * inv;
+            let det = avg_det(
+                pl,
+                k1,
+                k2,
+                k,
+                o,
+                (p / wo1, p % wo1),
+                (q / wo2, q % wo2),
+                &mut ws,
+            ) * inv
+                * inv;
             out.d[e] = sw2 * sw2 * det + sw2 * sb2 * (out.dl[e] / sw2).max(0.0);
         }
     }
@@ -360,14 +371,20 @@ fn one_sided_delta(
         i >= o && j >= o && i + k - o <= h && j + k - o <= w
     };
     let p2 = h2 * w2;
+    // The border pixels of y: the only partners of an interior pixel of x with an extra term.
+    let border2: Vec<usize> = (0..p2)
+        .filter(|&q| !interior(q / w2, q % w2, h2, w2))
+        .collect();
+    let all2: Vec<usize> = (0..p2).collect();
     for p in 0..h1 * w1 {
         let (pi, pj) = (p / w1, p % w1);
-        let ip = interior(pi, pj, h1, w1);
-        for q in 0..p2 {
+        let qs = if interior(pi, pj, h1, w1) {
+            &border2
+        } else {
+            &all2
+        };
+        for &q in qs {
             let (qi, qj) = (q / w2, q % w2);
-            if ip && interior(qi, qj, h2, w2) {
-                continue;
-            }
             let mut extra = 0.0;
             for di in 0..k {
                 for dj in 0..k {
@@ -388,6 +405,7 @@ fn one_sided_delta(
 /// e_δ = D_δ/(√(ab) + |c|) (= √(ab) − |c| exactly), Σ C_δ = W Wᵀ − (Σ s e)(E₁₂ + E₂₁), so
 /// `det = Σ_{δ<δ'} (w_δ × w_δ')² + E (2 c_w − E)` with c_w = Σ s√(ab), E = Σ s e. O(K⁴) per
 /// pair: only for the pixel pairs whose naive determinant cancels.
+#[allow(clippy::too_many_arguments)]
 fn avg_det(
     pl: &Planes,
     k1: &[f64],
@@ -396,9 +414,10 @@ fn avg_det(
     o: usize,
     p: (usize, usize),
     q: (usize, usize),
+    ws: &mut Vec<(f64, f64)>,
 ) -> f64 {
     let p2 = pl.h2 * pl.w2;
-    let mut ws: Vec<(f64, f64)> = Vec::with_capacity(k * k);
+    ws.clear();
     let (mut cw, mut ee) = (0.0, 0.0);
     for di in 0..k {
         for dj in 0..k {
