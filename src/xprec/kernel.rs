@@ -131,26 +131,29 @@ impl Job<'_> {
         self.row_generic(i, ncol)
     }
 
+    /// A plain loop, not an iterator closure: a closure is its own function and does not inherit
+    /// `row_fma`'s target features (measured: 20 % of an extended ReLU Gram in libm `fma` calls
+    /// from the closure).
     #[inline(always)]
     fn row_generic(&self, i: usize, ncol: usize) -> Vec<(Dd, Dd)> {
         let same_input = self.x2.is_none();
-        (0..ncol)
-            .map(|j| {
-                let (pj, xj) = match (self.pts2, &self.x2) {
-                    (Some(p), Some(x)) => (&p[j], x.row(j)),
-                    _ => (&self.pts1[j], self.x1.row(j)),
-                };
-                pair(
-                    self.c,
-                    self.arch,
-                    self.x1.row(i),
-                    xj,
-                    &self.pts1[i],
-                    pj,
-                    same_input && i == j,
-                )
-            })
-            .collect()
+        let mut out = Vec::with_capacity(ncol);
+        for j in 0..ncol {
+            let (pj, xj) = match (self.pts2, &self.x2) {
+                (Some(p), Some(x)) => (&p[j], x.row(j)),
+                _ => (&self.pts1[j], self.x1.row(j)),
+            };
+            out.push(pair(
+                self.c,
+                self.arch,
+                self.x1.row(i),
+                xj,
+                &self.pts1[i],
+                pj,
+                same_input && i == j,
+            ));
+        }
+        out
     }
 }
 
