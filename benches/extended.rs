@@ -5,8 +5,11 @@
 //!
 //! `cargo bench --bench extended` (criterion, 10 samples each); the ratios are printed at the
 //! end from direct timings (criterion's own means are in its output; both are needed because the
-//! shared machine's load changes during a run). Measured (docs/notes/xperf.md, 2 cores, load 5–10):
-//! Gram 73–87×, Φ 49–62×; the 30× goal is not met.
+//! shared machine's load changes during a run). Measured 2026-12-06 after the AVX2 Dot2 lanes and
+//! the closure-free row loop (2 cores, load 1.1–2.0, two runs): Gram 395 / 730 ms vs 17.6 / 29.8 ms
+//! (criterion means: 22.4× / 24.5×; direct: 29.1× / 22.5×), Φ 412 / 723 ms vs 22.4 / 34.0 ms
+//! (18.4× / 21.2×; direct 20.8× / 17.9×): the 30× goal is met, the Gram with little margin. Before
+//! (same machine, quiet): Gram 55×, Φ 58×; under load 5–10: 73–87× and 49–62× (docs/notes/xperf.md).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use gbml_testbed::kernel::{self, Activation, Arch};
