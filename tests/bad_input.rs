@@ -314,20 +314,21 @@ fn cli_exit_codes() {
 
 #[test]
 fn divergent_training_reports_the_critical_rate() {
-    use gbml_testbed::maml::{train, MamlConfig, MetaTask, TrainConfig};
+    use gbml_testbed::maml::{train, MamlConfig, TrainConfig};
+    use gbml_testbed::mnk::Task;
     use gbml_testbed::net::Mlp;
     let arch = Arch::new(1, Activation::Relu).with_width(16);
     let mlp = Mlp::new(&arch, 2, 1).unwrap();
     let theta = mlp.init(3);
-    let tasks: Vec<MetaTask> = (0..3)
+    let tasks: Vec<Task> = (0..3)
         .map(|i| {
             let a = i as f64 * 0.3;
-            MetaTask::new(
+            Task::new(
                 array![[1.0, a], [a, -1.0]],
                 array![[a], [1.0]],
                 array![[0.5, a], [-a, 0.2]],
                 array![[0.3], [a]],
-            )
+            ).unwrap()
         })
         .collect();
     let maml = MamlConfig::new(0.05, 1);
