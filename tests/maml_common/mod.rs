@@ -94,7 +94,8 @@ pub fn random_tasks(
                 randn(m, k, 1.0, s + 1),
                 randn(n, d, 1.0, s + 2),
                 randn(n, k, 1.0, s + 3),
-            ).unwrap()
+            )
+            .unwrap()
         })
         .collect()
 }
