@@ -88,7 +88,8 @@ fn task() -> Task {
         array![[0.0]],
         array![[4.0, 5.0, 6.0]],
         array![[0.0]],
-    ).unwrap()
+    )
+    .unwrap()
 }
 
 fn assert_close(c: &Array1<f64>, r: &[f64; 3], what: &str) {

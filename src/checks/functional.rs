@@ -16,8 +16,8 @@
 //!   ([`crate::tol::LINEAR_TRAJECTORY_REL`]).
 
 use super::common::{
-    rel_fro, slope_claim, slope_control, slope_resolution_detail, slope_text, stack,
-    width_figure, SIGMA_W_OFF,
+    rel_fro, slope_claim, slope_control, slope_resolution_detail, slope_text, stack, width_figure,
+    SIGMA_W_OFF,
 };
 use super::stats::loglog_slope;
 use super::sweep::sweep;

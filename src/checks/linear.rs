@@ -214,12 +214,7 @@ pub fn check_linear_identities(st: &Settings) -> Result<CheckReport> {
         &cfg,
     )?);
     let pred_claim = |a: &Arch| -> Result<ClaimResult> {
-        let pred = mnk_of(a).predict(
-            &train_set,
-            &test_set,
-            &outer,
-            Some((&f0_tr, &f0_te)),
-        )?;
+        let pred = mnk_of(a).predict(&train_set, &test_set, &outer, Some((&f0_tr, &f0_te)))?;
         Ok(ClaimResult::at_most(
             "linear.predictor_equivalence",
             "trained model on test tasks = MNK predictor (η, t, f0)",

@@ -203,9 +203,7 @@ fn compute(st: &Settings) -> Result<Sweep> {
         }
     }
     pb.finish_and_clear();
-    let mnk_pred_centred = mnk_k
-        .predict(&train, &test, &outer, None)?
-        .test;
+    let mnk_pred_centred = mnk_k.predict(&train, &test, &outer, None)?.test;
     Ok(Sweep {
         arch,
         train,

@@ -8,9 +8,9 @@
 //! with P = I (MAML) or P the projection onto the readout layer (ANIL, [`Adapt::Head`]).
 
 use super::task::{Adapt, MamlConfig};
-use crate::task::Task;
 use crate::error::Result;
 use crate::net::{ForwardCache, Mlp};
+use crate::task::Task;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2};
 
 /// Everything the backward pass through the inner loop needs: the iterates θ_0..θ_τ and the

@@ -22,8 +22,8 @@
 //! Memory: O(N (n + 2mτ) width) for the factors instead of (τ+1)·P per task.
 
 use super::task::{MamlConfig, Order};
-use crate::task::Task;
 use crate::linalg::{as_faer, as_faer_mut, gemm_into, matmul_t};
+use crate::task::Task;
 use rayon::prelude::*;
 
 /// `A Bᵀ`, single-threaded (thin per-task products: parallel overhead would dominate; the

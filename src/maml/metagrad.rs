@@ -20,9 +20,9 @@
 
 use super::inner::inner_loop;
 use super::task::{validate_tasks, Adapt, MamlConfig, Order};
-use crate::task::Task;
 use crate::error::Result;
 use crate::net::Mlp;
+use crate::task::Task;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2};
 
 /// Back-propagate a parameter cotangent `g` (at θ_τ) through the inner loop: g ← (I − λ H_s P) g.
@@ -72,12 +72,7 @@ pub fn task_meta_grad(
     (loss, g)
 }
 
-fn check(
-    mlp: &Mlp,
-    theta: ArrayView1<'_, f64>,
-    tasks: &[Task],
-    cfg: &MamlConfig,
-) -> Result<()> {
+fn check(mlp: &Mlp, theta: ArrayView1<'_, f64>, tasks: &[Task], cfg: &MamlConfig) -> Result<()> {
     cfg.validate()?;
     mlp.check_theta(theta)?;
     validate_tasks(mlp, tasks)

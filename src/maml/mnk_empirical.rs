@@ -12,10 +12,10 @@
 use super::inner::inner_loop;
 use super::metagrad::backprop_inner;
 use super::task::{validate_tasks, Adapt, MamlConfig};
-use crate::task::Task;
 use crate::error::Result;
 use crate::linalg::matmul_t;
 use crate::net::Mlp;
+use crate::task::Task;
 use ndarray::{Array2, ArrayView1};
 
 /// Meta-Jacobian J_F ((Σ_i n_i k) × P).

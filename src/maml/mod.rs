@@ -37,10 +37,10 @@ pub mod mnk_empirical;
 pub mod task;
 pub mod train;
 
+pub use crate::schedule::Schedule;
+pub use crate::task::Task;
 pub use inner::{adapt, inner_loop, InnerTrace};
 pub use metagrad::{meta_loss, meta_loss_grad, meta_loss_grad_dense, meta_outputs, task_meta_grad};
 pub use mnk_empirical::{empirical_mnk, empirical_mnk_dense, meta_jacobian};
-pub use crate::schedule::Schedule;
-pub use crate::task::Task;
 pub use task::{steps_of, validate_task, validate_tasks, Adapt, MamlConfig, Order};
 pub use train::{centre_tasks, predict, train, StepRecord, TrainConfig, TrainResult};

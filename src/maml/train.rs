@@ -17,10 +17,10 @@
 use super::metagrad::meta_loss_grad_unchecked;
 use super::mnk_empirical::empirical_mnk;
 use super::task::{steps_of, validate_tasks, MamlConfig};
-use crate::task::Task;
 use crate::error::{Error, Result};
 use crate::net::Mlp;
 use crate::schedule::Schedule;
+use crate::task::Task;
 use ndarray::{s, Array1, Array2, ArrayView1};
 use serde::{Deserialize, Serialize};
 
@@ -181,11 +181,7 @@ pub struct TrainResult {
 
 /// Tasks with labels shifted by f(·; θ_0) (support and query): training f on them is training the
 /// centred network on the original tasks (see the module docs).
-pub fn centre_tasks(
-    mlp: &Mlp,
-    theta0: ArrayView1<'_, f64>,
-    tasks: &[Task],
-) -> Result<Vec<Task>> {
+pub fn centre_tasks(mlp: &Mlp, theta0: ArrayView1<'_, f64>, tasks: &[Task]) -> Result<Vec<Task>> {
     mlp.check_theta(theta0)?;
     validate_tasks(mlp, tasks)?;
     Ok(tasks
@@ -269,7 +265,9 @@ pub fn train(
     let mut loss0 = f64::NAN;
     let mut residuals = Vec::new();
     for t in 0..=cfg.steps() {
-        let want_mnk = cfg.mnk_every.is_some_and(|k| t % k == 0 || t == cfg.steps());
+        let want_mnk = cfg
+            .mnk_every
+            .is_some_and(|k| t % k == 0 || t == cfg.steps());
         if want_mnk {
             let phi = empirical_mnk(mlp, theta.view(), tasks, maml)?;
             if t == 0 {
