@@ -8,7 +8,8 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use gbml_testbed::kernel::Parameterization;
-use gbml_testbed::maml::{meta_loss_grad, MamlConfig, MetaTask};
+use gbml_testbed::maml::{meta_loss_grad, MamlConfig};
+use gbml_testbed::mnk::Task;
 use gbml_testbed::net::{Mlp, NetActivation};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
@@ -21,7 +22,7 @@ pub const N_TASKS: usize = 25;
 pub const M: usize = 5;
 pub const N: usize = 15;
 
-fn tasks(seed: u64) -> Vec<MetaTask> {
+fn tasks(seed: u64) -> Vec<Task> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     // centred one-hot labels, point i in class i mod K
     let onehot = |rows: usize| {
@@ -39,7 +40,7 @@ fn tasks(seed: u64) -> Vec<MetaTask> {
             let xq = Array2::from_shape_fn((N, D), |_| rng.gen::<f64>());
             let ys = onehot(M);
             let yq = onehot(N);
-            MetaTask::new(xs, ys, xq, yq)
+            Task::new(xs, ys, xq, yq).unwrap()
         })
         .collect()
 }

@@ -15,7 +15,9 @@
 
 pub mod error;
 pub mod linalg;
+pub mod schedule;
 pub mod simd;
+pub mod task;
 pub mod tol;
 
 pub mod advise;

@@ -314,20 +314,22 @@ fn cli_exit_codes() {
 
 #[test]
 fn divergent_training_reports_the_critical_rate() {
-    use gbml_testbed::maml::{train, MamlConfig, MetaTask, TrainConfig};
+    use gbml_testbed::maml::{train, MamlConfig, TrainConfig};
+    use gbml_testbed::mnk::Task;
     use gbml_testbed::net::Mlp;
     let arch = Arch::new(1, Activation::Relu).with_width(16);
     let mlp = Mlp::new(&arch, 2, 1).unwrap();
     let theta = mlp.init(3);
-    let tasks: Vec<MetaTask> = (0..3)
+    let tasks: Vec<Task> = (0..3)
         .map(|i| {
             let a = i as f64 * 0.3;
-            MetaTask::new(
+            Task::new(
                 array![[1.0, a], [a, -1.0]],
                 array![[a], [1.0]],
                 array![[0.5, a], [-a, 0.2]],
                 array![[0.3], [a]],
             )
+            .unwrap()
         })
         .collect();
     let maml = MamlConfig::new(0.05, 1);
@@ -363,6 +365,63 @@ fn divergent_training_reports_the_critical_rate() {
     )
     .unwrap_err();
     assert!(matches!(e, Error::InvalidParameter { .. }), "{e}");
+}
+
+/// Finite MAML runs gradient steps: an inner or outer schedule with flow time, infinite time or
+/// a ridge (valid for the infinite-width MNK, which shares the `Schedule` type) is a typed error
+/// naming the schedule, never a silent λ = NaN; the same schedules as `Time::Steps` train.
+#[test]
+fn maml_rejects_schedules_it_cannot_run() {
+    use gbml_testbed::maml::{train, MamlConfig, TrainConfig};
+    use gbml_testbed::mnk::RidgeMode;
+    use gbml_testbed::net::Mlp;
+    let mlp = Mlp::new(&Arch::new(1, Activation::Relu).with_width(8), 2, 1).unwrap();
+    let theta = mlp.init(5);
+    let tasks = vec![task(array![[1.0, 0.5], [0.2, -1.0]], array![[0.5, 0.1]])];
+    let steps = Schedule::steps(0.05, 1);
+    let bad = [
+        (Schedule::flow(0.05), "inner"),
+        (Schedule::infinite(), "inner"),
+        (steps.with_ridge(1e-3, RidgeMode::Both), "inner ridge"),
+    ];
+    for (s, name) in bad {
+        let e = train(
+            &mlp,
+            theta.view(),
+            &tasks,
+            &MamlConfig::from_schedule(s),
+            &TrainConfig::new(0.01, 2),
+            &mut |_, _| {},
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidParameter { name: n, .. } if n == name),
+            "{e}"
+        );
+        let outer_name = name.replace("inner", "outer");
+        let e = train(
+            &mlp,
+            theta.view(),
+            &tasks,
+            &MamlConfig::from_schedule(steps),
+            &TrainConfig::from_schedule(s),
+            &mut |_, _| {},
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidParameter { name: n, .. } if *n == outer_name),
+            "{e}"
+        );
+    }
+    let ok = train(
+        &mlp,
+        theta.view(),
+        &tasks,
+        &MamlConfig::from_schedule(steps),
+        &TrainConfig::from_schedule(Schedule::steps(0.01, 2)),
+        &mut |_, _| {},
+    );
+    assert_eq!(ok.unwrap().records.len(), 3);
 }
 
 /// Inputs whose layer variances would overflow the pair products (|x| ~ 1e100, and 1e140 as

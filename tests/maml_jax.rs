@@ -7,7 +7,8 @@
 mod maml_common;
 
 use gbml_testbed::kernel::Parameterization;
-use gbml_testbed::maml::{self, Adapt, MamlConfig, MetaTask, Order};
+use gbml_testbed::maml::{self, Adapt, MamlConfig, Order};
+use gbml_testbed::mnk::Task;
 use gbml_testbed::net::{Mlp, NetActivation};
 use gbml_testbed::tol::{self, JAX_MIN_DIGITS};
 use maml_common::accuracy;
@@ -53,11 +54,11 @@ fn metagrad_matches_jax() {
         )
         .unwrap();
         let theta = Array1::from(vecf(&c["theta"]));
-        let tasks: Vec<MetaTask> = c["tasks"]
+        let tasks: Vec<Task> = c["tasks"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|t| MetaTask::new(mat(&t["xs"]), mat(&t["ys"]), mat(&t["xq"]), mat(&t["yq"])))
+            .map(|t| Task::new(mat(&t["xs"]), mat(&t["ys"]), mat(&t["xq"]), mat(&t["yq"])).unwrap())
             .collect();
         let tau = c["tau"].as_u64().unwrap() as usize;
         let adapt = if c["anil"].as_bool().unwrap() {

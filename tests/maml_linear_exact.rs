@@ -17,7 +17,8 @@
 //! [3780, 8505, 13230]; first-order −315·[4, 5, 6] = [−1260, −1575, −1890].
 
 use gbml_testbed::kernel::Parameterization;
-use gbml_testbed::maml::{self, MamlConfig, MetaTask, Order};
+use gbml_testbed::maml::{self, MamlConfig, Order};
+use gbml_testbed::mnk::Task;
 use gbml_testbed::net::{Mlp, NetActivation};
 use ndarray::{array, Array1};
 
@@ -81,13 +82,14 @@ fn nets() -> Vec<Mlp> {
     ]
 }
 
-fn task() -> MetaTask {
-    MetaTask::new(
+fn task() -> Task {
+    Task::new(
         array![[1.0, 2.0, 3.0]],
         array![[0.0]],
         array![[4.0, 5.0, 6.0]],
         array![[0.0]],
     )
+    .unwrap()
 }
 
 fn assert_close(c: &Array1<f64>, r: &[f64; 3], what: &str) {

@@ -5,7 +5,8 @@
 mod maml_common;
 
 use gbml_testbed::kernel::Parameterization;
-use gbml_testbed::maml::{self, Adapt, MamlConfig, MetaTask, Order};
+use gbml_testbed::maml::{self, Adapt, MamlConfig, Order};
+use gbml_testbed::mnk::Task;
 use gbml_testbed::net::{Mlp, NetActivation};
 use gbml_testbed::tol::{self, METAGRAD_MIN_DIGITS};
 use gbml_testbed::Error;
@@ -15,7 +16,7 @@ use ndarray::{Array1, Array2};
 fn fd_metagrad(
     net: &Mlp,
     theta: &Array1<f64>,
-    tasks: &[MetaTask],
+    tasks: &[Task],
     cfg: &MamlConfig,
     h: f64,
 ) -> Vec<f64> {

@@ -16,7 +16,8 @@
 mod maml_common;
 
 use gbml_testbed::kernel::Parameterization;
-use gbml_testbed::maml::{self, Adapt, MamlConfig, MetaTask};
+use gbml_testbed::maml::{self, Adapt, MamlConfig};
+use gbml_testbed::mnk::Task;
 use gbml_testbed::net::{Mlp, NetActivation};
 use gbml_testbed::tol;
 use maml_common::random_tasks;
@@ -39,7 +40,7 @@ fn t_op(theta_s: &Array2<f64>, lr: f64, tau: usize) -> Array2<f64> {
 type Kern<'a> = dyn Fn(&Array2<f64>, &Array2<f64>) -> Array2<f64> + 'a;
 
 /// The MNK formula from a kernel function `kern(X1, X2)` (point-major, k outputs).
-fn mnk_formula(kern: &Kern<'_>, tasks: &[MetaTask], lr: f64, tau: usize) -> Array2<f64> {
+fn mnk_formula(kern: &Kern<'_>, tasks: &[Task], lr: f64, tau: usize) -> Array2<f64> {
     let a: Vec<Array2<f64>> = tasks
         .iter()
         .map(|t| kern(&t.xq, &t.xs).dot(&t_op(&kern(&t.xs, &t.xs), lr, tau)))

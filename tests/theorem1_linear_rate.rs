@@ -56,7 +56,8 @@ fn theorem1_linear_rate_full() {
 #[test]
 fn trainer_records_residuals_matching_the_loss() {
     use gbml_testbed::kernel::{Activation, Arch};
-    use gbml_testbed::maml::{train, MamlConfig, MetaTask, TrainConfig};
+    use gbml_testbed::maml::{train, MamlConfig, TrainConfig};
+    use gbml_testbed::mnk::Task;
     use gbml_testbed::net::Mlp;
     use ndarray::Array2;
     let arch = Arch::new(1, Activation::Relu)
@@ -68,8 +69,8 @@ fn trainer_records_residuals_matching_the_loss() {
     let g =
         |n: usize, s: f64| Array2::from_shape_fn((n, 2), |(i, j)| ((i + 2 * j) as f64 * s).cos());
     let tasks = vec![
-        MetaTask::new(f(4, 0.7), g(4, 0.3), f(3, 1.1), g(3, 0.9)),
-        MetaTask::new(f(4, 1.9), g(4, 0.5), f(2, 0.4), g(2, 1.3)),
+        Task::new(f(4, 0.7), g(4, 0.3), f(3, 1.1), g(3, 0.9)).unwrap(),
+        Task::new(f(4, 1.9), g(4, 0.5), f(2, 0.4), g(2, 1.3)).unwrap(),
     ];
     let theta0 = mlp.init(7);
     let cfg = MamlConfig::new(0.05, 2);

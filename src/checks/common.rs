@@ -1,19 +1,9 @@
-//! Helpers shared by the checkers: task conversion, matrix distances, slope claims and figures.
+//! Helpers shared by the checkers: matrix distances, slope claims and figures.
 
 use super::stats::{loglog_slope, SlopeFit};
 use super::{fmt_num, ClaimResult, Figure, Series, Style, Verdict};
 use crate::error::Result;
-use crate::maml::MetaTask;
-use crate::mnk::TaskSet;
 use ndarray::{Array2, ArrayView2};
-
-/// The MAML view of an MNK task set (same support/query arrays).
-pub fn meta_tasks(set: &TaskSet) -> Vec<MetaTask> {
-    set.tasks()
-        .iter()
-        .map(|t| MetaTask::new(t.xs.clone(), t.ys.clone(), t.xq.clone(), t.yq.clone()))
-        .collect()
-}
 
 /// Frobenius norm.
 pub fn fro(a: ArrayView2<f64>) -> f64 {

@@ -57,7 +57,10 @@ pub fn check_kernel_convergence(st: &Settings) -> Result<CheckReport> {
         "MNK",
         format!(
             "sweep networks (1 hidden layer), λ = {}, τ = {}, widths {:?}, {} seeds",
-            sw.inner.0, sw.inner.1, sw.widths, sw.seeds
+            sw.maml_config().inner_lr(),
+            sw.maml_config().inner_steps(),
+            sw.widths,
+            sw.seeds
         ),
     );
     let theta = kernel::ntk(&arch, pts.view(), None)?;

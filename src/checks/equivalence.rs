@@ -78,7 +78,7 @@ pub fn check_kernel_regression(st: &Settings) -> Result<CheckReport> {
                 ),
             ] {
                 let k = sweep_mnk(&a, sw.inner);
-                let sched = crate::mnk::Schedule::steps(sw.eta, sw.steps);
+                let sched = sw.outer();
                 let mut e = Vec::new();
                 let pc = k.predict(&sw.train, &sw.test, &sched, None)?.test;
                 for r in &sw.runs {

@@ -16,8 +16,8 @@
 //!   ([`crate::tol::LINEAR_TRAJECTORY_REL`]).
 
 use super::common::{
-    meta_tasks, rel_fro, slope_claim, slope_control, slope_resolution_detail, slope_text, stack,
-    width_figure, SIGMA_W_OFF,
+    rel_fro, slope_claim, slope_control, slope_resolution_detail, slope_text, stack, width_figure,
+    SIGMA_W_OFF,
 };
 use super::stats::loglog_slope;
 use super::sweep::sweep;
@@ -68,8 +68,7 @@ pub fn check_functional_gd(st: &Settings) -> Result<CheckReport> {
     let arch = base.clone().with_width(width);
     let mlp = Mlp::new(&arch, sw.train.d(), 1)?;
     let theta0 = mlp.init(st.seed ^ 0xf00d);
-    let tasks = meta_tasks(&sw.train);
-    let test_tasks = meta_tasks(&sw.test);
+    let (tasks, test_tasks) = (sw.train.tasks(), sw.test.tasks());
     rep.param(
         "network",
         format!(
@@ -82,7 +81,7 @@ pub fn check_functional_gd(st: &Settings) -> Result<CheckReport> {
         |m: &Mlp, th: &ndarray::Array1<f64>, lr: f64, analytic: Option<&Arch>| -> Result<f64> {
             let cfg = MamlConfig::new(lr, 1);
             let (mut d, mut u) = (Vec::new(), Vec::new());
-            for t in &tasks {
+            for t in tasks {
                 let th1 = maml::adapt(m, th.view(), t, &cfg)?;
                 d.push(&m.forward(th1.view(), t.xq.view())? - &m.forward(th.view(), t.xq.view())?);
                 let k = match analytic {
@@ -112,12 +111,12 @@ pub fn check_functional_gd(st: &Settings) -> Result<CheckReport> {
     );
 
     // 5b outer step vs η.
-    let cfg = MamlConfig::new(sw.inner.0, sw.inner.1);
-    let (_, grad) = maml::meta_loss_grad(&mlp, theta0.view(), &tasks, &cfg)?;
-    let f0_test = stack(&maml::meta_outputs(&mlp, theta0.view(), &test_tasks, &cfg)?);
-    let f0_train = stack(&maml::meta_outputs(&mlp, theta0.view(), &tasks, &cfg)?);
-    let j_test = maml::meta_jacobian(&mlp, theta0.view(), &test_tasks, &cfg)?;
-    let j_train = maml::meta_jacobian(&mlp, theta0.view(), &tasks, &cfg)?;
+    let cfg = sw.maml_config();
+    let (_, grad) = maml::meta_loss_grad(&mlp, theta0.view(), tasks, &cfg)?;
+    let f0_test = stack(&maml::meta_outputs(&mlp, theta0.view(), test_tasks, &cfg)?);
+    let f0_train = stack(&maml::meta_outputs(&mlp, theta0.view(), tasks, &cfg)?);
+    let j_test = maml::meta_jacobian(&mlp, theta0.view(), test_tasks, &cfg)?;
+    let j_train = maml::meta_jacobian(&mlp, theta0.view(), tasks, &cfg)?;
     let phi_x = linalg::matmul_t(j_test.view(), j_train.view());
     let resid = &f0_train - &sw.train.query_y();
     let base_u = linalg::matmul(phi_x.view(), resid.view());
@@ -129,7 +128,7 @@ pub fn check_functional_gd(st: &Settings) -> Result<CheckReport> {
     let mut oerrs = Vec::new();
     for &eta in &etas {
         let th1 = &theta0 - &(&grad * eta);
-        let f1 = stack(&maml::meta_outputs(&mlp, th1.view(), &test_tasks, &cfg)?);
+        let f1 = stack(&maml::meta_outputs(&mlp, th1.view(), test_tasks, &cfg)?);
         let u = &base_u * (-eta);
         oerrs.push(rel_fro((&f1 - &f0_test).view(), u.view()));
     }
@@ -250,21 +249,24 @@ pub fn check_functional_gd(st: &Settings) -> Result<CheckReport> {
     let ltest = mnk::data::linear_tasks(spec, st.seed.wrapping_add(12))?;
     let lmlp = Mlp::new(&larch, 24, 1)?;
     let lth0 = lmlp.init(st.seed ^ 0x5d);
-    let lcfg = MamlConfig::new(0.3, 2);
-    let lk = Mnk::new(BaseKernel::Analytic(larch.clone()), Schedule::steps(0.3, 2));
+    // one inner schedule for the linear net and its MNK (and the σ_w control's MNK)
+    let linner = Schedule::steps(0.3, 2);
+    let lcfg = MamlConfig::from_schedule(linner);
+    let lk = Mnk::new(BaseKernel::Analytic(larch.clone()), linner);
     let spec_phi = mnk::Spectrum::of(lk.phi(&ltrain)?.view())?;
     let (eta, steps) = (0.5 * spec_phi.eta_crit, 40);
+    let louter = Schedule::steps(eta, steps);
     let res = maml::train(
         &lmlp,
         lth0.view(),
-        &meta_tasks(&ltrain),
+        ltrain.tasks(),
         &lcfg,
-        &TrainConfig::new(eta, steps),
+        &TrainConfig::from_schedule(louter),
         &mut |_, _| {},
     )?;
-    let lt = meta_tasks(&ltest);
-    let f_meta = stack(&maml::meta_outputs(&lmlp, res.theta.view(), &lt, &lcfg)?);
-    let g_base = stack(&maml::meta_outputs(&lmlp, lth0.view(), &lt, &lcfg)?);
+    let lt = ltest.tasks();
+    let f_meta = stack(&maml::meta_outputs(&lmlp, res.theta.view(), lt, &lcfg)?);
+    let g_base = stack(&maml::meta_outputs(&lmlp, lth0.view(), lt, &lcfg)?);
     let f0_of = |set: &mnk::TaskSet| -> Result<F0> {
         Ok(F0 {
             query: lmlp.forward(lth0.view(), set.query_x().view())?,
@@ -272,12 +274,7 @@ pub fn check_functional_gd(st: &Settings) -> Result<CheckReport> {
         })
     };
     let (a, b) = (f0_of(&ltrain)?, f0_of(&ltest)?);
-    let pred = lk.predict(
-        &ltrain,
-        &ltest,
-        &Schedule::steps(eta, steps),
-        Some((&a, &b)),
-    )?;
+    let pred = lk.predict(&ltrain, &ltest, &louter, Some((&a, &b)))?;
     let meta_claim = |pred: &mnk::Prediction| {
         let projected: Array2<f64> = &pred.test - &pred.g_test;
         let e = rel_fro((&f_meta - &g_base).view(), projected.view());
@@ -292,10 +289,10 @@ pub fn check_functional_gd(st: &Settings) -> Result<CheckReport> {
     if st.controls {
         // control: the projected term from the MNK with σ_w off by 1%
         let off = larch.clone().with_sigma_w(larch.sigma_w * SIGMA_W_OFF);
-        let k = Mnk::new(BaseKernel::Analytic(off), Schedule::steps(0.3, 2)).predict(
+        let k = Mnk::new(BaseKernel::Analytic(off), linner).predict(
             &ltrain,
             &ltest,
-            &Schedule::steps(eta, steps),
+            &louter,
             Some((&a, &b)),
         )?;
         c = c.with_control(

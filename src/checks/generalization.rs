@@ -76,7 +76,7 @@
 //! finite MAML and the same-schedule MNK); Omniglot 5-way 1-shot accuracy vs N of the MNK
 //! predictor, G, finite MAML and the same-schedule MNK (random-order family).
 
-use super::common::{meta_tasks, stack};
+use super::common::stack;
 use super::stats::spearman;
 use super::{fmt_num, CheckReport, ClaimResult, Figure, Series, Settings, Style, Verdict};
 use crate::error::{Error, Result};
@@ -935,23 +935,22 @@ fn maml_vs_mnk(
     steps: usize,
     seed: u64,
 ) -> Result<MamlCmp> {
-    let mnk = Mnk::new(
-        BaseKernel::Analytic(fam.arch()),
-        Schedule::steps(fam.inner_lr(), 1),
-    );
+    let inner = Schedule::steps(fam.inner_lr(), 1);
+    let mnk = Mnk::new(BaseKernel::Analytic(fam.arch()), inner);
     let phi = mnk.phi(train)?;
     let spec = mnk::Spectrum::of(phi.view())?;
     let eta = 0.5 * spec.eta_crit;
-    let pred = mnk.predict(train, test, &Schedule::steps(eta, steps), None)?;
+    let outer = Schedule::steps(eta, steps);
+    let pred = mnk.predict(train, test, &outer, None)?;
     let base = mnk::g_term(test, &mnk.adapters(test)?, None)?;
     let mlp = Mlp::new(&fam.arch().with_width(width), train.d(), train.k())?;
     let theta0 = mlp.init(seed);
-    let cfg = MamlConfig::new(fam.inner_lr(), 1);
-    let tc = TrainConfig::new(eta, steps).with_centred(true);
+    let cfg = MamlConfig::from_schedule(inner);
+    let tc = TrainConfig::from_schedule(outer).with_centred(true);
     let res = maml::train(
         &mlp,
         theta0.view(),
-        &meta_tasks(train),
+        train.tasks(),
         &cfg,
         &tc,
         &mut |_, _| {},
@@ -960,7 +959,7 @@ fn maml_vs_mnk(
         &mlp,
         res.theta.view(),
         Some(res.theta0.view()),
-        &meta_tasks(test),
+        test.tasks(),
         &cfg,
     )?;
     Ok(MamlCmp {

@@ -17,7 +17,7 @@
 //! Tolerance: [`crate::tol::LINEAR_IDENTITY_REL`] (normwise relative, static identities) and
 //! [`crate::tol::LINEAR_TRAJECTORY_REL`] (after t outer steps; rounding grows ~linearly in t).
 
-use super::common::{meta_tasks, rel_fro, stack, SIGMA_W_OFF};
+use super::common::{rel_fro, stack, SIGMA_W_OFF};
 use super::{fmt_num, CheckReport, ClaimResult, Figure, Series, Settings, Style};
 use crate::error::Result;
 use crate::kernel::{self, Activation, Arch};
@@ -81,9 +81,10 @@ pub fn check_linear_identities(st: &Settings) -> Result<CheckReport> {
 
     let mlp = Mlp::new(&arch, d, 1)?;
     let theta0 = mlp.init(st.seed ^ 0x6c696e);
-    let cfg = MamlConfig::new(lr, tau);
-    let tasks = meta_tasks(&train_set);
-    let test_tasks = meta_tasks(&test_set);
+    // one inner schedule for the finite net and the analytic MNK
+    let inner = Schedule::steps(lr, tau);
+    let cfg = MamlConfig::from_schedule(inner);
+    let (tasks, test_tasks) = (train_set.tasks(), test_set.tasks());
     let pts = train_set.points();
 
     // 6a: empirical NTK = analytic NTK.
@@ -108,8 +109,7 @@ pub fn check_linear_identities(st: &Settings) -> Result<CheckReport> {
     rep.push(with_sigma_control(&archs, ntk_claim)?);
 
     // 6b: inner loop in closed form.
-    let inner = Schedule::steps(lr, tau);
-    let outs = maml::meta_outputs(&mlp, theta0.view(), &tasks, &cfg)?;
+    let outs = maml::meta_outputs(&mlp, theta0.view(), tasks, &cfg)?;
     let inner_claim = |a: &Arch| -> Result<ClaimResult> {
         let mut worst: f64 = 0.0;
         for (t, f_net) in train_set.tasks().iter().zip(&outs) {
@@ -135,7 +135,7 @@ pub fn check_linear_identities(st: &Settings) -> Result<CheckReport> {
     let mnk_of = |a: &Arch| Mnk::new(BaseKernel::Analytic(a.clone()), inner);
     let mnk_k = mnk_of(&arch);
     let phi = mnk_k.phi(&train_set)?;
-    let phi_emp = maml::empirical_mnk(&mlp, theta0.view(), &tasks, &cfg)?;
+    let phi_emp = maml::empirical_mnk(&mlp, theta0.view(), tasks, &cfg)?;
     let phi_claim = |a: &Arch| -> Result<ClaimResult> {
         Ok(ClaimResult::at_most(
             "linear.phi_equals_jf",
@@ -149,6 +149,8 @@ pub fn check_linear_identities(st: &Settings) -> Result<CheckReport> {
     // 6d: outer loop in closed form.
     let spec_phi = mnk::Spectrum::of(phi.view())?;
     let eta = 0.9 * spec_phi.eta_crit;
+    // one outer schedule for the trained net and the MNK predictor
+    let outer = Schedule::steps(eta, steps);
     rep.param(
         "outer",
         format!(
@@ -162,9 +164,9 @@ pub fn check_linear_identities(st: &Settings) -> Result<CheckReport> {
     let res = maml::train(
         &mlp,
         theta0.view(),
-        &tasks,
+        tasks,
         &cfg,
-        &TrainConfig::new(eta, steps),
+        &TrainConfig::from_schedule(outer),
         &mut |_, _| {},
     )?;
     let measured: Vec<f64> = res.records.iter().map(|r| r.meta_loss).collect();
@@ -208,16 +210,11 @@ pub fn check_linear_identities(st: &Settings) -> Result<CheckReport> {
         &mlp,
         res.theta.view(),
         None,
-        &test_tasks,
+        test_tasks,
         &cfg,
     )?);
     let pred_claim = |a: &Arch| -> Result<ClaimResult> {
-        let pred = mnk_of(a).predict(
-            &train_set,
-            &test_set,
-            &Schedule::steps(eta, steps),
-            Some((&f0_tr, &f0_te)),
-        )?;
+        let pred = mnk_of(a).predict(&train_set, &test_set, &outer, Some((&f0_tr, &f0_te)))?;
         Ok(ClaimResult::at_most(
             "linear.predictor_equivalence",
             "trained model on test tasks = MNK predictor (η, t, f0)",
@@ -248,7 +245,7 @@ pub fn check_linear_identities(st: &Settings) -> Result<CheckReport> {
         let r2 = maml::train(
             &mlp,
             theta0.view(),
-            &tasks,
+            tasks,
             &cfg,
             &TrainConfig::new(2.0 * eta, steps),
             &mut |_, _| {},

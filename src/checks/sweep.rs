@@ -12,7 +12,7 @@
 //! - outer loop: full-batch GD at η = ½ η*, η* = 2/(λ_min + λ_max) of the analytic Φ, T steps;
 //!   Φ̂_t recorded every T/10 steps; both the plain network and the centred one (f − f(·; θ_0)).
 
-use super::common::{meta_tasks, stack};
+use super::common::stack;
 use super::{Profile, Settings};
 use crate::error::Result;
 use crate::kernel::{Activation, Arch};
@@ -54,8 +54,8 @@ pub struct Sweep {
     pub train: TaskSet,
     /// Test tasks.
     pub test: TaskSet,
-    /// Inner rate λ and steps τ.
-    pub inner: (f64, usize),
+    /// Inner schedule (λ, τ steps), the same for the finite nets and the analytic MNK.
+    pub inner: Schedule,
     /// Analytic MNK Φ on the training tasks.
     pub phi: Array2<f64>,
     /// Its spectrum.
@@ -79,11 +79,19 @@ pub struct Sweep {
 }
 
 /// The MNK used by the sweep (analytic base kernel, discrete inner schedule).
-pub fn sweep_mnk(arch: &Arch, inner: (f64, usize)) -> Mnk {
-    Mnk::new(
-        BaseKernel::Analytic(arch.clone()),
-        Schedule::steps(inner.0, inner.1),
-    )
+pub fn sweep_mnk(arch: &Arch, inner: Schedule) -> Mnk {
+    Mnk::new(BaseKernel::Analytic(arch.clone()), inner)
+}
+
+impl Sweep {
+    /// The finite nets' MAML options: second order, full adaptation, the sweep's inner schedule.
+    pub fn maml_config(&self) -> MamlConfig {
+        MamlConfig::from_schedule(self.inner)
+    }
+    /// The outer schedule (η, T steps) of the finite nets and of the MNK predictor.
+    pub fn outer(&self) -> Schedule {
+        Schedule::steps(self.eta, self.steps)
+    }
 }
 
 fn cache() -> &'static Mutex<HashMap<(u8, u64), Arc<Sweep>>> {
@@ -125,7 +133,7 @@ fn compute(st: &Settings) -> Result<Sweep> {
     };
     let train = mnk::data::linear_tasks(spec, st.seed.wrapping_add(101))?;
     let test = mnk::data::linear_tasks(spec, st.seed.wrapping_add(202))?;
-    let inner = (0.1, 1);
+    let inner = Schedule::steps(0.1, 1);
     let mnk_k = sweep_mnk(&arch, inner);
     let phi = mnk_k.phi(&train)?;
     let spectrum = Spectrum::of(phi.view())?;
@@ -138,9 +146,9 @@ fn compute(st: &Settings) -> Result<Sweep> {
         vec![64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384],
     );
     let seeds = st.pick(3, 6, 10);
-    let cfg = MamlConfig::new(inner.0, inner.1);
-    let tasks = meta_tasks(&train);
-    let test_tasks = meta_tasks(&test);
+    let outer = Schedule::steps(eta, steps);
+    let cfg = MamlConfig::from_schedule(inner);
+    let (tasks, test_tasks) = (train.tasks(), test.tasks());
     let pb = st.bar(
         (widths.len() * seeds) as u64,
         "training sweep (widths × seeds)",
@@ -152,24 +160,24 @@ fn compute(st: &Settings) -> Result<Sweep> {
         let mlp = Mlp::new(&a, spec.d, 1)?;
         for s in 0..seeds {
             let theta0 = mlp.init(init_seed(st.seed, w, s));
-            let tc = TrainConfig::new(eta, steps)
+            let tc = TrainConfig::from_schedule(outer)
                 .with_mnk_every(Some((steps / 10).max(1)))
                 .with_residuals(w == *widths.last().expect("widths"));
-            let res = maml::train(&mlp, theta0.view(), &tasks, &cfg, &tc, &mut |_, _| {})?;
-            let tcc = TrainConfig::new(eta, steps).with_centred(true);
-            let resc = maml::train(&mlp, theta0.view(), &tasks, &cfg, &tcc, &mut |_, _| {})?;
+            let res = maml::train(&mlp, theta0.view(), tasks, &cfg, &tc, &mut |_, _| {})?;
+            let tcc = TrainConfig::from_schedule(outer).with_centred(true);
+            let resc = maml::train(&mlp, theta0.view(), tasks, &cfg, &tcc, &mut |_, _| {})?;
             let test_pred = stack(&maml::predict(
                 &mlp,
                 res.theta.view(),
                 None,
-                &test_tasks,
+                test_tasks,
                 &cfg,
             )?);
             let test_pred_centred = stack(&maml::predict(
                 &mlp,
                 resc.theta.view(),
                 Some(theta0.view()),
-                &test_tasks,
+                test_tasks,
                 &cfg,
             )?);
             let f0_of = |set: &TaskSet| -> Result<F0> {
@@ -179,12 +187,7 @@ fn compute(st: &Settings) -> Result<Sweep> {
                 })
             };
             let f0 = (f0_of(&train)?, f0_of(&test)?);
-            let p = mnk_k.predict(
-                &train,
-                &test,
-                &Schedule::steps(eta, steps),
-                Some((&f0.0, &f0.1)),
-            )?;
+            let p = mnk_k.predict(&train, &test, &outer, Some((&f0.0, &f0.1)))?;
             mnk_pred.push(p.test);
             runs.push(Run {
                 width: w,
@@ -200,9 +203,7 @@ fn compute(st: &Settings) -> Result<Sweep> {
         }
     }
     pb.finish_and_clear();
-    let mnk_pred_centred = mnk_k
-        .predict(&train, &test, &Schedule::steps(eta, steps), None)?
-        .test;
+    let mnk_pred_centred = mnk_k.predict(&train, &test, &outer, None)?.test;
     Ok(Sweep {
         arch,
         train,

@@ -336,7 +336,7 @@ pub fn check_theorem1(st: &Settings) -> Result<CheckReport> {
     ));
     if st.controls {
         let mlp = Mlp::new(&sw.arch.clone().with_width(wmax), sw.train.d(), 1)?;
-        let tasks = super::common::meta_tasks(&sw.train);
+        let tasks = sw.train.tasks();
         for (cid, desc, order, factor) in [
             (
                 "first_order",
@@ -351,7 +351,7 @@ pub fn check_theorem1(st: &Settings) -> Result<CheckReport> {
                 0.9,
             ),
         ] {
-            let cfg = MamlConfig::new(sw.inner.0, sw.inner.1).with_order(order);
+            let cfg = sw.maml_config().with_order(order);
             let mut ctl = Vec::new();
             for s in 0..sw.seeds {
                 let theta0 = mlp.init(
@@ -362,7 +362,7 @@ pub fn check_theorem1(st: &Settings) -> Result<CheckReport> {
                 let tc = TrainConfig::new(factor * sw.eta, sw.steps)
                     .with_mnk_every(Some(sw.steps))
                     .with_residuals(true);
-                let res = maml::train(&mlp, theta0.view(), &tasks, &cfg, &tc, &mut |_, _| {})?;
+                let res = maml::train(&mlp, theta0.view(), tasks, &cfg, &tc, &mut |_, _| {})?;
                 let l: Vec<f64> = res.records.iter().map(|x| x.meta_loss).collect();
                 ctl.push(late_ratio(s, &l, &res.residuals, &res.mnk, y_norm)?);
             }
@@ -377,8 +377,8 @@ pub fn check_theorem1(st: &Settings) -> Result<CheckReport> {
                     k.measured_text,
                     k.verdict.as_str(),
                     fmt_num(pred),
-                    sw.inner.0,
-                    sw.inner.1
+                    cfg.inner_lr(),
+                    cfg.inner_steps()
                 ));
             } else {
                 ratio_claim = ratio_claim.with_control(cid, desc, &k);
@@ -390,8 +390,8 @@ pub fn check_theorem1(st: &Settings) -> Result<CheckReport> {
     // 2c divergence (η = 3 · 2/λ_max) and 2d violation reported in the catapult window.
     let mlp = Mlp::new(&sw.arch.clone().with_width(wmax), sw.train.d(), 1)?;
     let theta0 = mlp.init(st.seed ^ 0xd1e);
-    let cfg = MamlConfig::new(sw.inner.0, sw.inner.1);
-    let tasks = super::common::meta_tasks(&sw.train);
+    let cfg = sw.maml_config();
+    let tasks = sw.train.tasks();
     let steps_div = 60;
     let run_at = |factor: f64,
                   mnk: bool|
@@ -407,7 +407,7 @@ pub fn check_theorem1(st: &Settings) -> Result<CheckReport> {
             tc = tc.with_mnk_every(Some(steps_div));
         }
         tc.divergence_factor = 1e14;
-        match maml::train(&mlp, theta0.view(), &tasks, &cfg, &tc, &mut |_, _| {}) {
+        match maml::train(&mlp, theta0.view(), tasks, &cfg, &tc, &mut |_, _| {}) {
             Ok(res) => Ok((
                 eta_div,
                 res.records.iter().map(|r| r.meta_loss).collect(),
@@ -426,7 +426,7 @@ pub fn check_theorem1(st: &Settings) -> Result<CheckReport> {
         if *s > 1 {
             let mut tc = TrainConfig::new(eta_div, s - 1);
             tc.divergence_factor = f64::MAX;
-            if let Ok(res) = maml::train(&mlp, theta0.view(), &tasks, &cfg, &tc, &mut |_, _| {}) {
+            if let Ok(res) = maml::train(&mlp, theta0.view(), tasks, &cfg, &tc, &mut |_, _| {}) {
                 div_losses = res.records.iter().map(|r| r.meta_loss).collect();
             }
         }
@@ -615,7 +615,11 @@ pub fn describe(rep: &mut CheckReport, sw: &Sweep) {
     );
     rep.param(
         "inner",
-        format!("λ = {}, τ = {} (second order)", sw.inner.0, sw.inner.1),
+        format!(
+            "λ = {}, τ = {} (second order)",
+            sw.maml_config().inner_lr(),
+            sw.maml_config().inner_steps()
+        ),
     );
     rep.param(
         "MNK",
@@ -660,13 +664,13 @@ fn regime_probe(st: &Settings, rep: &mut CheckReport, c: &Theorem1Constants) -> 
         st.seed.wrapping_add(303),
     )?;
     // inputs span [−5, 5]: the support NTK reaches λ_max ≈ 160, so the inner rate is 0.002
-    let inner = (0.002, 1);
+    let inner = crate::mnk::Schedule::steps(0.002, 1);
     let phi = super::sweep::sweep_mnk(&arch, inner).phi(&set)?;
     let sp = Spectrum::of(phi.view())?;
     let eta = 0.5 * sp.eta_crit;
     let steps = 200;
-    let cfg = MamlConfig::new(inner.0, inner.1);
-    let tasks = super::common::meta_tasks(&set);
+    let cfg = MamlConfig::from_schedule(inner);
+    let tasks = set.tasks();
     let mut parts = Vec::new();
     for &w in &[256usize, 1024, 4096] {
         let mlp = Mlp::new(&arch.clone().with_width(w), 1, 1)?;
@@ -676,7 +680,7 @@ fn regime_probe(st: &Settings, rep: &mut CheckReport, c: &Theorem1Constants) -> 
             let res = maml::train(
                 &mlp,
                 th.view(),
-                &tasks,
+                tasks,
                 &cfg,
                 &TrainConfig::new(eta, steps),
                 &mut |_, _| {},

@@ -35,10 +35,10 @@ use super::omniglot_data::{
 use super::stats::{wilson, PairedDiff};
 use crate::error::{Error, Result};
 use crate::kernel::{self, Arch};
-use crate::maml::{self, MamlConfig, MetaTask, TrainConfig};
+use crate::maml::{self, MamlConfig, TrainConfig};
 use crate::mnk::data::Omniglot;
 use crate::mnk::predict::centred_one_hot;
-use crate::mnk::{BaseKernel, KernelFn, Mnk, Precomputed, Schedule, TaskSet};
+use crate::mnk::{BaseKernel, KernelFn, Mnk, Precomputed, Schedule, Task, TaskSet};
 use crate::net::Mlp;
 use ndarray::{concatenate, Array1, Array2, ArrayView2, Axis};
 use rand::seq::SliceRandom;
@@ -546,10 +546,15 @@ fn run_maml(
     // the cosine, as in the MNK's cosine-normalised base kernel.
     let root_d = (pool.x.ncols() as f64).sqrt();
     let px = |idx: &Array2<f64>| pool.pixels(idx) * root_d;
-    let to_meta = |set: &TaskSet| -> Vec<MetaTask> {
+    let to_meta = |set: &TaskSet| -> Vec<Task> {
         set.tasks()
             .iter()
-            .map(|t| MetaTask::new(px(&t.xs), t.ys.clone(), px(&t.xq), t.yq.clone()))
+            .map(|t| Task {
+                xs: px(&t.xs),
+                ys: t.ys.clone(),
+                xq: px(&t.xq),
+                yq: t.yq.clone(),
+            })
             .collect()
     };
     let (tr, te) = (to_meta(train), to_meta(test));

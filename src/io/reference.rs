@@ -195,7 +195,7 @@ pub(crate) fn training_tasks(
 /// then b), and the meta-loss after each of `outer.steps` full-batch outer steps from `params`.
 /// Losses are sums (½‖·‖²); `loss: mean` divides the inner loss by m·k and the meta-loss by N·n·k.
 fn maml_reference(m: &Manifest, inputs: &Inputs, arch: crate::kernel::Arch) -> Result<ArrayD<f64>> {
-    use crate::maml::{self, Adapt, MamlConfig, MetaTask, TrainConfig};
+    use crate::maml::{self, Adapt, MamlConfig, TrainConfig};
     use crate::net::NetActivation;
     let q = m.quantity;
     let c = &m.conventions;
@@ -226,14 +226,10 @@ fn maml_reference(m: &Manifest, inputs: &Inputs, arch: crate::kernel::Arch) -> R
     let cfg = MamlConfig::new(lr * inner_scale, steps)
         .with_order(c.order.unwrap_or_default())
         .with_adapt(adapt);
-    let tasks: Vec<MetaTask> = set
-        .tasks()
-        .iter()
-        .map(|t| MetaTask::new(t.xs.clone(), t.ys.clone(), t.xq.clone(), t.yq.clone()))
-        .collect();
+    let tasks = set.tasks();
     match q {
         Quantity::MetaGradient => {
-            let (_, g) = maml::meta_loss_grad(&mlp, theta.view(), &tasks, &cfg)?;
+            let (_, g) = maml::meta_loss_grad(&mlp, theta.view(), tasks, &cfg)?;
             Ok((g * outer_scale).into_dyn())
         }
         _ => {
@@ -248,7 +244,7 @@ fn maml_reference(m: &Manifest, inputs: &Inputs, arch: crate::kernel::Arch) -> R
             let res = maml::train(
                 &mlp,
                 theta.view(),
-                &tasks,
+                tasks,
                 &cfg,
                 &TrainConfig::new(eta * outer_scale, t),
                 &mut |_, _| {},

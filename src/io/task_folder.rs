@@ -5,7 +5,7 @@
 
 use super::npy::read_array3_npy;
 use crate::error::{Error, Result};
-use crate::maml::MetaTask;
+use crate::task::Task;
 use ndarray::{s, Array2, Array3};
 use std::path::Path;
 
@@ -17,7 +17,7 @@ pub fn file_names(prefix: &str) -> [String; 4] {
 /// Read the tasks with `prefix` from `dir`: `None` when none of the four files exists, an
 /// [`Error::Io`] naming the missing file when only some exist, [`Error::Shape`] when the task
 /// counts or per-task shapes disagree.
-pub fn read_tasks(dir: &Path, prefix: &str) -> Result<Option<Vec<MetaTask>>> {
+pub fn read_tasks(dir: &Path, prefix: &str) -> Result<Option<Vec<Task>>> {
     let names = file_names(prefix);
     if names.iter().all(|n| !dir.join(n).exists()) {
         return Ok(None);
@@ -56,7 +56,13 @@ pub fn read_tasks(dir: &Path, prefix: &str) -> Result<Option<Vec<MetaTask>>> {
     let tasks = (0..count)
         .map(|i| {
             let g = |a: &Array3<f64>| -> Array2<f64> { a.slice(s![i, .., ..]).to_owned() };
-            MetaTask::new(g(&full[0]), g(&full[1]), g(&full[2]), g(&full[3]))
+            // checked against the network by `maml` (maml::validate_task)
+            Task {
+                xs: g(&full[0]),
+                ys: g(&full[1]),
+                xq: g(&full[2]),
+                yq: g(&full[3]),
+            }
         })
         .collect();
     Ok(Some(tasks))

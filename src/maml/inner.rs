@@ -7,9 +7,10 @@
 //!
 //! with P = I (MAML) or P the projection onto the readout layer (ANIL, [`Adapt::Head`]).
 
-use super::task::{Adapt, MamlConfig, MetaTask};
+use super::task::{Adapt, MamlConfig};
 use crate::error::Result;
 use crate::net::{ForwardCache, Mlp};
+use crate::task::Task;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2};
 
 /// Everything the backward pass through the inner loop needs: the iterates θ_0..θ_τ and the
@@ -56,7 +57,7 @@ pub(crate) fn support_grad(
 }
 
 /// Run the inner loop from θ on the support (X', Y'), keeping the trace. Inputs are assumed
-/// checked (see [`super::task::MetaTask::validate`]).
+/// checked (see [`super::task::validate_task`]).
 pub fn inner_loop(
     mlp: &Mlp,
     theta: ArrayView1<'_, f64>,
@@ -64,7 +65,7 @@ pub fn inner_loop(
     ys: ArrayView2<'_, f64>,
     cfg: &MamlConfig,
 ) -> InnerTrace {
-    let tau = cfg.inner_steps;
+    let tau = cfg.inner_steps();
     let mut iterates = Vec::with_capacity(tau + 1);
     let mut caches = Vec::with_capacity(tau);
     let mut resids = Vec::with_capacity(tau);
@@ -75,7 +76,7 @@ pub fn inner_loop(
         let r = &cache.out - &ys;
         let g = support_grad(mlp, th.view(), &cache, r.view(), cfg.adapt);
         let mut next = th.clone();
-        next.scaled_add(-cfg.inner_lr, &g);
+        next.scaled_add(-cfg.inner_lr(), &g);
         iterates.push(next);
         caches.push(cache);
         resids.push(r);
@@ -91,12 +92,12 @@ pub fn inner_loop(
 pub fn adapt(
     mlp: &Mlp,
     theta: ArrayView1<'_, f64>,
-    task: &MetaTask,
+    task: &Task,
     cfg: &MamlConfig,
 ) -> Result<Array1<f64>> {
     cfg.validate()?;
     mlp.check_theta(theta)?;
-    task.validate(mlp, 0)?;
+    super::task::validate_task(mlp, task, 0)?;
     Ok(adapt_unchecked(
         mlp,
         theta,
@@ -115,11 +116,11 @@ pub(crate) fn adapt_unchecked(
     cfg: &MamlConfig,
 ) -> Array1<f64> {
     let mut th = theta.to_owned();
-    for _ in 0..cfg.inner_steps {
+    for _ in 0..cfg.inner_steps() {
         let cache = mlp.forward_cache_unchecked(th.view(), xs);
         let r = &cache.out - &ys;
         let g = support_grad(mlp, th.view(), &cache, r.view(), cfg.adapt);
-        th.scaled_add(-cfg.inner_lr, &g);
+        th.scaled_add(-cfg.inner_lr(), &g);
     }
     th
 }

@@ -21,8 +21,9 @@
 //!
 //! Memory: O(N (n + 2mτ) width) for the factors instead of (τ+1)·P per task.
 
-use super::task::{MamlConfig, MetaTask, Order};
+use super::task::{MamlConfig, Order};
 use crate::linalg::{as_faer, as_faer_mut, gemm_into, matmul_t};
+use crate::task::Task;
 use rayon::prelude::*;
 
 /// `A Bᵀ`, single-threaded (thin per-task products: parallel overhead would dominate; the
@@ -264,7 +265,7 @@ impl Ctx<'_, '_> {
 }
 
 /// The inner loop of every task in lock-step: support caches and low-rank corrections.
-fn inner_states(ctx: &Ctx<'_, '_>, tasks: &[MetaTask], cfg: &MamlConfig) -> Vec<TaskState> {
+fn inner_states(ctx: &Ctx<'_, '_>, tasks: &[Task], cfg: &MamlConfig) -> Vec<TaskState> {
     let net = ctx.net;
     let nl = net.depth() + 1;
     let has_b = net.sigma_b.is_some();
@@ -279,7 +280,7 @@ fn inner_states(ctx: &Ctx<'_, '_>, tasks: &[MetaTask], cfg: &MamlConfig) -> Vec<
             m: t.xs.nrows(),
         })
         .collect();
-    for s in 0..cfg.inner_steps {
+    for s in 0..cfg.inner_steps() {
         let (a, z, dphi, delta, d) = {
             let refs: Vec<&TaskState> = st.iter().collect();
             let (a, z, dphi, out) =
@@ -301,7 +302,7 @@ fn inner_states(ctx: &Ctx<'_, '_>, tasks: &[MetaTask], cfg: &MamlConfig) -> Vec<
                 append_rows(&mut t.v[h - 1], ai[h - 1].view());
                 if has_b {
                     let cs = de[h - 1].sum_axis(Axis(0));
-                    t.db[h - 1].scaled_add(-cfg.inner_lr * layers[h - 1].b_scale, &cs);
+                    t.db[h - 1].scaled_add(-cfg.inner_lr() * layers[h - 1].b_scale, &cs);
                 }
             }
             t.steps.push(StepCache {
@@ -319,7 +320,7 @@ fn inner_states(ctx: &Ctx<'_, '_>, tasks: &[MetaTask], cfg: &MamlConfig) -> Vec<
 /// Back-propagate factored parameter cotangents through the inner loop,
 /// g_k ← (I − λ H_s^{(owner k)}) g_k for s = τ−1..0; `st[k]` is the task state of cotangent k.
 fn backprop_factored(ctx: &Ctx<'_, '_>, st: &[&TaskState], g: &mut [Factored], cfg: &MamlConfig) {
-    if cfg.order != Order::Second || cfg.inner_lr == 0.0 {
+    if cfg.order != Order::Second || cfg.inner_lr() == 0.0 {
         return;
     }
     let net = ctx.net;
@@ -329,9 +330,9 @@ fn backprop_factored(ctx: &Ctx<'_, '_>, st: &[&TaskState], g: &mut [Factored], c
     let curved = act.has_curvature();
     let has_b = net.sigma_b.is_some();
     let layers = net.layers();
-    let lr = cfg.inner_lr;
+    let lr = cfg.inner_lr();
     let nt = g.len();
-    for s in (0..cfg.inner_steps).rev() {
+    for s in (0..cfg.inner_steps()).rev() {
         let ranks: Vec<Vec<usize>> = g
             .iter()
             .map(|gi| gi.p.iter().map(|p| p.nrows()).collect())
@@ -445,19 +446,19 @@ fn backprop_factored(ctx: &Ctx<'_, '_>, st: &[&TaskState], g: &mut [Factored], c
 pub(crate) fn meta_loss_grad_lowrank(
     net: &Mlp,
     theta: ArrayView1<'_, f64>,
-    tasks: &[MetaTask],
+    tasks: &[Task],
     cfg: &MamlConfig,
 ) -> (f64, Array1<f64>) {
     let ctx = Ctx {
         net,
         theta,
-        lr: cfg.inner_lr,
+        lr: cfg.inner_lr(),
     };
     let nl = net.depth() + 1;
     let layers = net.layers();
     let st = inner_states(&ctx, tasks, cfg);
     let refs: Vec<&TaskState> = st.iter().collect();
-    let tau = cfg.inner_steps;
+    let tau = cfg.inner_steps();
     let (aq, _zq, dphiq, outq) =
         ctx.forward(tasks.iter().map(|t| t.xq.clone()).collect(), &refs, tau);
     let rq: Vec<Array2<f64>> = outq.iter().zip(tasks).map(|(o, t)| o - &t.yq).collect();
@@ -516,20 +517,20 @@ pub(crate) fn meta_loss_grad_lowrank(
 pub(crate) fn empirical_mnk_lowrank(
     net: &Mlp,
     theta: ArrayView1<'_, f64>,
-    tasks: &[MetaTask],
+    tasks: &[Task],
     cfg: &MamlConfig,
 ) -> Array2<f64> {
     let ctx = Ctx {
         net,
         theta,
-        lr: cfg.inner_lr,
+        lr: cfg.inner_lr(),
     };
     let nl = net.depth() + 1;
     let k = net.k_out;
     let layers = net.layers();
     let st = inner_states(&ctx, tasks, cfg);
     let refs: Vec<&TaskState> = st.iter().collect();
-    let tau = cfg.inner_steps;
+    let tau = cfg.inner_steps();
     let (aq, _zq, dphiq, _outq) =
         ctx.forward(tasks.iter().map(|t| t.xq.clone()).collect(), &refs, tau);
     // one backward per output c with cotangent E_c (rows independent): Δ_q^h[j] for e_{j,c}

@@ -19,9 +19,10 @@
 //! **First-order** ([`Order::First`]): g = g_τ (the Hessian terms are dropped).
 
 use super::inner::inner_loop;
-use super::task::{validate_tasks, Adapt, MamlConfig, MetaTask, Order};
+use super::task::{validate_tasks, Adapt, MamlConfig, Order};
 use crate::error::Result;
 use crate::net::Mlp;
+use crate::task::Task;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2};
 
 /// Back-propagate a parameter cotangent `g` (at θ_τ) through the inner loop: g ← (I − λ H_s P) g.
@@ -31,24 +32,24 @@ pub(crate) fn backprop_inner(
     cfg: &MamlConfig,
     g: &mut Array1<f64>,
 ) {
-    if cfg.order == Order::First || cfg.inner_lr == 0.0 {
+    if cfg.order == Order::First || cfg.inner_lr() == 0.0 {
         return;
     }
     let head = mlp.head_range();
-    for s in (0..cfg.inner_steps).rev() {
+    for s in (0..cfg.inner_steps()).rev() {
         let th = trace.iterates[s].view();
         let cache = &trace.caches[s];
         let r = trace.resids[s].view();
         match cfg.adapt {
             Adapt::Full => {
                 let u = g.clone();
-                mlp.hvp_into(th, cache, r, u.view(), g, -cfg.inner_lr, true);
+                mlp.hvp_into(th, cache, r, u.view(), g, -cfg.inner_lr(), true);
             }
             Adapt::Head => {
                 let mut u = Array1::zeros(g.len());
                 u.slice_mut(s![head.clone()])
                     .assign(&g.slice(s![head.clone()]));
-                mlp.hvp_into(th, cache, r, u.view(), g, -cfg.inner_lr, true);
+                mlp.hvp_into(th, cache, r, u.view(), g, -cfg.inner_lr(), true);
             }
         }
     }
@@ -58,11 +59,11 @@ pub(crate) fn backprop_inner(
 pub fn task_meta_grad(
     mlp: &Mlp,
     theta: ArrayView1<'_, f64>,
-    task: &MetaTask,
+    task: &Task,
     cfg: &MamlConfig,
 ) -> (f64, Array1<f64>) {
     let trace = inner_loop(mlp, theta, task.xs.view(), task.ys.view(), cfg);
-    let th_tau = trace.iterates[cfg.inner_steps].view();
+    let th_tau = trace.iterates[cfg.inner_steps()].view();
     let cq = mlp.forward_cache_unchecked(th_tau, task.xq.view());
     let rq = &cq.out - &task.yq;
     let loss = 0.5 * rq.iter().map(|v| v * v).sum::<f64>();
@@ -71,12 +72,7 @@ pub fn task_meta_grad(
     (loss, g)
 }
 
-fn check(
-    mlp: &Mlp,
-    theta: ArrayView1<'_, f64>,
-    tasks: &[MetaTask],
-    cfg: &MamlConfig,
-) -> Result<()> {
+fn check(mlp: &Mlp, theta: ArrayView1<'_, f64>, tasks: &[Task], cfg: &MamlConfig) -> Result<()> {
     cfg.validate()?;
     mlp.check_theta(theta)?;
     validate_tasks(mlp, tasks)
@@ -88,7 +84,7 @@ fn check(
 pub fn meta_loss_grad(
     mlp: &Mlp,
     theta: ArrayView1<'_, f64>,
-    tasks: &[MetaTask],
+    tasks: &[Task],
     cfg: &MamlConfig,
 ) -> Result<(f64, Array1<f64>)> {
     check(mlp, theta, tasks, cfg)?;
@@ -98,7 +94,7 @@ pub fn meta_loss_grad(
 pub(crate) fn meta_loss_grad_unchecked(
     mlp: &Mlp,
     theta: ArrayView1<'_, f64>,
-    tasks: &[MetaTask],
+    tasks: &[Task],
     cfg: &MamlConfig,
 ) -> (f64, Array1<f64>) {
     match cfg.adapt {
@@ -113,7 +109,7 @@ pub(crate) fn meta_loss_grad_unchecked(
 pub fn meta_loss_grad_dense(
     mlp: &Mlp,
     theta: ArrayView1<'_, f64>,
-    tasks: &[MetaTask],
+    tasks: &[Task],
     cfg: &MamlConfig,
 ) -> Result<(f64, Array1<f64>)> {
     check(mlp, theta, tasks, cfg)?;
@@ -123,7 +119,7 @@ pub fn meta_loss_grad_dense(
 fn meta_loss_grad_dense_unchecked(
     mlp: &Mlp,
     theta: ArrayView1<'_, f64>,
-    tasks: &[MetaTask],
+    tasks: &[Task],
     cfg: &MamlConfig,
 ) -> (f64, Array1<f64>) {
     let mut total = 0.0;
@@ -140,7 +136,7 @@ fn meta_loss_grad_dense_unchecked(
 pub fn meta_outputs(
     mlp: &Mlp,
     theta: ArrayView1<'_, f64>,
-    tasks: &[MetaTask],
+    tasks: &[Task],
     cfg: &MamlConfig,
 ) -> Result<Vec<Array2<f64>>> {
     check(mlp, theta, tasks, cfg)?;
@@ -157,7 +153,7 @@ pub fn meta_outputs(
 pub fn meta_loss(
     mlp: &Mlp,
     theta: ArrayView1<'_, f64>,
-    tasks: &[MetaTask],
+    tasks: &[Task],
     cfg: &MamlConfig,
 ) -> Result<f64> {
     let outs = meta_outputs(mlp, theta, tasks, cfg)?;

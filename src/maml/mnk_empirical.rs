@@ -11,17 +11,18 @@
 
 use super::inner::inner_loop;
 use super::metagrad::backprop_inner;
-use super::task::{validate_tasks, Adapt, MamlConfig, MetaTask};
+use super::task::{validate_tasks, Adapt, MamlConfig};
 use crate::error::Result;
 use crate::linalg::matmul_t;
 use crate::net::Mlp;
+use crate::task::Task;
 use ndarray::{Array2, ArrayView1};
 
 /// Meta-Jacobian J_F ((Σ_i n_i k) × P).
 pub fn meta_jacobian(
     mlp: &Mlp,
     theta: ArrayView1<'_, f64>,
-    tasks: &[MetaTask],
+    tasks: &[Task],
     cfg: &MamlConfig,
 ) -> Result<Array2<f64>> {
     cfg.validate()?;
@@ -33,7 +34,7 @@ pub fn meta_jacobian(
     let mut off = 0;
     for t in tasks {
         let trace = inner_loop(mlp, theta, t.xs.view(), t.ys.view(), cfg);
-        let th_tau = trace.iterates[cfg.inner_steps].view();
+        let th_tau = trace.iterates[cfg.inner_steps()].view();
         let cq = mlp.forward_cache_unchecked(th_tau, t.xq.view());
         let n = t.xq.nrows();
         for j in 0..n {
@@ -56,7 +57,7 @@ pub fn meta_jacobian(
 pub fn empirical_mnk(
     mlp: &Mlp,
     theta: ArrayView1<'_, f64>,
-    tasks: &[MetaTask],
+    tasks: &[Task],
     cfg: &MamlConfig,
 ) -> Result<Array2<f64>> {
     if cfg.adapt == Adapt::Full {
@@ -74,7 +75,7 @@ pub fn empirical_mnk(
 pub fn empirical_mnk_dense(
     mlp: &Mlp,
     theta: ArrayView1<'_, f64>,
-    tasks: &[MetaTask],
+    tasks: &[Task],
     cfg: &MamlConfig,
 ) -> Result<Array2<f64>> {
     let jf = meta_jacobian(mlp, theta, tasks, cfg)?;

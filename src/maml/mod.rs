@@ -3,7 +3,9 @@
 //! first-order MAML and ANIL options, meta-Jacobian and empirical MNK Φ̂ = J_F J_Fᵀ, outer
 //! full-batch gradient-descent trainer.
 //!
-//! * [`task`]: [`MetaTask`] (support X', Y'; query X, Y) and [`MamlConfig`].
+//! * [`task`]: [`validate_task`] (the crate's one [`Task`] type, support X', Y'; query X, Y,
+//!   checked against a network) and [`MamlConfig`] (its inner schedule is the crate's one
+//!   [`Schedule`], restricted to `Time::Steps` without ridge).
 //! * [`inner`]: the inner loop θ_{s+1} = θ_s − λ ∇ℓ_support(θ_s).
 //! * [`metagrad`]: meta-loss, meta-outputs, meta-gradient (dense reference algorithm).
 //! * [`lowrank`]: the same meta-gradient without per-task parameter vectors (fast path).
@@ -14,11 +16,12 @@
 //!
 //! ```
 //! use gbml_testbed::kernel::Parameterization;
-//! use gbml_testbed::maml::{meta_loss_grad, MamlConfig, MetaTask, Order};
+//! use gbml_testbed::maml::{meta_loss_grad, MamlConfig, Order};
+//! use gbml_testbed::mnk::Task;
 //! use gbml_testbed::net::{Mlp, NetActivation};
 //! use ndarray::array;
 //! let net = Mlp::from_parts(3, vec![], 1, NetActivation::Identity, 1.0, None, Parameterization::Standard).unwrap();
-//! let task = MetaTask::new(array![[1.0, 2.0, 3.0]], array![[0.0]], array![[4.0, 5.0, 6.0]], array![[0.0]]);
+//! let task = Task::new(array![[1.0, 2.0, 3.0]], array![[0.0]], array![[4.0, 5.0, 6.0]], array![[0.0]]).unwrap();
 //! let w = array![2.0, 3.0, 5.0];
 //! let (_, g) = meta_loss_grad(&net, w.view(), &[task.clone()], &MamlConfig::new(0.5, 1)).unwrap();
 //! assert_eq!(g.to_vec(), vec![3780.0, 8505.0, 13230.0]);
@@ -34,8 +37,10 @@ pub mod mnk_empirical;
 pub mod task;
 pub mod train;
 
+pub use crate::schedule::Schedule;
+pub use crate::task::Task;
 pub use inner::{adapt, inner_loop, InnerTrace};
 pub use metagrad::{meta_loss, meta_loss_grad, meta_loss_grad_dense, meta_outputs, task_meta_grad};
 pub use mnk_empirical::{empirical_mnk, empirical_mnk_dense, meta_jacobian};
-pub use task::{Adapt, MamlConfig, MetaTask, Order};
+pub use task::{steps_of, validate_task, validate_tasks, Adapt, MamlConfig, Order};
 pub use train::{centre_tasks, predict, train, StepRecord, TrainConfig, TrainResult};

@@ -16,19 +16,22 @@
 
 use super::metagrad::meta_loss_grad_unchecked;
 use super::mnk_empirical::empirical_mnk;
-use super::task::{validate_tasks, MamlConfig, MetaTask};
+use super::task::{steps_of, validate_tasks, MamlConfig};
 use crate::error::{Error, Result};
 use crate::net::Mlp;
+use crate::schedule::Schedule;
+use crate::task::Task;
 use ndarray::{s, Array1, Array2, ArrayView1};
 use serde::{Deserialize, Serialize};
 
-/// Outer-loop options.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Outer-loop options. JSON shape (unchanged): `{"outer_lr": η, "steps": T, "mnk_every": …,
+/// "centred": …, "divergence_factor": …, "record_residuals": …}`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(from = "TrainConfigJson")]
 pub struct TrainConfig {
-    /// Outer rate η > 0.
-    pub outer_lr: f64,
-    /// Number of outer steps T.
-    pub steps: usize,
+    /// Outer schedule: T steps at rate η > 0 (`Time::Steps`, no ridge; see [`steps_of`]). The
+    /// same value is the outer schedule of the Meta Neural Kernel predictor it is compared with.
+    pub outer: Schedule,
     /// Record Φ̂_t every this many steps (None: never).
     pub mnk_every: Option<usize>,
     /// Train the centred network f(·; θ) − f(·; θ_0).
@@ -37,16 +40,59 @@ pub struct TrainConfig {
     pub divergence_factor: f64,
     /// Record the stacked meta-residual r_t = F(θ_t) − Y (Σn × k) at every step
     /// ([`TrainResult::residuals`]); costs one extra inner loop + query forward pass per step.
-    #[serde(default)]
     pub record_residuals: bool,
+}
+
+/// The serde shape of [`TrainConfig`].
+#[derive(Serialize, Deserialize)]
+struct TrainConfigJson {
+    outer_lr: f64,
+    steps: usize,
+    mnk_every: Option<usize>,
+    centred: bool,
+    divergence_factor: f64,
+    #[serde(default)]
+    record_residuals: bool,
+}
+
+impl From<TrainConfigJson> for TrainConfig {
+    fn from(j: TrainConfigJson) -> Self {
+        TrainConfig {
+            outer: Schedule::steps(j.outer_lr, j.steps),
+            mnk_every: j.mnk_every,
+            centred: j.centred,
+            divergence_factor: j.divergence_factor,
+            record_residuals: j.record_residuals,
+        }
+    }
+}
+
+impl Serialize for TrainConfig {
+    /// The JSON shape above; a schedule other than ridge-free `Time::Steps` is an error.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let (outer_lr, steps) =
+            steps_of(&self.outer, "outer").map_err(serde::ser::Error::custom)?;
+        let j = TrainConfigJson {
+            outer_lr,
+            steps,
+            mnk_every: self.mnk_every,
+            centred: self.centred,
+            divergence_factor: self.divergence_factor,
+            record_residuals: self.record_residuals,
+        };
+        j.serialize(s)
+    }
 }
 
 impl TrainConfig {
     /// η, T; no Φ̂ recording, uncentred, divergence at 1e8 × L(θ_0).
     pub fn new(outer_lr: f64, steps: usize) -> Self {
+        Self::from_schedule(Schedule::steps(outer_lr, steps))
+    }
+    /// The given outer schedule (checked by [`Self::validate`]); defaults as [`Self::new`].
+    pub fn from_schedule(outer: Schedule) -> Self {
         TrainConfig {
-            outer_lr,
-            steps,
+            outer,
             mnk_every: None,
             centred: false,
             divergence_factor: 1e8,
@@ -68,12 +114,21 @@ impl TrainConfig {
         self.record_residuals = r;
         self
     }
-    /// η finite > 0, `mnk_every` ≥ 1, divergence factor > 1.
+    /// Outer rate η (NaN unless the schedule is `Time::Steps`, which [`Self::validate`] demands).
+    pub fn outer_lr(&self) -> f64 {
+        self.outer.as_steps().map_or(f64::NAN, |(lr, _)| lr)
+    }
+    /// Outer steps T (0 unless the schedule is `Time::Steps`, which [`Self::validate`] demands).
+    pub fn steps(&self) -> usize {
+        self.outer.as_steps().map_or(0, |(_, steps)| steps)
+    }
+    /// `Time::Steps` without ridge, η finite > 0, `mnk_every` ≥ 1, divergence factor > 1.
     pub fn validate(&self) -> Result<()> {
-        if !(self.outer_lr.is_finite() && self.outer_lr > 0.0) {
+        let (outer_lr, _) = steps_of(&self.outer, "outer")?;
+        if !(outer_lr.is_finite() && outer_lr > 0.0) {
             return Err(Error::param(
                 "outer_lr",
-                self.outer_lr,
+                outer_lr,
                 "outer rate must be finite and > 0",
             ));
         }
@@ -126,16 +181,12 @@ pub struct TrainResult {
 
 /// Tasks with labels shifted by f(·; θ_0) (support and query): training f on them is training the
 /// centred network on the original tasks (see the module docs).
-pub fn centre_tasks(
-    mlp: &Mlp,
-    theta0: ArrayView1<'_, f64>,
-    tasks: &[MetaTask],
-) -> Result<Vec<MetaTask>> {
+pub fn centre_tasks(mlp: &Mlp, theta0: ArrayView1<'_, f64>, tasks: &[Task]) -> Result<Vec<Task>> {
     mlp.check_theta(theta0)?;
     validate_tasks(mlp, tasks)?;
     Ok(tasks
         .iter()
-        .map(|t| MetaTask {
+        .map(|t| Task {
             xs: t.xs.clone(),
             ys: &t.ys + &mlp.forward_unchecked(theta0, t.xs.view()),
             xq: t.xq.clone(),
@@ -189,7 +240,7 @@ fn record(
 pub fn train(
     mlp: &Mlp,
     theta0: ArrayView1<'_, f64>,
-    tasks: &[MetaTask],
+    tasks: &[Task],
     maml: &MamlConfig,
     cfg: &TrainConfig,
     progress: &mut dyn FnMut(usize, f64),
@@ -208,13 +259,15 @@ pub fn train(
     };
     let theta0 = theta0.to_owned();
     let mut theta = theta0.clone();
-    let mut records = Vec::with_capacity(cfg.steps + 1);
+    let mut records = Vec::with_capacity(cfg.steps() + 1);
     let mut mnk = Vec::new();
     let mut critical = f64::NAN;
     let mut loss0 = f64::NAN;
     let mut residuals = Vec::new();
-    for t in 0..=cfg.steps {
-        let want_mnk = cfg.mnk_every.is_some_and(|k| t % k == 0 || t == cfg.steps);
+    for t in 0..=cfg.steps() {
+        let want_mnk = cfg
+            .mnk_every
+            .is_some_and(|k| t % k == 0 || t == cfg.steps());
         if want_mnk {
             let phi = empirical_mnk(mlp, theta.view(), tasks, maml)?;
             if t == 0 {
@@ -233,7 +286,7 @@ pub fn train(
         let diverged = |reason: String| Error::Diverged {
             step: t,
             reason,
-            rate: cfg.outer_lr,
+            rate: cfg.outer_lr(),
             critical_rate: critical,
         };
         if !loss.is_finite() {
@@ -266,8 +319,8 @@ pub fn train(
             let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
             residuals.push(ndarray::concatenate(ndarray::Axis(0), &views).expect("same k"));
         }
-        if t < cfg.steps {
-            theta.scaled_add(-cfg.outer_lr, &grad);
+        if t < cfg.steps() {
+            theta.scaled_add(-cfg.outer_lr(), &grad);
         }
         progress(t, loss);
     }
@@ -288,7 +341,7 @@ pub fn predict(
     mlp: &Mlp,
     theta: ArrayView1<'_, f64>,
     centre: Option<ArrayView1<'_, f64>>,
-    tasks: &[MetaTask],
+    tasks: &[Task],
     maml: &MamlConfig,
 ) -> Result<Vec<Array2<f64>>> {
     match centre {

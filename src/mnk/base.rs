@@ -24,23 +24,6 @@ use crate::kernel::{self, Arch};
 use ndarray::{Array2, ArrayView2};
 use std::ops::Range;
 
-/// True iff every entry is finite. One pass with 8 independent lanes (x·0 is ±0 for finite x and
-/// NaN for ±∞/NaN), so it vectorises and runs at memory speed on large Gram matrices.
-pub(crate) fn all_finite(a: ArrayView2<f64>) -> bool {
-    let Some(v) = a.as_slice_memory_order() else {
-        return a.iter().all(|x| x.is_finite());
-    };
-    let mut acc = [0.0f64; 8];
-    let chunks = v.chunks_exact(8);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for l in 0..8 {
-            acc[l] += c[l] * 0.0;
-        }
-    }
-    acc.iter().all(|x| !x.is_nan()) && rest.iter().all(|x| x.is_finite())
-}
-
 /// The entries `g[i1[a], i2[b]]` of a precomputed matrix, checked for finiteness (a non-finite
 /// entry is reported at its position in `g`).
 fn pick(g: &Array2<f64>, i1: &[usize], i2: &[usize], what: &str) -> Result<Array2<f64>> {
@@ -51,7 +34,7 @@ fn pick(g: &Array2<f64>, i1: &[usize], i2: &[usize], what: &str) -> Result<Array
             *o = src[j];
         }
     }
-    if !all_finite(out.view()) {
+    if !crate::linalg::all_finite(out.view()) {
         for (a, &i) in i1.iter().enumerate() {
             for (b, &j) in i2.iter().enumerate() {
                 if !out[[a, b]].is_finite() {

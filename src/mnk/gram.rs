@@ -839,7 +839,7 @@ fn assemble_full_by_rows(
             }
         }
     }
-    if !super::base::all_finite(phi.view()) {
+    if !crate::linalg::all_finite(phi.view()) {
         crate::error::ensure_finite(k.view(), "outer Gram matrix")?;
         crate::error::ensure_finite(phi.view(), "Φ (overflow in the assembly)")?;
     }

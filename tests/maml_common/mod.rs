@@ -2,7 +2,7 @@
 //! differences and accuracy summaries.
 #![allow(dead_code)]
 
-use gbml_testbed::maml::MetaTask;
+use gbml_testbed::mnk::Task;
 use gbml_testbed::tol;
 use ndarray::{Array1, Array2};
 use rand::SeedableRng;
@@ -85,16 +85,17 @@ pub fn random_tasks(
     d: usize,
     k: usize,
     seed: u64,
-) -> Vec<MetaTask> {
+) -> Vec<Task> {
     (0..n_tasks)
         .map(|i| {
             let s = seed + 100 * i as u64;
-            MetaTask::new(
+            Task::new(
                 randn(m, d, 1.0, s),
                 randn(m, k, 1.0, s + 1),
                 randn(n, d, 1.0, s + 2),
                 randn(n, k, 1.0, s + 3),
             )
+            .unwrap()
         })
         .collect()
 }

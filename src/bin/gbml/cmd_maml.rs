@@ -6,7 +6,7 @@
 //! (N × n × d), `yq.npy` (N × n × k), float64; optional test tasks `test_xs.npy` … `test_yq.npy`.
 
 use gbml_testbed::io::task_folder::read_tasks;
-use gbml_testbed::maml::{self, Adapt, MamlConfig, MetaTask, Order, TrainConfig};
+use gbml_testbed::maml::{self, Adapt, MamlConfig, Order, TrainConfig};
 use gbml_testbed::mnk::data::{sine_tasks, SineSpec};
 use gbml_testbed::net::{Mlp, NetActivation};
 use gbml_testbed::{Error, Result};
@@ -91,13 +91,6 @@ pub struct Args {
     quiet: bool,
 }
 
-fn to_meta(ts: &gbml_testbed::mnk::TaskSet) -> Vec<MetaTask> {
-    ts.tasks()
-        .iter()
-        .map(|t| MetaTask::new(t.xs.clone(), t.ys.clone(), t.xq.clone(), t.yq.clone()))
-        .collect()
-}
-
 /// Run the command; returns the process exit code.
 pub fn run(args: Args) -> Result<i32> {
     let (train_tasks, test_tasks) = match &args.npy_dir {
@@ -124,13 +117,13 @@ pub fn run(args: Args) -> Result<i32> {
                 n: args.n,
                 noise: 0.0,
             };
-            let tr = to_meta(&sine_tasks(spec, args.seed)?);
+            let tr = sine_tasks(spec, args.seed)?.into_tasks();
             let te = if args.test_tasks > 0 {
                 let spec = SineSpec {
                     tasks: args.test_tasks,
                     ..spec
                 };
-                to_meta(&sine_tasks(spec, args.seed.wrapping_add(1_000_003))?)
+                sine_tasks(spec, args.seed.wrapping_add(1_000_003))?.into_tasks()
             } else {
                 Vec::new()
             };
@@ -221,12 +214,12 @@ pub fn run(args: Args) -> Result<i32> {
     );
     println!(
         "inner: λ = {}, τ = {}, {:?}, {:?}; outer: η = {}, T = {}{}",
-        cfg.inner_lr,
-        cfg.inner_steps,
+        cfg.inner_lr(),
+        cfg.inner_steps(),
         cfg.order,
         cfg.adapt,
-        tc.outer_lr,
-        tc.steps,
+        tc.outer_lr(),
+        tc.steps(),
         if tc.centred { ", centred network" } else { "" }
     );
     println!("step        meta-loss   ‖θ_t − θ_0‖");
