@@ -10,7 +10,7 @@
 use gbml_testbed::advise::rates;
 use gbml_testbed::checks::generalization::{gp_tasks, GpSpec};
 use gbml_testbed::kernel::{Activation, Arch};
-use gbml_testbed::maml::{train, MamlConfig, MetaTask, TrainConfig};
+use gbml_testbed::maml::{train, MamlConfig, TrainConfig};
 use gbml_testbed::mnk::{BaseKernel, Mnk, Schedule};
 use gbml_testbed::net::Mlp;
 use gbml_testbed::Error;
@@ -41,11 +41,7 @@ fn maml_converges_at_the_advised_rate_and_diverges_above_critical() {
     let outer = rates::outer_rates(mnk.phi(&set).unwrap().view()).unwrap();
     let mlp = Mlp::new(&arch.with_widths(vec![512]), 2, 1).unwrap();
     let th = mlp.init(0);
-    let tasks: Vec<MetaTask> = set
-        .tasks()
-        .iter()
-        .map(|t| MetaTask::new(t.xs.clone(), t.ys.clone(), t.xq.clone(), t.yq.clone()))
-        .collect();
+    let tasks = set.tasks().to_vec();
     let cfg = MamlConfig::new(lr, 1);
     let run = |eta: f64| {
         let tc = TrainConfig {

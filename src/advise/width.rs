@@ -20,7 +20,8 @@
 use super::cv::{mean_se, t_quantile, LEVEL};
 use crate::error::{Error, Result};
 use crate::kernel::Arch;
-use crate::maml::{empirical_mnk, Adapt, MamlConfig, MetaTask};
+use crate::maml::{empirical_mnk, Adapt, MamlConfig};
+use crate::task::Task;
 use crate::mnk::{BaseKernel, Mnk, TaskSet, Time, Variant};
 use crate::net::Mlp;
 use ndarray::s;
@@ -101,16 +102,14 @@ pub fn width_advice(mnk: &Mnk, set: &TaskSet, cfg: &WidthConfig) -> Result<Width
     let sub = TaskSet::new(set.tasks()[..cfg.tasks.min(set.len())].to_vec())?;
     let phi = mnk.phi(&sub)?;
     let norm = phi.iter().map(|v| v * v).sum::<f64>().sqrt();
-    let tasks: Vec<MetaTask> = sub
+    let tasks: Vec<Task> = sub
         .tasks()
         .iter()
-        .map(|t| {
-            MetaTask::new(
-                t.xs.clone(),
-                t.ys.slice(s![.., ..1]).to_owned(),
-                t.xq.clone(),
-                t.yq.slice(s![.., ..1]).to_owned(),
-            )
+        .map(|t| Task {
+            xs: t.xs.clone(),
+            ys: t.ys.slice(s![.., ..1]).to_owned(),
+            xq: t.xq.clone(),
+            yq: t.yq.slice(s![.., ..1]).to_owned(),
         })
         .collect();
     let adapt = match mnk.variant {
