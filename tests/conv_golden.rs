@@ -11,43 +11,16 @@
 //! (so the list cannot go stale). Table:
 //! `cargo test --release --test conv_golden -- --nocapture`.
 
-use gbml_testbed::kernel::{conv, Parameterization, Spec};
-use gbml_testbed::tol::{lre, KERNEL_MIN_DIGITS};
-use ndarray::Array4;
+use gbml_testbed::kernel::conv;
+use gbml_testbed::tol::KERNEL_MIN_DIGITS;
 
 #[path = "common/conv_fixture.rs"]
 mod conv_fixture;
 use conv_fixture::{fixture, Case};
 
-fn spec_of(c: &Case) -> Spec {
-    let s = Spec::parse(&c.spec)
-        .unwrap()
-        .with_sigma_w(c.sigma_w)
-        .with_sigma_b(c.sigma_b);
-    if c.parameterization == "standard" {
-        s.with_standard(c.width)
-    } else {
-        assert_eq!(s.parameterization, Parameterization::Ntk);
-        s
-    }
-}
-
 /// Min LRE of ours vs mpmath per case, both kernels.
 fn case_digits(c: &Case) -> f64 {
-    let sh = (c.shape[0], c.shape[1], c.shape[2], c.shape[3]);
-    let x = Array4::from_shape_vec(sh, c.x.clone()).unwrap();
-    let k = conv::kernels(&spec_of(c), x.view(), None).unwrap();
-    let mut worst = f64::INFINITY;
-    for i in 0..sh.0 {
-        for j in 0..sh.0 {
-            let rn: f64 = c.nngp[i][j].parse().unwrap();
-            let rt: f64 = c.ntk[i][j].parse().unwrap();
-            worst = worst
-                .min(lre(k.nngp[[i, j]], rn))
-                .min(lre(k.ntk[[i, j]], rt));
-        }
-    }
-    worst
+    c.min_digits(&conv::kernels(&c.spec(), c.images().view(), None).unwrap())
 }
 
 /// Known gap: average pooling followed by an activation on nearly parallel pixel pairs

@@ -5,48 +5,14 @@
 //! counterfactual, so the case keeps testing what it was added for). Table:
 //! `cargo test --release --test xprec_conv -- --nocapture`.
 
-use gbml_testbed::kernel::{conv, Normalization, Parameterization, Spec};
+use gbml_testbed::kernel::{conv, Normalization, Spec};
 use gbml_testbed::tol::lre;
 use gbml_testbed::xprec;
 use ndarray::{s, Array4};
 
 #[path = "common/conv_fixture.rs"]
 mod conv_fixture;
-use conv_fixture::{fixture, Case};
-
-fn spec_of(c: &Case) -> Spec {
-    let s = Spec::parse(&c.spec)
-        .unwrap()
-        .with_sigma_w(c.sigma_w)
-        .with_sigma_b(c.sigma_b);
-    if c.parameterization == "standard" {
-        s.with_standard(c.width)
-    } else {
-        assert_eq!(s.parameterization, Parameterization::Ntk);
-        s
-    }
-}
-
-fn images(c: &Case) -> Array4<f64> {
-    let sh = (c.shape[0], c.shape[1], c.shape[2], c.shape[3]);
-    Array4::from_shape_vec(sh, c.x.clone()).unwrap()
-}
-
-/// Min LRE (capped at 15.95 by `lre`) over both kernels and all entries.
-fn digits(c: &Case, k: &gbml_testbed::kernel::Kernels) -> f64 {
-    let m = c.shape[0];
-    let mut worst = f64::INFINITY;
-    for i in 0..m {
-        for j in 0..m {
-            let rn: f64 = c.nngp[i][j].parse().unwrap();
-            let rt: f64 = c.ntk[i][j].parse().unwrap();
-            worst = worst
-                .min(lre(k.nngp[[i, j]], rn))
-                .min(lre(k.ntk[[i, j]], rt));
-        }
-    }
-    worst
-}
+use conv_fixture::fixture;
 
 #[test]
 fn extended_conv_kernels_have_15_digits_on_every_fixture_entry() {
@@ -59,10 +25,10 @@ fn extended_conv_kernels_have_15_digits_on_every_fixture_entry() {
         "layers", "param.", "inputs", "ext", "f64"
     );
     for c in &fx.cases {
-        let x = images(c);
-        let spec = spec_of(c);
-        let ext = digits(c, &xprec::conv_kernels(&spec, x.view(), None).unwrap());
-        let f64d = digits(c, &conv::kernels(&spec, x.view(), None).unwrap());
+        let x = c.images();
+        let spec = c.spec();
+        let ext = c.min_digits(&xprec::conv_kernels(&spec, x.view(), None).unwrap());
+        let f64d = c.min_digits(&conv::kernels(&spec, x.view(), None).unwrap());
         println!(
             "{:62} {:9} {:13} {:6.2} {:6.2}",
             c.spec, c.parameterization, c.inputs, ext, f64d
@@ -91,8 +57,8 @@ fn extended_conv_kernels_have_15_digits_on_every_fixture_entry() {
 #[test]
 fn extended_conv_cross_blocks_and_fc_case() {
     let c = &fixture().cases[1];
-    let x = images(c);
-    let spec = spec_of(c);
+    let x = c.images();
+    let spec = c.spec();
     let full = xprec::conv_kernels(&spec, x.view(), None).unwrap();
     let cross = xprec::conv_kernels(
         &spec,
