@@ -63,7 +63,9 @@ def test_compare_a_conv_candidate(images):
     ours = gt.ntk(x1, x2, **ARCH)
     rep = gt.compare("ntk", inputs={"x1": x1, "x2": x2}, candidate=ours.copy(), arch=ARCH)
     assert rep.passed, rep.text
-    assert json.loads(json.dumps(rep.data))["precision"] == "f64"
+    # The guard's reference for conv kernels is the extended-precision path (issue #12/#13),
+    # so the verdict does not depend on our own f64 rounding.
+    assert json.loads(json.dumps(rep.data))["precision"] == "extended"
     bad = ours.copy()
     bad[1, 2] *= 1 + 1e-9
     rep = gt.compare("ntk", inputs={"x1": x1, "x2": x2}, candidate=bad, arch=ARCH)
