@@ -29,7 +29,7 @@ pub struct Args {
     cntk_layers: Option<String>,
     /// CNTK-GAP base kernel: image side after block-mean downsampling of the 28×28 images
     /// (must divide 28: 28, 14, 7, 4; default 7, quick 4). Cost per image pair grows like
-    /// side⁴ (≈ 0.4 ms at 7×7 with two conv layers, ≈ 25× that at 14×14).
+    /// side⁴ (≈ 0.4 ms at 7×7 with two conv layers, ≈ 30× that at 14×14).
     #[arg(long)]
     cntk_size: Option<usize>,
     /// Skip the CNTK-GAP row (FC kernel only; its claims are then not made).
