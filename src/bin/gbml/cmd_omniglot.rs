@@ -35,7 +35,7 @@ pub struct Args {
     /// Skip the CNTK-GAP row (FC kernel only; its claims are then not made).
     #[arg(long)]
     no_cntk: bool,
-    /// Numbers of training characters (comma-separated; default 5,10,20,40, quick 5,20).
+    /// Numbers of training characters (comma-separated; default 5,10,20,40, quick 5,10).
     #[arg(long, value_delimiter = ',')]
     train_chars: Option<Vec<usize>>,
     /// Training tasks per training character.
