@@ -6,10 +6,14 @@
 //!   `queries` query images per class (the authors: 20 characters → 60 tasks, 19 queries).
 //! * **Test tasks:** one fixed set of 5-way 1-shot tasks on the unseen test characters, the same
 //!   for every C and every method (so comparisons are paired by task).
-//! * **Base kernels** are evaluated once on a pool of all images involved (unit-norm pixels,
-//!   then optionally cosine-normalised Gram: K_ij / √(K_ii K_jj), a named option); the MNK runs
-//!   on that precomputed Gram matrix with kernel interpolation in both loops (infinite inner and
-//!   outer time, ridge 1e-5 in both: the authors' settings, all named options).
+//! * **Base kernels** are evaluated once on a pool of images (unit-norm pixels, then optionally
+//!   cosine-normalised Gram: K_ij / √(K_ii K_jj), a named option); the MNK runs on that
+//!   precomputed Gram matrix with kernel interpolation in both loops (infinite inner and outer
+//!   time, ridge 1e-5 in both: the authors' settings, all named options). A cheap kernel (the FC
+//!   NTK) is evaluated on the whole pool; an expensive one (the CNTK-GAP, [`CntkKernel`], the
+//!   paper's base kernel) only on the pool images the tasks of the run use ([`Setup::used`],
+//!   [`PoolImages::Used`]), its other entries are NaN and never read (a read would be a typed
+//!   error: the MNK checks every picked entry).
 //! * **Labels:** the authors label each class by the centroid of 250-d features of a CNN
 //!   pretrained on the training characters; that network is not available, so the features here
 //!   are the top `embed_dim` principal components of the **training characters' pixels only**
@@ -23,7 +27,8 @@
 //!   task are not independent, so the interval is optimistic); claims are paired one-sided t
 //!   bounds over test tasks ([`PairedDiff`]): "A beats B" holds iff the 95 % lower bound of
 //!   the mean per-task accuracy difference is above 0.
-//! * **Claims and negative controls:** "with few training characters (C ≤ `few`) the MNK beats
+//! * **Claims and negative controls** (made for every base kernel of the run, the kernel in
+//!   [`ClaimResult::kernel`] and in the method names): "with few training characters (C ≤ `few`) the MNK beats
 //!   finite MAML" (control: the MNK given test supports of *other* tasks, so it has no
 //!   information about the query classes, must not beat MAML); "with label embeddings the MNK
 //!   beats G" (control: the MNK trained on training labels shuffled across points, so past tasks
@@ -34,16 +39,18 @@ use super::omniglot_data::{
 };
 use super::stats::{wilson, PairedDiff};
 use crate::error::{Error, Result};
-use crate::kernel::{self, Arch};
+use crate::kernel::{self, Arch, Spec};
 use crate::maml::{self, MamlConfig, TrainConfig};
 use crate::mnk::data::Omniglot;
 use crate::mnk::predict::centred_one_hot;
-use crate::mnk::{BaseKernel, KernelFn, Mnk, Precomputed, Schedule, Task, TaskSet};
+use crate::mnk::{BaseKernel, KernelFn, LayerKernel, Mnk, Precomputed, Schedule, Task, TaskSet};
 use crate::net::Mlp;
 use ndarray::{concatenate, Array1, Array2, ArrayView2, Axis};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeSet;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// Finite-width MAML baseline settings (second-order, full-batch outer GD).
@@ -98,6 +105,162 @@ pub struct OmniglotConfig {
 pub struct NamedKernel {
     pub name: String,
     pub kernel: Arc<dyn KernelFn>,
+    /// Which pool images its Gram matrix is evaluated on.
+    pub images: PoolImages,
+    /// What the kernel substitutes for (printed with the run, kept in the report).
+    pub note: String,
+}
+
+/// Which pool images a base kernel's Gram matrix is evaluated on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum PoolImages {
+    /// Every pool image.
+    All,
+    /// Only the images some task of the run uses ([`Setup::used`]).
+    Used,
+}
+
+impl NamedKernel {
+    /// A kernel evaluated on the whole pool, without a note.
+    pub fn new(name: impl Into<String>, kernel: Arc<dyn KernelFn>) -> NamedKernel {
+        NamedKernel {
+            name: name.into(),
+            kernel,
+            images: PoolImages::All,
+            note: String::new(),
+        }
+    }
+
+    /// Evaluate the Gram matrix only on the images the tasks use.
+    pub fn on_used_images(mut self) -> NamedKernel {
+        self.images = PoolImages::Used;
+        self
+    }
+
+    /// Attach a note (substitutions) to the kernel.
+    pub fn with_note(mut self, note: impl Into<String>) -> NamedKernel {
+        self.note = note.into();
+        self
+    }
+}
+
+/// The paper's base kernel at this machine's scale: the CNTK with global average pooling
+/// ([`kernel::conv::kernels`], neural-tangents' `stax` conventions) of the pool's unit-norm
+/// `side`×`side` images, block-mean downsampled to `size`×`size` first:
+/// x̃[a, b] = (1/f²) Σ_{u,v < f} x[f·a + u, f·b + v], f = side / size. This equals an
+/// `avgpool:f` first layer (the input kernel x[p]·x'[q] averaged over all cross pairs of the
+/// two windows is x̃[P]·x̃'[Q]), computed once per image instead of on the P² plane.
+#[derive(Clone, Debug)]
+pub struct CntkKernel {
+    layer: LayerKernel,
+    side: usize,
+}
+
+impl CntkKernel {
+    /// The default architecture: 2 × [conv 3×3 SAME, ReLU], GAP, dense (on 7×7 images).
+    pub const DEFAULT_LAYERS: &'static str = "conv:3:same,relu,conv:3:same,relu,gap,dense";
+    /// The default image side after downsampling.
+    pub const DEFAULT_SIZE: usize = 7;
+    /// The `--quick` architecture: 1 × [conv 3×3 SAME, ReLU], GAP, dense (on 4×4 images).
+    pub const QUICK_LAYERS: &'static str = "conv:3:same,relu,gap,dense";
+    /// The `--quick` image side.
+    pub const QUICK_SIZE: usize = 4;
+
+    /// `spec` on `side`×`side` single-channel images downsampled to `size`×`size`; `size` must
+    /// divide `side` and the architecture must fit the downsampled image (typed errors).
+    pub fn new(spec: Spec, side: usize, size: usize) -> Result<CntkKernel> {
+        if size == 0 || side % size != 0 {
+            return Err(Error::param(
+                "cntk image size",
+                size,
+                format!("must divide the image side {side} (e.g. 28, 14, 7, 4)"),
+            ));
+        }
+        let k = CntkKernel {
+            layer: LayerKernel {
+                spec,
+                shape: (size, size, 1),
+            },
+            side,
+        };
+        k.layer.validate()?;
+        Ok(k)
+    }
+
+    /// The architecture.
+    pub fn spec(&self) -> &Spec {
+        &self.layer.spec
+    }
+
+    /// The image side after downsampling.
+    pub fn size(&self) -> usize {
+        self.layer.shape.0
+    }
+
+    /// The downsampled images, one flattened `size`×`size` image per row (row-major).
+    pub fn images(&self, x: ArrayView2<f64>) -> Result<Array2<f64>> {
+        let (side, size) = (self.side, self.size());
+        if x.ncols() != side * side {
+            return Err(Error::shape(
+                "CNTK input rows",
+                format!("{side}·{side} = {} pixels", side * side),
+                format!("{} pixels", x.ncols()),
+            ));
+        }
+        let f = side / size;
+        let inv = 1.0 / (f * f) as f64;
+        Ok(Array2::from_shape_fn((x.nrows(), size * size), |(m, q)| {
+            let (a, b) = (q / size, q % size);
+            let mut s = 0.0;
+            for u in 0..f {
+                for v in 0..f {
+                    s += x[[m, (f * a + u) * side + f * b + v]];
+                }
+            }
+            s * inv
+        }))
+    }
+
+    /// What this kernel substitutes for the paper's (printed with the run, kept in the report).
+    pub fn note(&self) -> String {
+        let s = self.size();
+        format!(
+            "CNTK-GAP substitution: the paper's base kernel is the CNTK with global average \
+             pooling of depth ~20 on 32×32 padded images, precomputed in about 1,000 GPU-hours; \
+             here '{}' (NTK parameterization, σ_w = {:.4}, {}) on {s}×{s} images (28×28 \
+             block-mean downsampled by {}, = an avgpool:{} first layer), exact in float64 on 2 \
+             CPU cores, only on the pool images the tasks use",
+            self.spec().layers_string(),
+            self.spec().sigma_w,
+            self.spec()
+                .sigma_b
+                .map_or("no bias".to_string(), |b| format!("σ_b = {b}")),
+            self.side / s,
+            self.side / s,
+        )
+    }
+}
+
+impl KernelFn for CntkKernel {
+    fn kernels<'a>(
+        &self,
+        x1: ArrayView2<'a, f64>,
+        x2: Option<ArrayView2<'a, f64>>,
+    ) -> Result<(Array2<f64>, Option<Array2<f64>>)> {
+        let a = self.images(x1)?;
+        let b = x2.map(|x| self.images(x)).transpose()?;
+        self.layer.kernels(a.view(), b.as_ref().map(|b| b.view()))
+    }
+    fn kernels_rows(
+        &self,
+        x: ArrayView2<f64>,
+        rows: Range<usize>,
+    ) -> Result<(Array2<f64>, Option<Array2<f64>>)> {
+        self.layer.kernels_rows(self.images(x)?.view(), rows)
+    }
+    fn validate(&self) -> Result<()> {
+        self.layer.validate()
+    }
 }
 
 /// The fully-connected NTK/NNGP ([`crate::kernel`]) as a [`KernelFn`].
@@ -173,6 +336,8 @@ impl PointResult {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ClaimResult {
     pub claim: String,
+    /// The base kernel of the MNK the claim is made for.
+    pub kernel: String,
     pub chars: usize,
     pub a: String,
     pub b: String,
@@ -195,6 +360,11 @@ impl ClaimResult {
 pub struct OmniglotReport {
     pub config: OmniglotConfig,
     pub kernels: Vec<String>,
+    /// Per kernel: its note (substitutions) and the number of pool images its Gram matrix was
+    /// evaluated on (of `pool_size`).
+    pub kernel_notes: Vec<String>,
+    pub kernel_images: Vec<usize>,
+    pub pool_size: usize,
     pub points: Vec<PointResult>,
     pub claims: Vec<ClaimResult>,
 }
@@ -251,11 +421,13 @@ impl OmniglotConfig {
         }
     }
 
-    /// The CI variant: C ∈ {5, 20}, fewer test tasks and MAML steps.
+    /// The CI variant: C ∈ {5, 10}, 20 test tasks with 3 queries per class, fewer MAML steps
+    /// (so the pool images the tasks use, ~500, keep the CNTK row at seconds).
     pub fn quick(fc: Arch) -> OmniglotConfig {
         let mut c = Self::default_run(fc);
-        c.train_chars = vec![5, 20];
-        c.test_tasks = 40;
+        c.train_chars = vec![5, 10];
+        c.test_tasks = 20;
+        c.test_queries = 3;
         if let Some(m) = c.maml.as_mut() {
             m.steps = 30;
             m.arch = m.arch.clone().with_width(32);
@@ -264,8 +436,64 @@ impl OmniglotConfig {
     }
 }
 
-/// Run the experiment on `data` with the base kernels `kernels` (the first is the primary one
-/// the claims are made for).
+/// The tasks of a run and the pool images they use.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    pub pool: Pool,
+    /// The fixed test tasks (the same for every C and method).
+    pub test: Vec<IndexTask>,
+    /// The training tasks at each C of `cfg.train_chars` (same order).
+    pub train: Vec<Vec<IndexTask>>,
+    /// Sorted pool rows some test or training task uses.
+    pub used: Vec<usize>,
+}
+
+impl Setup {
+    /// Pool, test tasks and training tasks of `cfg` (seeded).
+    pub fn new(data: &Omniglot, cfg: &OmniglotConfig) -> Result<Setup> {
+        let max_c = *cfg
+            .train_chars
+            .iter()
+            .max()
+            .ok_or(Error::Empty("train_chars".into()))?;
+        let pool = Pool::new(data, max_c, cfg.seed)?;
+        let test_firsts: Vec<usize> = (pool.test_start..pool.len())
+            .step_by(pool.drawers)
+            .collect();
+        let test = index_tasks(
+            &test_firsts,
+            pool.drawers,
+            (cfg.test_tasks, cfg.ways, cfg.shots, cfg.test_queries),
+            cfg.seed ^ 0x7e57,
+        )?;
+        let train = cfg
+            .train_chars
+            .iter()
+            .map(|&c| {
+                let firsts: Vec<usize> = (0..c).map(|i| i * pool.drawers).collect();
+                index_tasks(
+                    &firsts,
+                    pool.drawers,
+                    (cfg.tasks_per_char * c, cfg.ways, cfg.shots, cfg.queries),
+                    cfg.seed.wrapping_add(c as u64),
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let used: BTreeSet<usize> = test
+            .iter()
+            .chain(train.iter().flatten())
+            .flat_map(|t| t.support.iter().chain(&t.query).copied())
+            .collect();
+        Ok(Setup {
+            pool,
+            test,
+            train,
+            used: used.into_iter().collect(),
+        })
+    }
+}
+
+/// Run the experiment on `data` with the base kernels `kernels` (the claims are made for each).
 pub fn run(
     data: &Omniglot,
     cfg: &OmniglotConfig,
@@ -273,39 +501,49 @@ pub fn run(
     progress: &mut dyn FnMut(&str),
 ) -> Result<OmniglotReport> {
     validate(cfg, kernels)?;
-    let max_c = *cfg.train_chars.iter().max().expect("validated");
-    let pool = Pool::new(data, max_c, cfg.seed)?;
+    let setup = Setup::new(data, cfg)?;
     let grams = kernels
         .iter()
         .map(|k| {
-            progress(&format!("base kernel {} on {} images", k.name, pool.len()));
-            pool_gram(&k.kernel, &pool, cfg.cosine)
+            let m = rows_of(k, &setup).len();
+            progress(&format!(
+                "base kernel {} on {m} of {} pool images ({} pairs)",
+                k.name,
+                setup.pool.len(),
+                m * (m + 1) / 2
+            ));
+            base_gram(k, &setup, cfg.cosine)
         })
         .collect::<Result<Vec<_>>>()?;
-    let test_firsts: Vec<usize> = (pool.test_start..pool.len())
-        .step_by(pool.drawers)
-        .collect();
-    let test = index_tasks(
-        &test_firsts,
-        pool.drawers,
-        (cfg.test_tasks, cfg.ways, cfg.shots, cfg.test_queries),
-        cfg.seed ^ 0x7e57,
-    )?;
     let mut points = Vec::new();
-    for &c in &cfg.train_chars {
+    for (&c, train) in cfg.train_chars.iter().zip(&setup.train) {
         progress(&format!("C = {c} training characters"));
         let start = std::time::Instant::now();
-        let mut p = run_point(&pool, cfg, kernels, &grams, &test, c, progress)?;
+        let mut p = run_point(&setup, cfg, kernels, &grams, train, c, progress)?;
         p.seconds = start.elapsed().as_secs_f64();
         points.push(p);
     }
-    let claims = claims(cfg, &kernels[0].name, &points);
+    let claims = kernels
+        .iter()
+        .flat_map(|k| claims(cfg, &k.name, &points))
+        .collect();
     Ok(OmniglotReport {
         config: cfg.clone(),
         kernels: kernels.iter().map(|k| k.name.clone()).collect(),
+        kernel_notes: kernels.iter().map(|k| k.note.clone()).collect(),
+        kernel_images: kernels.iter().map(|k| rows_of(k, &setup).len()).collect(),
+        pool_size: setup.pool.len(),
         points,
         claims,
     })
+}
+
+/// The pool rows a kernel's Gram matrix is evaluated on (ascending).
+fn rows_of(k: &NamedKernel, setup: &Setup) -> Vec<usize> {
+    match k.images {
+        PoolImages::All => (0..setup.pool.len()).collect(),
+        PoolImages::Used => setup.used.clone(),
+    }
 }
 
 fn validate(cfg: &OmniglotConfig, kernels: &[NamedKernel]) -> Result<()> {
@@ -336,50 +574,64 @@ fn validate(cfg: &OmniglotConfig, kernels: &[NamedKernel]) -> Result<()> {
     cfg.outer.validate()
 }
 
-/// The base kernel's Gram matrix on the pool, optionally cosine-normalised
-/// (K_ij / √(K_ii K_jj); a zero diagonal entry is an error).
-fn pool_gram(k: &Arc<dyn KernelFn>, pool: &Pool, cosine: bool) -> Result<Array2<f64>> {
-    k.validate()?;
-    let mut g = k.kernels(pool.x.view(), None)?.0;
+/// The base kernel's pool × pool Gram matrix, evaluated once by `k.kernel.kernels(X, None)`
+/// on the pool rows X of [`PoolImages`] (ascending), optionally cosine-normalised on those rows
+/// (K_ij / √(K_ii K_jj); a zero diagonal entry is an error); entries of rows not evaluated are
+/// NaN (never read by the run; a read would be a typed error).
+pub fn base_gram(k: &NamedKernel, setup: &Setup, cosine: bool) -> Result<Array2<f64>> {
+    k.kernel.validate()?;
+    let rows = rows_of(k, setup);
+    let x = setup.pool.x.select(Axis(0), &rows);
+    let mut g = k.kernel.kernels(x.view(), None)?.0;
     crate::error::ensure_finite(g.view(), "base kernel on the Omniglot pool")?;
     if cosine {
-        let d: Vec<f64> = g.diag().iter().map(|v| v.sqrt()).collect();
-        if let Some(i) = d.iter().position(|&v| v.is_nan() || v <= 0.0) {
-            return Err(Error::param(
-                "cosine normalisation",
-                g[[i, i]],
-                format!("K[{i},{i}] must be > 0"),
-            ));
-        }
-        for ((i, j), v) in g.indexed_iter_mut() {
-            *v /= d[i] * d[j];
+        cosine_normalise(&mut g)?;
+    }
+    let n = setup.pool.len();
+    if rows.len() == n {
+        return Ok(g);
+    }
+    let mut full = Array2::from_elem((n, n), f64::NAN);
+    for (a, &i) in rows.iter().enumerate() {
+        for (b, &j) in rows.iter().enumerate() {
+            full[[i, j]] = g[[a, b]];
         }
     }
-    Ok(g)
+    Ok(full)
+}
+
+/// K_ij ← K_ij / √(K_ii K_jj) (a diagonal entry ≤ 0 is an error).
+fn cosine_normalise(g: &mut Array2<f64>) -> Result<()> {
+    let d: Vec<f64> = g.diag().iter().map(|v| v.sqrt()).collect();
+    if let Some(i) = d.iter().position(|&v| v.is_nan() || v <= 0.0) {
+        return Err(Error::param(
+            "cosine normalisation",
+            g[[i, i]],
+            format!("K[{i},{i}] must be > 0"),
+        ));
+    }
+    for ((i, j), v) in g.indexed_iter_mut() {
+        *v /= d[i] * d[j];
+    }
+    Ok(())
 }
 
 /// Everything at one C: tasks, labels, every method.
 fn run_point(
-    pool: &Pool,
+    setup: &Setup,
     cfg: &OmniglotConfig,
     kernels: &[NamedKernel],
     grams: &[Array2<f64>],
-    test: &[IndexTask],
+    train: &[IndexTask],
     c: usize,
     progress: &mut dyn FnMut(&str),
 ) -> Result<PointResult> {
-    let firsts: Vec<usize> = (0..c).map(|i| i * pool.drawers).collect();
-    let n_tasks = cfg.tasks_per_char * c;
-    let train = index_tasks(
-        &firsts,
-        pool.drawers,
-        (n_tasks, cfg.ways, cfg.shots, cfg.queries),
-        cfg.seed.wrapping_add(c as u64),
-    )?;
+    let (pool, test) = (&setup.pool, &setup.test[..]);
+    let n_tasks = train.len();
     let labels = Labels::new(pool, c, cfg.embed_dim)?;
-    let train_emb = labelled(&train, labels.k(), &mut |_, r, _| labels.train(r))?;
+    let train_emb = labelled(train, labels.k(), &mut |_, r, _| labels.train(r))?;
     let test_emb = labelled(test, labels.k(), &mut |_, r, _| labels.test(r))?;
-    let train_1h = labelled(&train, cfg.ways, &mut |_, _, j| one_hot(j, cfg.ways))?;
+    let train_1h = labelled(train, cfg.ways, &mut |_, _, j| one_hot(j, cfg.ways))?;
     let test_1h = labelled(test, cfg.ways, &mut |_, _, j| one_hot(j, cfg.ways))?;
     let shuffled = shuffle_labels(&train_emb, cfg.seed ^ c as u64)?;
     let unrelated = rotate_supports(test);
@@ -584,7 +836,7 @@ fn run_maml(
     unreachable!("the last attempt returns")
 }
 
-/// The claims and their controls at every C.
+/// The claims and their controls at every C, for the MNK on base kernel `primary`.
 fn claims(cfg: &OmniglotConfig, primary: &str, points: &[PointResult]) -> Vec<ClaimResult> {
     let mut out = Vec::new();
     for p in points {
@@ -594,6 +846,7 @@ fn claims(cfg: &OmniglotConfig, primary: &str, points: &[PointResult]) -> Vec<Cl
                     PairedDiff::of(&ra.per_task_accuracy(), &rb.per_task_accuracy(), cfg.level);
                 out.push(ClaimResult {
                     claim: claim.to_string(),
+                    kernel: primary.to_string(),
                     chars: p.chars,
                     established: diff.established(),
                     a,

@@ -5,9 +5,9 @@
 
 use gbml_testbed::checks::{Figure, Series, Style};
 use gbml_testbed::experiments::omniglot::{
-    names, run, FcKernel, NamedKernel, OmniglotConfig, OmniglotReport,
+    names, run, CntkKernel, FcKernel, NamedKernel, OmniglotConfig, OmniglotReport,
 };
-use gbml_testbed::kernel::{Activation, Arch};
+use gbml_testbed::kernel::{Activation, Arch, Spec};
 use gbml_testbed::mnk::data::{omniglot_fixture_path, Omniglot};
 use gbml_testbed::mnk::{RidgeMode, Schedule};
 use gbml_testbed::report::svg;
@@ -18,10 +18,24 @@ use std::sync::Arc;
 /// Arguments of `gbml omniglot`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// CI variant: C ∈ {5, 20}, 40 test tasks, a smaller and shorter MAML (~1 min).
+    /// CI variant (seconds): C ∈ {5, 10}, 20 test tasks with 3 queries per class, a smaller and
+    /// shorter MAML, the CNTK on 4×4 images with one conv layer.
     #[arg(long)]
     quick: bool,
-    /// Numbers of training characters (comma-separated; default 5,10,20,40, quick 5,20).
+    /// CNTK-GAP base kernel (the paper's): layer list (neural-tangents `stax` conventions, NTK
+    /// parameterization, σ_w = --sigma-w, no bias); default
+    /// 'conv:3:same,relu,conv:3:same,relu,gap,dense', quick 'conv:3:same,relu,gap,dense'.
+    #[arg(long)]
+    cntk_layers: Option<String>,
+    /// CNTK-GAP base kernel: image side after block-mean downsampling of the 28×28 images
+    /// (must divide 28: 28, 14, 7, 4; default 7, quick 4). Cost per image pair grows like
+    /// side⁴ (≈ 0.4 ms at 7×7 with two conv layers, ≈ 30× that at 14×14).
+    #[arg(long)]
+    cntk_size: Option<usize>,
+    /// Skip the CNTK-GAP row (FC kernel only; its claims are then not made).
+    #[arg(long)]
+    no_cntk: bool,
+    /// Numbers of training characters (comma-separated; default 5,10,20,40, quick 5,10).
     #[arg(long, value_delimiter = ',')]
     train_chars: Option<Vec<usize>>,
     /// Training tasks per training character.
@@ -122,10 +136,18 @@ pub fn run_cmd(a: Args) -> Result<i32> {
     let cfg = config(&a, &fc);
     let path = a.omniglot.clone().unwrap_or_else(omniglot_fixture_path);
     let data = Omniglot::load(&path)?;
-    let kernels = vec![NamedKernel {
-        name: format!("FC NTK, {} hidden", a.depth),
-        kernel: Arc::new(FcKernel(fc)),
-    }];
+    let mut kernels = Vec::new();
+    if !a.no_cntk {
+        let side = (data.images.dim().2 as f64).sqrt().round() as usize;
+        kernels.push(cntk(&a, side)?);
+    }
+    kernels.push(NamedKernel::new(
+        format!("FC NTK, {} hidden", a.depth),
+        Arc::new(FcKernel(fc)),
+    ));
+    for k in kernels.iter().filter(|k| !k.note.is_empty()) {
+        println!("{}: {}", k.name, k.note);
+    }
     let rep = run(&data, &cfg, &kernels, &mut |s| eprintln!("{s}"))?;
     print_table(&rep);
     write_outputs(&rep, &a)?;
@@ -136,7 +158,28 @@ pub fn run_cmd(a: Args) -> Result<i32> {
     })
 }
 
+/// The CNTK-GAP row's kernel (evaluated only on the pool images the tasks use).
+fn cntk(a: &Args, side: usize) -> Result<NamedKernel> {
+    let (layers, size) = if a.quick {
+        (CntkKernel::QUICK_LAYERS, CntkKernel::QUICK_SIZE)
+    } else {
+        (CntkKernel::DEFAULT_LAYERS, CntkKernel::DEFAULT_SIZE)
+    };
+    let spec = Spec::parse(a.cntk_layers.as_deref().unwrap_or(layers))?.with_sigma_w(a.sigma_w);
+    let k = CntkKernel::new(spec, side, a.cntk_size.unwrap_or(size))?;
+    let note = k.note();
+    Ok(NamedKernel::new("CNTK-GAP", Arc::new(k))
+        .on_used_images()
+        .with_note(note))
+}
+
 fn print_table(rep: &OmniglotReport) {
+    for (k, n) in rep.kernels.iter().zip(&rep.kernel_images) {
+        println!(
+            "base kernel {k}: Gram on {n} of {} pool images",
+            rep.pool_size
+        );
+    }
     for p in &rep.points {
         println!(
             "\nC = {} training characters ({} training tasks, {:.1} s){}",
