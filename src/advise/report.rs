@@ -117,7 +117,7 @@ fn cv_text(a: &Advice, o: &mut String) {
 fn groups_text(a: &Advice, o: &mut String) {
     let c = &a.clustering;
     let eig: Vec<String> = c.laplacian_eigs.iter().map(|v| format!("{v:.3}")).collect();
-    let _ = writeln!(o, "4. Which tasks belong together (affinity = cosine of the tasks' meta-gradients, Φ-weighted)");
+    let _ = writeln!(o, "4. Which tasks belong together (affinity a_ij = ½(t_ij + t_ji), t_ij = share of task i's held-out residual explained by the MNK meta-trained on task j alone)");
     let _ = writeln!(
         o,
         "   normalized-Laplacian eigenvalues {}; eigengap criterion → {} group(s) (gap {:.3})",
