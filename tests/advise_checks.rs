@@ -272,8 +272,16 @@ fn grouping_power_and_false_split_rate_over_seeds() {
         }
         println!("{half}+{half} tasks, m = {m}, n = {n}: recovered {hits}/10, one family split {splits}/10");
         if assert_power {
-            assert!(hits >= 8, "power {hits}/10 (N = {}, m = {m}, n = {n})", 2 * half);
+            assert!(
+                hits >= 8,
+                "power {hits}/10 (N = {}, m = {m}, n = {n})",
+                2 * half
+            );
         }
-        assert!(splits <= 2, "false splits {splits}/10 (N = {}, m = {m}, n = {n})", 2 * half);
+        assert!(
+            splits <= 2,
+            "false splits {splits}/10 (N = {}, m = {m}, n = {n})",
+            2 * half
+        );
     }
 }

@@ -71,7 +71,11 @@ pub fn affinity(
         let norm2 = ri.iter().map(|v| v * v).sum::<f64>();
         for j in (0..n).filter(|&j| j != i) {
             let pred = linalg::matmul(phi.slice(s![rows(i), rows(j)]), beta[j].view());
-            let miss = ri.iter().zip(pred.iter()).map(|(a, b)| (a - b) * (a - b)).sum::<f64>();
+            let miss = ri
+                .iter()
+                .zip(pred.iter())
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>();
             t[[i, j]] = if norm2 > 0.0 { 1.0 - miss / norm2 } else { 0.0 };
         }
     }

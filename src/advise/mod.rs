@@ -8,12 +8,14 @@
 //!   MNK predictor vs the base learner G, paired interval, verdict; the complexity C beside it.
 //! * [`groups`]: task affinity (pairwise held-out transfer through Φ), spectral clustering with the eigengap
 //!   criterion, within-group vs pooled gain, tasks that hurt the others.
+//! * [`examples`]: the Omniglot example (label-consistent vs random label order).
 //! * [`width`]: empirical MNKs at small widths, c·width^(−½) fit, width for a tolerance.
 //! * [`report`]: the text report (every number with how it was obtained).
 //!
 //! Everything except the width study is an infinite-width prediction.
 
 pub mod cv;
+pub mod examples;
 pub mod groups;
 pub mod rates;
 pub mod report;

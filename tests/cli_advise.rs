@@ -1,0 +1,57 @@
+//! `gbml advise` on the command line: the Omniglot example's JSON verdicts, typed errors (too few
+//! tasks, unknown task source) exit 2.
+
+use std::process::Command;
+
+fn gbml(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_gbml"))
+        .args(args)
+        .output()
+        .expect("run gbml");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn verdict(tasks: &str) -> String {
+    let (code, out, err) = gbml(&[
+        "advise",
+        "--tasks",
+        tasks,
+        "--n-train",
+        "20",
+        "--classes-per-label",
+        "2",
+        "--no-width",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON advice");
+    assert_eq!(v["n_tasks"], 20);
+    v["cv"]["verdict"].as_str().expect("verdict").to_string()
+}
+
+#[test]
+fn omniglot_example_verdicts_differ_in_json() {
+    assert_eq!(verdict("omniglot-consistent"), "helps");
+    assert_ne!(verdict("omniglot"), "helps");
+}
+
+#[test]
+fn too_few_tasks_and_unknown_source_exit_2() {
+    let (code, _, err) = gbml(&[
+        "advise",
+        "--tasks",
+        "omniglot",
+        "--n-train",
+        "4",
+        "--no-width",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("at least 5 tasks"), "{err}");
+    let (code, _, err) = gbml(&["advise", "--tasks", "mnist"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("omniglot-consistent"), "{err}");
+}
