@@ -188,10 +188,7 @@ pub fn run(args: Args) -> Result<i32> {
     let kernel = BaseKernel::Analytic(arch);
     let lr = match args.inner_lr {
         Some(l) => l,
-        None => {
-            let probe = Mnk::new(kernel.clone(), Schedule::steps(0.0, 1));
-            0.5 * rates::inner_rates(&probe, &set)?.rates.critical
-        }
+        None => rates::default_inner_lr(&kernel, Default::default(), &set)?,
     };
     let mnk = Mnk::new(kernel, Schedule::steps(lr, args.inner_steps));
     let cfg = AdviseConfig {
