@@ -55,3 +55,33 @@ fn too_few_tasks_and_unknown_source_exit_2() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("omniglot-consistent"), "{err}");
 }
+
+/// `--layers dense,relu,dense` is the 1-hidden-layer FC net: the same advice as the analytic
+/// kernel (to rounding), and the width study says it is not computed for layer kernels.
+#[test]
+fn layers_fc_list_equals_the_analytic_kernel() {
+    let run = |extra: &[&str]| {
+        let mut args = vec!["advise", "--tasks", "sine", "--n-train", "12", "--json"];
+        args.extend_from_slice(extra);
+        let (code, out, err) = gbml(&args);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).expect("JSON advice")
+    };
+    let analytic = run(&["--no-width"]);
+    let layers = run(&["--layers", "dense,relu,dense", "--sigma-b", "1"]);
+    for key in ["critical", "lambda_min", "lambda_max"] {
+        let (a, b) = (
+            analytic["outer"][key].as_f64().unwrap(),
+            layers["outer"][key].as_f64().unwrap(),
+        );
+        assert!((a - b).abs() <= 1e-9 * a.abs(), "{key}: {a} vs {b}");
+    }
+    let (a, b) = (
+        analytic["cv"]["gain"]["mean"].as_f64().unwrap(),
+        layers["cv"]["gain"]["mean"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() <= 1e-9 * a.abs(), "gain {a} vs {b}");
+    assert!(layers["width"].is_null());
+    let note = layers["width_note"].as_str().unwrap();
+    assert!(note.contains("fully-connected"), "{note}");
+}

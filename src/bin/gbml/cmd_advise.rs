@@ -7,7 +7,8 @@
 //! --classes-per-label`) or `--tasks npy --npy-dir DIR` (the task folder of `gbml maml`:
 //! xs/ys/xq/yq.npy). Kernel: the analytic NTK of a
 //! fully-connected network (`--depth --activation --sigma-w --sigma-b --parameterization`, the
-//! shared vocabulary of `vocab.rs`). Inner loop: `--inner-steps` steps at `--inner-lr` (default:
+//! shared vocabulary of `vocab.rs`), or of a layer list (`--layers`, conv or FC, as `gbml mnk`;
+//! the width study is then reported as not computed: it is fully-connected only). Inner loop: `--inner-steps` steps at `--inner-lr` (default:
 //! 1/max_i μ_max(Θ'_i), half the largest stable inner rate). `--json` prints JSON instead of
 //! text; `--out DIR` writes report.txt, advice.json and gain_vs_affinity.svg.
 
@@ -74,6 +75,20 @@ pub struct Args {
     /// Bias scale σ_b, or `none`.
     #[arg(long, default_value = "1", value_parser = crate::vocab::bias_scale, allow_negative_numbers = true)]
     sigma_b: crate::vocab::BiasScale,
+    /// Base kernel of a layer list (e.g. `conv:3:same,relu,gap,dense`, the words of `gbml kernel
+    /// --layers`) instead of --depth/--activation, with --sigma-w, --sigma-b, --parameterization,
+    /// --width; task input rows are images flattened in H, W, C order (--image-shape). The width
+    /// study is then skipped (it is fully-connected only).
+    #[arg(long)]
+    layers: Option<String>,
+    /// Image shape H,W,C of the task input rows for --layers (default: 28,28,1 for the Omniglot
+    /// tasks, else 1,1,d).
+    #[arg(long, value_delimiter = ',')]
+    image_shape: Option<Vec<usize>>,
+    /// Width of the standard parameterization (hidden width of the FC net, channel width N of
+    /// --layers).
+    #[arg(long)]
+    width: Option<usize>,
     /// Parameterization: ntk or standard.
     #[arg(long = "parameterization", alias = "param", default_value = "ntk")]
     param: String,
@@ -181,11 +196,32 @@ fn write(path: PathBuf, text: &str) -> Result<()> {
 /// Run the command; returns the process exit code.
 pub fn run(args: Args) -> Result<i32> {
     let set = load(&args)?;
-    let arch = Arch::new(args.depth, Activation::parse(&args.activation)?)
+    let mut arch = Arch::new(args.depth, Activation::parse(&args.activation)?)
         .with_sigma_w(args.sigma_w)
         .with_sigma_b(args.sigma_b.0)
         .with_parameterization(crate::vocab::parameterization(&args.param)?);
-    let kernel = BaseKernel::Analytic(arch);
+    if let Some(w) = args.width {
+        arch = arch.with_width(w);
+    }
+    let kernel = match &args.layers {
+        None => BaseKernel::Analytic(arch),
+        Some(l) => {
+            let default_shape = if args.tasks.starts_with("omniglot") {
+                (28, 28, 1)
+            } else {
+                (1, 1, set.d())
+            };
+            crate::vocab::layer_kernel(
+                l,
+                args.sigma_w,
+                args.sigma_b.0,
+                crate::vocab::parameterization(&args.param)?,
+                args.width,
+                args.image_shape.as_deref(),
+                default_shape,
+            )?
+        }
+    };
     let lr = match args.inner_lr {
         Some(l) => l,
         None => rates::default_inner_lr(&kernel, Default::default(), &set)?,
