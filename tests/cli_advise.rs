@@ -85,3 +85,25 @@ fn layers_fc_list_equals_the_analytic_kernel() {
     let note = layers["width_note"].as_str().unwrap();
     assert!(note.contains("fully-connected"), "{note}");
 }
+
+/// A task with no positive affinity to any other is reported as an isolated outlier, not as a
+/// family (100 GP tasks of one family, spread 0.1, seed 0: task 46 is such a task).
+#[test]
+fn isolated_task_is_reported_as_an_outlier() {
+    let (code, out, err) = gbml(&[
+        "advise",
+        "--tasks",
+        "gp",
+        "--spread",
+        "0.1",
+        "--n-train",
+        "100",
+        "--no-width",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("group 1:"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("tasks 46;") && line.contains("isolated"), "{line}");
+}

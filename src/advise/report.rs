@@ -136,6 +136,11 @@ fn groups_text(a: &Advice, o: &mut String) {
             "   group {g}: {mem}; mean affinity {:.3}",
             gr.mean_affinity
         );
+        if let [i] = gr.members[..] {
+            if (0..a.n_tasks).all(|j| j == i || a.affinity[i][j] <= 0.0) {
+                let _ = write!(o, " (isolated: no positive transfer to or from any other task, an outlier rather than a family)");
+            }
+        }
         match (&gr.gain, &gr.note) {
             (Some(gg), _) => {
                 let d = &gg.within_minus_pooled;
