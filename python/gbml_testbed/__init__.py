@@ -297,6 +297,60 @@ def meta_gradient(
 
 
 # --------------------------------------------------------------------------------------------
+# Design guidance (gbml advise, issue 15)
+
+
+def advise(
+    xs: np.ndarray,
+    ys: np.ndarray,
+    xq: np.ndarray,
+    yq: np.ndarray,
+    *,
+    depth: int = 1,
+    activation: str = "relu",
+    sigma_w: float = 2.0 ** 0.5,
+    sigma_b: Optional[float] = 1.0,
+    parameterization: str = "ntk",
+    width: Widths = None,
+    variant: str = "maml",
+    inner_lr: Optional[float] = None,
+    inner_steps: int = 1,
+    ridge_rel: float = 0.01,
+    groups: Optional[int] = None,
+    width_study: bool = False,
+    tol: float = 0.05,
+) -> Dict[str, Any]:
+    """``gbml advise`` on your own tasks: the advice as the dict ``gbml advise --json`` prints
+    (same keys, same numbers): ``outer``/``inner`` (critical and best learning rates, MATH.md §2,
+    §4), ``cv`` (leave-one-task-out losses of the base learner G and of the MNK predictor, the
+    paired interval ``gain`` and ``verdict`` ``"helps"`` / ``"does_not_help"`` / ``"hurts"``),
+    ``complexity``, ``affinity`` (held-out transfer between tasks), ``clustering``, ``groups``,
+    ``influence`` and ``width`` (``None`` unless ``width_study=True``; fully-connected nets only).
+
+    Tasks are stacked like the ``gbml advise --tasks npy`` folder: ``xs`` N × m × d and ``ys``
+    N × m × k (support), ``xq`` N × n × d and ``yq`` N × n × k (query). The kernel is the analytic
+    NTK of the fully-connected net (arguments as :func:`ntk`; defaults those of ``gbml advise``).
+    ``inner_lr=None``: half the largest stable inner rate, as the CLI. Fewer than 5 tasks raise
+    :class:`~gbml_testbed.errors.InvalidParameterError` ("need at least 5 tasks to
+    cross-validate"); every number is an infinite-width prediction except the width study."""
+    arch = arch_block(
+        depth=depth,
+        activation=activation,
+        sigma_w=sigma_w,
+        sigma_b=sigma_b,
+        parameterization=parameterization,
+        width=width,
+        layers=None,
+    )
+    arch["variant"] = variant
+    text = _core.advise(
+        xs, ys, xq, yq, to_json(arch), inner_lr, int(inner_steps), float(ridge_rel), groups,
+        bool(width_study), float(tol),
+    )
+    return json.loads(text)
+
+
+# --------------------------------------------------------------------------------------------
 # Comparison (gbml compare, in memory)
 
 
@@ -424,6 +478,7 @@ __all__ = [
     "mnk",
     "mnk_predict",
     "meta_gradient",
+    "advise",
     "compare",
     "Report",
     "Worst",

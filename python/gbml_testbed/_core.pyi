@@ -22,3 +22,16 @@ def compare(
 ) -> Tuple[str, str]: ...
 def time_kernels(x1: np.ndarray, arch: str, want: str, repeats: int) -> float: ...
 def mnk_phi_rows(x: np.ndarray, y: np.ndarray, conventions: str, rows: Tuple[int, int]) -> np.ndarray: ...
+def advise(
+    xs: np.ndarray,
+    ys: np.ndarray,
+    xq: np.ndarray,
+    yq: np.ndarray,
+    arch: str,
+    inner_lr: Optional[float],
+    inner_steps: int,
+    ridge_rel: float,
+    groups: Optional[int],
+    width_study: bool,
+    tol: float,
+) -> str: ...

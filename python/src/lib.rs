@@ -9,15 +9,17 @@
 //!
 //! Library entry points used: `kernel::{kernels, nngp, ntk, kernels_rows_between}`,
 //! `io::manifest::{Conventions, Manifest::parse_str}`, `io::compare::{reference, compare_values,
-//! Inputs, Report}`, `io::tolerance::ToleranceTable::{defaults, parse_toml}`.
+//! Inputs, Report}`, `io::tolerance::ToleranceTable::{defaults, parse_toml}`,
+//! `advise::{advise, rates::default_inner_lr}`.
 
+use gbml_testbed::advise as gb_advise;
 use gbml_testbed::io::compare::{self as engine, Inputs};
 use gbml_testbed::io::manifest::{Conventions, Manifest};
 use gbml_testbed::io::tolerance::ToleranceTable;
 use gbml_testbed::kernel::{self, Arch};
-use gbml_testbed::mnk::{BaseKernel, Mnk};
+use gbml_testbed::mnk::{BaseKernel, Mnk, Schedule, Task, TaskSet};
 use gbml_testbed::Error;
-use ndarray::{ArrayD, ArrayView2, ArrayViewD, Ix2};
+use ndarray::{ArrayD, ArrayView2, ArrayViewD, Axis, Ix2, Ix3};
 use numpy::{
     dtype, IntoPyArray, PyArray2, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods,
     PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods,
@@ -353,6 +355,97 @@ fn mnk_phi_rows<'py>(
     Ok(phi.into_pyarray(py))
 }
 
+/// Tasks from stacked per-task arrays `xs` (N × m × d), `ys` (N × m × k), `xq` (N × n × d),
+/// `yq` (N × n × k): the task folder of `gbml advise --tasks npy`.
+fn task_set_3d(arrays: [(ArrayViewD<'_, f64>, &str); 4]) -> Result<TaskSet, Error> {
+    let mut a3 = Vec::with_capacity(4);
+    for (a, name) in arrays {
+        let shape = a.shape().to_vec();
+        gbml_testbed::error::ensure_finite(a.view(), &format!("input `{name}`"))?;
+        a3.push(a.into_dimensionality::<Ix3>().map_err(|_| {
+            Error::shape(
+                format!("`{name}`"),
+                "a 3-D array (tasks × points × features)",
+                format!("shape {shape:?}"),
+            )
+        })?);
+    }
+    let n = a3[0].dim().0;
+    if let Some(i) = (1..4).find(|&i| a3[i].dim().0 != n) {
+        return Err(Error::shape(
+            "number of tasks (first axis)",
+            format!("{n} (xs)"),
+            format!("{} ({})", a3[i].dim().0, ["xs", "ys", "xq", "yq"][i]),
+        ));
+    }
+    let task = |i: usize| {
+        let m = |j: usize| a3[j].index_axis(Axis(0), i).to_owned();
+        Task::new(m(0), m(1), m(2), m(3))
+    };
+    TaskSet::new((0..n).map(task).collect::<Result<Vec<_>, Error>>()?)
+}
+
+/// `gbml advise` on in-memory tasks (`task_set_3d`): the advice as the JSON text `gbml advise
+/// --json` prints. `inner_lr = None`: the CLI's default (`rates::default_inner_lr`);
+/// `width_study`: run the finite-width study (FC kernels only).
+#[pyfunction]
+#[pyo3(signature = (xs, ys, xq, yq, arch, inner_lr, inner_steps, ridge_rel, groups, width_study, tol))]
+#[allow(clippy::too_many_arguments)]
+fn advise(
+    py: Python<'_>,
+    xs: &Bound<'_, PyAny>,
+    ys: &Bound<'_, PyAny>,
+    xq: &Bound<'_, PyAny>,
+    yq: &Bound<'_, PyAny>,
+    arch: &str,
+    inner_lr: Option<f64>,
+    inner_steps: usize,
+    ridge_rel: f64,
+    groups: Option<usize>,
+    width_study: bool,
+    tol: f64,
+) -> PyResult<String> {
+    let (a, b, c, d) = (
+        array(xs, "xs")?,
+        array(ys, "ys")?,
+        array(xq, "xq")?,
+        array(yq, "yq")?,
+    );
+    let views = [
+        (a.as_array(), "xs"),
+        (b.as_array(), "ys"),
+        (c.as_array(), "xq"),
+        (d.as_array(), "yq"),
+    ];
+    let run = || -> Result<String, Error> {
+        let set = task_set_3d(views)?;
+        let conv = conventions_from_json(arch)?;
+        if conv.spec()?.is_some() {
+            return Err(Error::Unsupported(
+                "advise with layers= (conv kernels): fully-connected architectures only".into(),
+            ));
+        }
+        let kernel = BaseKernel::Analytic(conv.arch()?);
+        let variant = conv.variant.unwrap_or_default();
+        let lr = match inner_lr {
+            Some(l) => l,
+            None => gb_advise::rates::default_inner_lr(&kernel, variant, &set)?,
+        };
+        let mnk = Mnk::new(kernel, Schedule::steps(lr, inner_steps)).with_variant(variant);
+        let cfg = gb_advise::AdviseConfig {
+            ridge_rel,
+            groups,
+            width: width_study.then(|| gb_advise::width::WidthConfig {
+                tol,
+                ..Default::default()
+            }),
+        };
+        let adv = gb_advise::advise(&mnk, &set, &cfg)?;
+        serde_json::to_string(&adv).map_err(|e| Error::Unsupported(format!("advice as JSON: {e}")))
+    };
+    py.allow_threads(run).map_err(|e| py_err(py, e))
+}
+
 /// The extension module.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -361,5 +454,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compare, m)?)?;
     m.add_function(wrap_pyfunction!(time_kernels, m)?)?;
     m.add_function(wrap_pyfunction!(mnk_phi_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(advise, m)?)?;
     Ok(())
 }

@@ -1,11 +1,22 @@
 //! "Which tasks belong together": task affinity, spectral clustering, within-group vs pooled
 //! held-out gain, and tasks that hurt the others (MATH.md §3, §5, §6).
 //!
-//! **Affinity.** a_ij = ⟨r_i, Φ_ij r_j⟩ / √(⟨r_i, Φ_ii r_i⟩⟨r_j, Φ_jj r_j⟩) (Frobenius products
-//! over the k label columns), r = Y − G. Since Φ = J_F J_Fᵀ (MATH.md §3), J_F,iᵀ r_i is task i's
-//! meta-gradient at initialization, so a_ij is the **cosine between the meta-gradients of tasks
-//! i and j** in the infinite-width limit: a step on task j lowers task i's meta-loss to first
-//! order iff a_ij > 0 (the functional-gradient view of §6).
+//! **Affinity (pairwise held-out transfer).** With r = Y − G the effective query labels, ρ the
+//! ridge of the cross-validation and β_j = (Φ_jj + ρI)⁻¹ r_j, the MNK predictor meta-trained on
+//! task j *alone* predicts task i's residual as ê_{i←j} = Φ_ij β_j (the infinite-time ridge
+//! predictor of MATH.md §5 with the one task j as training set). The transfer from j to i is the
+//! fraction of i's held-out residual it explains,
+//!
+//! ```text
+//! t_ij = 1 − ‖r_i − Φ_ij β_j‖²_F / ‖r_i‖²_F        (≤ 1; < 0 when j's data misleads on i)
+//! a_ij = ½ (t_ij + t_ji),   a_ii = 1
+//! ```
+//!
+//! Task i's own residual is never used to fit, so a_ij is a held-out quantity. Unlike the
+//! cosine of the two tasks' infinite-width meta-gradients (⟨r_i, Φ_ij r_j⟩ normalised, kept as
+//! [`gradient_cosine`] for comparison), which is dominated by Φ's top (nearly constant) mode and
+//! so mostly compares the residuals' means, t_ij asks whether j's whole function carries over to
+//! i: one n_j × n_j solve per task and one Φ_ij β_j product per pair.
 //!
 //! **Clustering.** Graph W_ij = max(a_ij, 0) (i ≠ j), normalized Laplacian
 //! L = I − D^{−½} W D^{−½} with eigenvalues 0 = ν_1 ≤ ν_2 ≤ …; the number of groups is the
@@ -37,8 +48,51 @@ use serde::Serialize;
 /// Largest number of groups the eigengap criterion considers.
 pub const MAX_GROUPS: usize = 8;
 
-/// The meta-gradient cosine matrix a (N × N, module docs).
-pub fn affinity(phi: ArrayView2<f64>, r: ArrayView2<f64>, qo: &[usize]) -> Array2<f64> {
+/// The held-out transfer affinity a (N × N, module docs) of effective labels `r` (Σn × k) under
+/// Φ with ridge ρ; typed error when a block Φ_jj + ρI is not numerically positive definite.
+pub fn affinity(
+    phi: ArrayView2<f64>,
+    r: ArrayView2<f64>,
+    qo: &[usize],
+    ridge: f64,
+) -> Result<Array2<f64>> {
+    let n = qo.len() - 1;
+    let rows = |i: usize| qo[i]..qo[i + 1];
+    let beta = (0..n)
+        .map(|j| {
+            let mut k = phi.slice(s![rows(j), rows(j)]).to_owned();
+            k.diag_mut().mapv_inplace(|v| v + ridge);
+            spd_solve(k.view(), r.slice(s![rows(j), ..]))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut t = Array2::<f64>::zeros((n, n));
+    for i in 0..n {
+        let ri = r.slice(s![rows(i), ..]);
+        let norm2 = ri.iter().map(|v| v * v).sum::<f64>();
+        for j in (0..n).filter(|&j| j != i) {
+            let pred = linalg::matmul(phi.slice(s![rows(i), rows(j)]), beta[j].view());
+            let miss = ri
+                .iter()
+                .zip(pred.iter())
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>();
+            t[[i, j]] = if norm2 > 0.0 { 1.0 - miss / norm2 } else { 0.0 };
+        }
+    }
+    Ok(Array2::from_shape_fn((n, n), |(i, j)| {
+        if i == j {
+            1.0
+        } else {
+            0.5 * (t[[i, j]] + t[[j, i]])
+        }
+    }))
+}
+
+/// The meta-gradient cosine ⟨r_i, Φ_ij r_j⟩ / √(⟨r_i, Φ_ii r_i⟩⟨r_j, Φ_jj r_j⟩) (Frobenius
+/// products over the k label columns; N × N): the cosine between tasks i and j's infinite-width
+/// meta-gradients J_F,iᵀ r_i (Φ = J_F J_Fᵀ, MATH.md §3). Not the clustering's affinity
+/// (module docs).
+pub fn gradient_cosine(phi: ArrayView2<f64>, r: ArrayView2<f64>, qo: &[usize]) -> Array2<f64> {
     let n = qo.len() - 1;
     let mut inner = Array2::zeros((n, n));
     for i in 0..n {

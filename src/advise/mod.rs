@@ -6,14 +6,16 @@
 //! * [`rates`]: outer rates from Φ's spectrum, inner rates from every task's Θ'.
 //! * [`cv`]: "will meta-learning help?" — closed-form leave-one-task-out cross-validation of the
 //!   MNK predictor vs the base learner G, paired interval, verdict; the complexity C beside it.
-//! * [`groups`]: task affinity (meta-gradient cosines), spectral clustering with the eigengap
+//! * [`groups`]: task affinity (pairwise held-out transfer through Φ), spectral clustering with the eigengap
 //!   criterion, within-group vs pooled gain, tasks that hurt the others.
+//! * [`examples`]: the Omniglot example (label-consistent vs random label order).
 //! * [`width`]: empirical MNKs at small widths, c·width^(−½) fit, width for a tolerance.
 //! * [`report`]: the text report (every number with how it was obtained).
 //!
 //! Everything except the width study is an infinite-width prediction.
 
 pub mod cv;
+pub mod examples;
 pub mod groups;
 pub mod rates;
 pub mod report;
@@ -70,7 +72,7 @@ pub struct Advice {
     pub inner_schedule: crate::mnk::Schedule,
     pub cv: cv::Loto,
     pub complexity: cv::Complexity,
-    /// Meta-gradient cosines a_ij.
+    /// Held-out transfer affinities a_ij ([`groups::affinity`]).
     pub affinity: Vec<Vec<f64>>,
     /// mean_{j ≠ i} a_ij per task.
     pub mean_affinity: Vec<f64>,
@@ -98,7 +100,7 @@ pub fn advise(mnk: &Mnk, set: &TaskSet, cfg: &AdviseConfig) -> Result<Advice> {
     let fit = cv::Fit::new(phi.view(), r, ridge, qo.clone())?;
     let loto = cv::loto(&fit)?;
     let complexity = cv::complexity(&fit, phi.view(), set, &ad)?;
-    let a = groups::affinity(phi.view(), fit.r.view(), &qo);
+    let a = groups::affinity(phi.view(), fit.r.view(), &qo, ridge)?;
     let n = set.len();
     let mean_aff = |m: &[usize], i: usize| {
         let o: Vec<f64> = m.iter().filter(|&&j| j != i).map(|&j| a[[i, j]]).collect();

@@ -120,3 +120,15 @@ pub fn inner_rates(mnk: &Mnk, set: &TaskSet) -> Result<InnerRates> {
         constraining,
     })
 }
+
+/// The inner rate `gbml advise` uses unless told otherwise: half the largest stable shared
+/// inner rate, λ = ½ · 2/max_i μ_max(Θ'_i) = 1/max_i μ_max(Θ'_i) (of `kernel` and its MAML/ANIL
+/// `variant` on the support sets of `set`).
+pub fn default_inner_lr(
+    kernel: &crate::mnk::BaseKernel,
+    variant: crate::mnk::Variant,
+    set: &TaskSet,
+) -> Result<f64> {
+    let probe = Mnk::new(kernel.clone(), crate::mnk::Schedule::steps(0.0, 1)).with_variant(variant);
+    Ok(0.5 * inner_rates(&probe, set)?.rates.critical)
+}

@@ -117,7 +117,7 @@ fn cv_text(a: &Advice, o: &mut String) {
 fn groups_text(a: &Advice, o: &mut String) {
     let c = &a.clustering;
     let eig: Vec<String> = c.laplacian_eigs.iter().map(|v| format!("{v:.3}")).collect();
-    let _ = writeln!(o, "4. Which tasks belong together (affinity = cosine of the tasks' meta-gradients, Φ-weighted)");
+    let _ = writeln!(o, "4. Which tasks belong together (affinity a_ij = ½(t_ij + t_ji), t_ij = share of task i's held-out residual explained by the MNK meta-trained on task j alone)");
     let _ = writeln!(
         o,
         "   normalized-Laplacian eigenvalues {}; eigengap criterion → {} group(s) (gap {:.3})",
@@ -136,6 +136,11 @@ fn groups_text(a: &Advice, o: &mut String) {
             "   group {g}: {mem}; mean affinity {:.3}",
             gr.mean_affinity
         );
+        if let [i] = gr.members[..] {
+            if (0..a.n_tasks).all(|j| j == i || a.affinity[i][j] <= 0.0) {
+                let _ = write!(o, " (isolated: no positive transfer to or from any other task, an outlier rather than a family)");
+            }
+        }
         match (&gr.gain, &gr.note) {
             (Some(gg), _) => {
                 let d = &gg.within_minus_pooled;

@@ -304,41 +304,11 @@ fn scale_set(set: &TaskSet, sx: f64, sy: f64) -> Result<TaskSet> {
     )
 }
 
-/// Rows scaled to Euclidean norm √d (zero rows stay zero).
-fn rows_to_sqrt_d(x: &Array2<f64>) -> Array2<f64> {
-    let d = x.ncols() as f64;
-    let mut x = x.clone();
-    for mut r in x.rows_mut() {
-        let n = r.dot(&r).sqrt();
-        if n > 0.0 {
-            r *= d.sqrt() / n;
-        }
-    }
-    x
-}
-
 /// Clean Omniglot tasks with every image scaled to norm √784 (so that the NTK's x·x'/d is the
 /// cosine of the two images).
 fn omniglot_clean(data: &Omniglot, spec: OmniglotSpec, seed: u64) -> Result<TaskSet> {
     let (set, _) = data.tasks(spec, seed)?;
-    images_to_sqrt_d(&set)
-}
-
-/// Every input row of a task set scaled to norm √d.
-fn images_to_sqrt_d(set: &TaskSet) -> Result<TaskSet> {
-    TaskSet::new(
-        set.tasks()
-            .iter()
-            .map(|t| {
-                Task::new(
-                    rows_to_sqrt_d(&t.xs),
-                    t.ys.clone(),
-                    rows_to_sqrt_d(&t.xq),
-                    t.yq.clone(),
-                )
-            })
-            .collect::<Result<Vec<_>>>()?,
-    )
+    crate::mnk::data::sqrt_d_inputs(&set)
 }
 
 /// How a corrupted label is drawn.
@@ -768,7 +738,7 @@ fn generate(
         Family::OmniglotFixed => {
             let data = omni.ok_or_else(|| Error::Unsupported("Omniglot data not loaded".into()))?;
             let (set, _) = data.consistent_tasks(omniglot_fixed_spec(n_tasks, split), seed)?;
-            images_to_sqrt_d(&set)?
+            crate::mnk::data::sqrt_d_inputs(&set)?
         }
     };
     add_label_noise(&clean, noise, fam.noise_kind(), seed ^ 0x401_5e)
@@ -777,9 +747,7 @@ fn generate(
 /// Classes per label of the label-consistent Omniglot family.
 pub const OMNIGLOT_FIXED_CLASSES_PER_LABEL: usize = 20;
 
-/// Seed of the class pool of the label-consistent Omniglot family (the same for every replicate,
-/// training and test tasks: the class → label map is part of the family).
-pub const OMNIGLOT_POOL_SEED: u64 = 0x0_b1_9107;
+pub use crate::mnk::data::OMNIGLOT_POOL_SEED;
 
 /// The label-consistent Omniglot family: 5 labels × 20 classes each (100 of the 170
 /// training-split classes, fixed class → label map), 1 shot; training tasks: 1 query per label

@@ -266,6 +266,29 @@ pub fn unit_norm_inputs(set: &TaskSet) -> Result<TaskSet> {
     )
 }
 
+/// The same tasks with every input row scaled to Euclidean norm √d (zero rows stay zero), so
+/// that the fully-connected NTK's first-layer x·x'/d is the cosine of the two inputs (the
+/// Omniglot preprocessing of the claims and of `gbml advise`).
+pub fn sqrt_d_inputs(set: &TaskSet) -> Result<TaskSet> {
+    let f = |x: &Array2<f64>| {
+        let d = x.ncols() as f64;
+        let mut x = x.clone();
+        for mut r in x.rows_mut() {
+            let n = r.dot(&r).sqrt();
+            if n > 0.0 {
+                r *= d.sqrt() / n;
+            }
+        }
+        x
+    };
+    TaskSet::new(
+        set.tasks()
+            .iter()
+            .map(|t| Task::new(f(&t.xs), t.ys.clone(), f(&t.xq), t.yq.clone()))
+            .collect::<Result<Vec<_>>>()?,
+    )
+}
+
 /// Which drawers (image instances) of each class a label-consistent task may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DrawerSplit {
@@ -274,6 +297,10 @@ pub enum DrawerSplit {
     /// The remaining drawers (6 of 20), disjoint from the training drawers.
     Test,
 }
+
+/// Seed of the class pool of the label-consistent Omniglot family (the same for every replicate,
+/// training and test tasks: the class → label map is part of the family).
+pub const OMNIGLOT_POOL_SEED: u64 = 0x0_b1_9107;
 
 /// Parameters of the label-consistent Omniglot family ([`Omniglot::consistent_tasks`]).
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,19 +1,24 @@
 //! `gbml advise`: design guidance from the theory on a task set (issue 15; the library module
 //! `gbml_testbed::advise` computes, this file parses flags and writes the outputs).
 //!
-//! Tasks: `--tasks sine|gp` (built-in, seeded; `gp` with `--spread`) or `--tasks npy --npy-dir
-//! DIR` (the task folder of `gbml maml`: xs/ys/xq/yq.npy). Kernel: the analytic NTK of a
+//! Tasks: `--tasks sine|gp` (built-in, seeded; `gp` with `--spread`), `--tasks
+//! omniglot|omniglot-consistent` (the Omniglot example, `gbml_testbed::advise::examples`: random
+//! label order per task vs a fixed class → label map; `--ways --shots --queries
+//! --classes-per-label`) or `--tasks npy --npy-dir DIR` (the task folder of `gbml maml`:
+//! xs/ys/xq/yq.npy). Kernel: the analytic NTK of a
 //! fully-connected network (`--depth --activation --sigma-w --sigma-b --parameterization`, the
-//! shared vocabulary of `vocab.rs`). Inner loop: `--inner-steps` steps at `--inner-lr` (default:
+//! shared vocabulary of `vocab.rs`), or of a layer list (`--layers`, conv or FC, as `gbml mnk`;
+//! the width study is then reported as not computed: it is fully-connected only). Inner loop: `--inner-steps` steps at `--inner-lr` (default:
 //! 1/max_i μ_max(Θ'_i), half the largest stable inner rate). `--json` prints JSON instead of
 //! text; `--out DIR` writes report.txt, advice.json and gain_vs_affinity.svg.
 
+use gbml_testbed::advise::examples::{omniglot_tasks, LabelOrder, OmniglotExample};
 use gbml_testbed::advise::{self, rates, AdviseConfig};
 use gbml_testbed::checks::generalization::{gp_tasks, GpSpec};
 use gbml_testbed::checks::{Figure, Series, Style};
 use gbml_testbed::io::task_folder::read_tasks;
 use gbml_testbed::kernel::{Activation, Arch};
-use gbml_testbed::mnk::data::{sine_tasks, SineSpec};
+use gbml_testbed::mnk::data::{omniglot_fixture_path, sine_tasks, Omniglot, SineSpec};
 use gbml_testbed::mnk::{BaseKernel, Mnk, Schedule, Task, TaskSet};
 use gbml_testbed::{Error, Result};
 use std::path::PathBuf;
@@ -21,7 +26,8 @@ use std::path::PathBuf;
 /// Arguments of `gbml advise`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Task source: sine, gp or npy.
+    /// Task source: sine, gp, omniglot (random label order per task), omniglot-consistent
+    /// (fixed class → label map) or npy.
     #[arg(long, default_value = "sine")]
     tasks: String,
     /// Task folder (with --tasks npy).
@@ -42,6 +48,21 @@ pub struct Args {
     /// GP family: task spread s (0 shared function, 1 independent).
     #[arg(long, default_value_t = 0.5)]
     spread: f64,
+    /// Omniglot: classes per task (N-way).
+    #[arg(long, default_value_t = 5)]
+    ways: usize,
+    /// Omniglot: support images per class (K-shot).
+    #[arg(long, default_value_t = 1)]
+    shots: usize,
+    /// Omniglot: query images per class.
+    #[arg(long, default_value_t = 1)]
+    queries: usize,
+    /// Omniglot (label-consistent): training-split classes per label.
+    #[arg(long, default_value_t = 20)]
+    classes_per_label: usize,
+    /// Omniglot: path of omniglot28.npy (default: the fixture in the source tree).
+    #[arg(long)]
+    omniglot: Option<PathBuf>,
     /// Hidden layers L.
     #[arg(long, default_value_t = 1)]
     depth: usize,
@@ -54,6 +75,20 @@ pub struct Args {
     /// Bias scale σ_b, or `none`.
     #[arg(long, default_value = "1", value_parser = crate::vocab::bias_scale, allow_negative_numbers = true)]
     sigma_b: crate::vocab::BiasScale,
+    /// Base kernel of a layer list (e.g. `conv:3:same,relu,gap,dense`, the words of `gbml kernel
+    /// --layers`) instead of --depth/--activation, with --sigma-w, --sigma-b, --parameterization,
+    /// --width; task input rows are images flattened in H, W, C order (--image-shape). The width
+    /// study is then skipped (it is fully-connected only).
+    #[arg(long)]
+    layers: Option<String>,
+    /// Image shape H,W,C of the task input rows for --layers (default: 28,28,1 for the Omniglot
+    /// tasks, else 1,1,d).
+    #[arg(long, value_delimiter = ',')]
+    image_shape: Option<Vec<usize>>,
+    /// Width of the standard parameterization (hidden width of the FC net, channel width N of
+    /// --layers).
+    #[arg(long)]
+    width: Option<usize>,
     /// Parameterization: ntk or standard.
     #[arg(long = "parameterization", alias = "param", default_value = "ntk")]
     param: String,
@@ -109,6 +144,22 @@ fn load(args: &Args) -> Result<TaskSet> {
             args.seed,
             args.seed + 1,
         ),
+        "omniglot" | "omniglot-consistent" => {
+            let path = args.omniglot.clone().unwrap_or_else(omniglot_fixture_path);
+            let ex = OmniglotExample {
+                tasks: args.n_train,
+                ways: args.ways,
+                shots: args.shots,
+                queries: args.queries,
+                classes_per_label: args.classes_per_label,
+                labels: if args.tasks == "omniglot" {
+                    LabelOrder::Random
+                } else {
+                    LabelOrder::Consistent
+                },
+            };
+            omniglot_tasks(&Omniglot::load(&path)?, &ex, args.seed)
+        }
         "npy" => {
             let dir = args
                 .npy_dir
@@ -127,7 +178,11 @@ fn load(args: &Args) -> Result<TaskSet> {
                     .collect::<Result<Vec<_>>>()?,
             )
         }
-        other => Err(Error::param("tasks", other, "expected sine, gp or npy")),
+        other => Err(Error::param(
+            "tasks",
+            other,
+            "expected sine, gp, omniglot, omniglot-consistent or npy",
+        )),
     }
 }
 
@@ -141,17 +196,35 @@ fn write(path: PathBuf, text: &str) -> Result<()> {
 /// Run the command; returns the process exit code.
 pub fn run(args: Args) -> Result<i32> {
     let set = load(&args)?;
-    let arch = Arch::new(args.depth, Activation::parse(&args.activation)?)
+    let mut arch = Arch::new(args.depth, Activation::parse(&args.activation)?)
         .with_sigma_w(args.sigma_w)
         .with_sigma_b(args.sigma_b.0)
         .with_parameterization(crate::vocab::parameterization(&args.param)?);
-    let kernel = BaseKernel::Analytic(arch);
+    if let Some(w) = args.width {
+        arch = arch.with_width(w);
+    }
+    let kernel = match &args.layers {
+        None => BaseKernel::Analytic(arch),
+        Some(l) => {
+            let default_shape = if args.tasks.starts_with("omniglot") {
+                (28, 28, 1)
+            } else {
+                (1, 1, set.d())
+            };
+            crate::vocab::layer_kernel(
+                l,
+                args.sigma_w,
+                args.sigma_b.0,
+                crate::vocab::parameterization(&args.param)?,
+                args.width,
+                args.image_shape.as_deref(),
+                default_shape,
+            )?
+        }
+    };
     let lr = match args.inner_lr {
         Some(l) => l,
-        None => {
-            let probe = Mnk::new(kernel.clone(), Schedule::steps(0.0, 1));
-            0.5 * rates::inner_rates(&probe, &set)?.rates.critical
-        }
+        None => rates::default_inner_lr(&kernel, Default::default(), &set)?,
     };
     let mnk = Mnk::new(kernel, Schedule::steps(lr, args.inner_steps));
     let cfg = AdviseConfig {
@@ -187,7 +260,7 @@ pub fn run(args: Args) -> Result<i32> {
         let fig = Figure {
             id: "gain_vs_affinity".into(),
             title: "held-out gain vs task similarity".into(),
-            x_label: "mean meta-gradient cosine to the other tasks".into(),
+            x_label: "mean held-out transfer affinity to the other tasks".into(),
             y_label: "held-out loss of G − of the MNK predictor".into(),
             log_x: false,
             log_y: false,

@@ -33,15 +33,14 @@
 //! task (tasks × points × k); shapes are checked against the task sets (typed errors).
 
 use gbml_testbed::io::arrays;
-use gbml_testbed::kernel::{Activation, Arch, Parameterization, Spec};
+use gbml_testbed::kernel::{Activation, Arch, Parameterization};
 use gbml_testbed::mnk::data::{
     linear_tasks, omniglot_fixture_path, sine_tasks, unit_norm_inputs, LinearSpec, Omniglot,
     OmniglotSpec, OmniglotSplit, SineSpec,
 };
 use gbml_testbed::mnk::layout::{from_per_task, from_queries_first, index_tasks};
 use gbml_testbed::mnk::{
-    accuracy, BaseKernel, LayerKernel, Mnk, Precomputed, RidgeMode, Schedule, Spectrum, TaskSet,
-    Variant, F0,
+    accuracy, BaseKernel, Mnk, Precomputed, RidgeMode, Schedule, Spectrum, TaskSet, Variant, F0,
 };
 use gbml_testbed::xprec::{self, Precision};
 use gbml_testbed::{Error, Result};
@@ -287,41 +286,28 @@ fn read_f0(path: &Path) -> Result<Array2<f64>> {
     }
 }
 
-/// The `--layers` base kernel on flattened images of shape `--image-shape`.
+/// The `--layers` base kernel on flattened images of shape `--image-shape` (default 28,28,1 for
+/// `--tasks omniglot`, else 1,1,d).
 fn layer_kernel(
     args: &Args,
     layers: &str,
     param: Parameterization,
     d: usize,
 ) -> Result<BaseKernel> {
-    let mut spec = Spec::parse(layers)?
-        .with_sigma_w(args.sigma_w)
-        .with_sigma_b(args.sigma_b);
-    if param == Parameterization::Standard {
-        let w = args.width.ok_or_else(|| {
-            Error::param(
-                "width",
-                "missing",
-                "the standard parameterization needs --width",
-            )
-        })?;
-        spec = spec.with_standard(w);
-    }
-    let shape = match (&args.image_shape, args.tasks.as_str()) {
-        (Some(v), _) if v.len() == 3 => (v[0], v[1], v[2]),
-        (Some(v), _) => {
-            return Err(Error::param(
-                "image-shape",
-                format!("{v:?}"),
-                "expected H,W,C",
-            ))
-        }
-        (None, "omniglot") => (28, 28, 1),
-        (None, _) => (1, 1, d),
+    let default_shape = if args.tasks == "omniglot" {
+        (28, 28, 1)
+    } else {
+        (1, 1, d)
     };
-    let lk = LayerKernel { spec, shape };
-    gbml_testbed::mnk::KernelFn::validate(&lk)?;
-    Ok(BaseKernel::Function(std::sync::Arc::new(lk)))
+    crate::vocab::layer_kernel(
+        layers,
+        args.sigma_w,
+        args.sigma_b,
+        param,
+        args.width,
+        args.image_shape.as_deref(),
+        default_shape,
+    )
 }
 
 /// The f0 blocks (training, test) if given: all four files or none.

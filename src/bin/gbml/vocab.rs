@@ -10,7 +10,8 @@
 //! Without `--sigma-b`, `gbml kernel` and `gbml mnk` have no bias (Python: `sigma_b=None`);
 //! `gbml maml` trains a finite network whose default is `--sigma-b 1`.
 
-use gbml_testbed::kernel::Parameterization;
+use gbml_testbed::kernel::{Parameterization, Spec};
+use gbml_testbed::mnk::{BaseKernel, LayerKernel};
 use gbml_testbed::{Error, Result};
 
 /// `--parameterization ntk|standard` (case-insensitive; `std` is accepted for `standard`).
@@ -39,4 +40,45 @@ pub fn bias_scale(s: &str) -> std::result::Result<BiasScale, String> {
         .parse::<f64>()
         .map(|v| BiasScale(Some(v)))
         .map_err(|_| format!("expected a number or `none`, got {s:?}"))
+}
+
+/// The `--layers` base kernel (the words of `gbml kernel --layers`) on task input rows that are
+/// images flattened in H, W, C order: `--image-shape` H,W,C if given, else `default_shape`; the
+/// standard parameterization needs `--width`. Shared by `gbml mnk` and `gbml advise`.
+pub fn layer_kernel(
+    layers: &str,
+    sigma_w: f64,
+    sigma_b: Option<f64>,
+    param: Parameterization,
+    width: Option<usize>,
+    image_shape: Option<&[usize]>,
+    default_shape: (usize, usize, usize),
+) -> Result<BaseKernel> {
+    let mut spec = Spec::parse(layers)?
+        .with_sigma_w(sigma_w)
+        .with_sigma_b(sigma_b);
+    if param == Parameterization::Standard {
+        let w = width.ok_or_else(|| {
+            Error::param(
+                "width",
+                "missing",
+                "the standard parameterization needs --width",
+            )
+        })?;
+        spec = spec.with_standard(w);
+    }
+    let shape = match image_shape {
+        Some([h, w, c]) => (*h, *w, *c),
+        Some(v) => {
+            return Err(Error::param(
+                "image-shape",
+                format!("{v:?}"),
+                "expected H,W,C",
+            ))
+        }
+        None => default_shape,
+    };
+    let lk = LayerKernel { spec, shape };
+    gbml_testbed::mnk::KernelFn::validate(&lk)?;
+    Ok(BaseKernel::Function(std::sync::Arc::new(lk)))
 }
