@@ -286,6 +286,41 @@ pub(super) fn add_label_noise(
     )
 }
 
+/// Clean sine tasks (m = 10 support points, `queries` query points per task), inputs and labels
+/// divided by 5.
+fn sine_clean(n_tasks: usize, queries: usize, seed: u64) -> Result<TaskSet> {
+    let set = sine_tasks(
+        SineSpec {
+            tasks: n_tasks,
+            m: 10,
+            n: queries,
+            noise: 0.0,
+        },
+        seed,
+    )?;
+    scale_set(&set, 0.2, 0.2)
+}
+
+/// As [`train_test`] for the sine family with `queries` query points per task (training and
+/// test tasks; the sweep uses 10): training labels with noise fraction `noise`, clean test
+/// labels, the same seeds and noise stream.
+pub(super) fn sine_train_test(
+    n_train: usize,
+    n_test: usize,
+    queries: usize,
+    noise: f64,
+    seed: u64,
+) -> Result<(TaskSet, TaskSet)> {
+    let kind = Family::Sine.noise_kind();
+    let train = sine_clean(n_train, queries, seed)?;
+    let test_seed = seed ^ 0x7e57_0000;
+    let test = sine_clean(n_test, queries, test_seed)?;
+    Ok((
+        add_label_noise(&train, noise, kind, seed ^ 0x401_5e)?,
+        add_label_noise(&test, 0.0, kind, test_seed ^ 0x401_5e)?,
+    ))
+}
+
 /// Tasks of a family at noise level p: clean tasks from `seed` (identical for every p), then
 /// [`add_label_noise`] with common random numbers from `seed ^ 0x401_5e`.
 /// The training and test task sets of one setting: training tasks from `seed` (Omniglot: the
@@ -323,18 +358,7 @@ pub(super) fn generate(
     split: OmniglotSplit,
 ) -> Result<TaskSet> {
     let clean = match fam {
-        Family::Sine => {
-            let set = sine_tasks(
-                SineSpec {
-                    tasks: n_tasks,
-                    m: 10,
-                    n: 10,
-                    noise: 0.0,
-                },
-                seed,
-            )?;
-            scale_set(&set, 0.2, 0.2)?
-        }
+        Family::Sine => sine_clean(n_tasks, 10, seed)?,
         Family::Gp => gp_tasks(
             GpSpec {
                 tasks: n_tasks,

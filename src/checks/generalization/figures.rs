@@ -3,6 +3,7 @@
 use super::data::Family;
 use super::maml_vs_mnk::SineMaml;
 use super::sweep::Point;
+use super::NOISE;
 use crate::checks::{CheckReport, Figure, Series, Style};
 
 /// Per family at its smallest N: B, C, √(E[Q]/N) and the test loss vs p (sine also finite MAML
@@ -13,13 +14,7 @@ pub(super) fn noise_figures(
     sine: &SineMaml,
     rep: &mut CheckReport,
 ) {
-    let SineMaml {
-        width,
-        steps,
-        mp,
-        a,
-        b,
-    } = sine;
+    let SineMaml { width, steps, a, b } = sine;
     // Figures: per family, bound / C / error vs p (smallest N of the family, the MAML N).
     for (fam, ns) in fams {
         let n = ns[0];
@@ -67,13 +62,13 @@ pub(super) fn noise_figures(
         if *fam == Family::Sine {
             series.push(Series::new(
                 format!("test loss, MAML w = {width}"),
-                mp.iter().map(|m| m.noise).collect(),
+                NOISE.to_vec(),
                 a.clone(),
                 Style::Markers,
             ));
             series.push(Series::new(
                 format!("test loss, MNK same η, T = {steps}"),
-                mp.iter().map(|m| m.noise).collect(),
+                NOISE.to_vec(),
                 b.clone(),
                 Style::Dashed,
             ));

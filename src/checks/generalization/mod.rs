@@ -95,9 +95,8 @@ mod sweep;
 
 pub use data::{gp_tasks, GpSpec, OMNIGLOT_FIXED_CLASSES_PER_LABEL, OMNIGLOT_POOL_SEED};
 pub use dissimilarity::SPREADS;
-pub use noise_model::{
-    expected_q, label_weight_diag, MIN_GROWTH_LEVELS, MODEL_ALPHA, NOISE_MODEL_REL,
-};
+pub use maml_vs_mnk::{MAML_QUERIES, MAML_REPS, MAML_SLOPE_CONF};
+pub use noise_model::{expected_q, label_weight_diag, MIN_GROWTH_LEVELS, MODEL_ALPHA};
 pub use omniglot::{MAML_ACC_GAP, OMNI_MAML_STEPS, OMNI_MAML_WIDTH};
 pub use resolution::RESOLVED_T;
 pub use sweep::INNER_TIME;
@@ -204,7 +203,7 @@ pub fn check_generalization(st: &Settings) -> Result<CheckReport> {
     sweep::report_points(&points, &weak, &fams, &mut rep)?;
     rank::push_rank_claims(st, &fams, &points, &mut rep)?;
     noise_model::push_growth_claim(st, &fams, &points, &mut rep)?;
-    noise_model::push_model_claim(st, &fams, &points, reps, &mut rep)?;
+    noise_model::push_model_claim(st, &fams, &omni, &mut rep)?;
     bound::push_bound_value(&points, &mut rep);
     let sine = maml_vs_mnk::push_follows_claim(st, &sizes, &mut rep)?;
     let (om, o_width, o_steps) =

@@ -49,10 +49,6 @@ pub(super) struct Point {
     pub(super) moments: (f64, f64),
     /// E[Q | inputs, clean labels] at this p ([`expected_q`]; filled in after the p = 0 point).
     pub(super) q_pred: f64,
-    /// Per-replicate Q (aggregated points).
-    pub(super) q_reps: Vec<f64>,
-    /// Per-replicate E[Q] (aggregated points).
-    pub(super) q_pred_reps: Vec<f64>,
     /// Per-replicate √(E[Q]/N) (aggregated points: their mean is the predicted C curve).
     pub(super) c_pred: f64,
 }
@@ -96,8 +92,6 @@ pub(super) fn aggregate(raw: &[Point]) -> Point {
         q: mean(&|p| p.q),
         moments: (mean(&|p| p.moments.0), mean(&|p| p.moments.1)),
         q_pred: mean(&|p| p.q_pred),
-        q_reps: raw.iter().map(|p| p.q).collect(),
-        q_pred_reps: raw.iter().map(|p| p.q_pred).collect(),
         c_pred: mean(&|p| (p.q_pred / p.n_tasks as f64).sqrt()),
     }
 }
@@ -183,8 +177,6 @@ pub(super) fn measure(
         q,
         moments,
         q_pred: f64::NAN,
-        q_reps: Vec::new(),
-        q_pred_reps: Vec::new(),
         c_pred: f64::NAN,
     })
 }
