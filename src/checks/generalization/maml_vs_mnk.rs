@@ -293,3 +293,76 @@ pub(super) fn push_follows_claim(
         b: mean(&b),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{follows_claim, within_slope, NOISE};
+    use crate::checks::Verdict;
+
+    /// `y[r][i] = f(r, p_i)` for `reps` replicates.
+    fn curves(reps: usize, f: impl Fn(usize, f64) -> f64) -> Vec<Vec<f64>> {
+        (0..reps)
+            .map(|r| NOISE.iter().map(|&p| f(r, p)).collect())
+            .collect()
+    }
+
+    /// A residual pattern orthogonal to p and to the intercept: s = (1, −1, −1, −1, −1, 1)
+    /// minus its mean −1/3 (Σ (p − p̄) s_p = 0).
+    fn s(p: f64) -> f64 {
+        if p == 0.0 || p == 1.0 {
+            1.0
+        } else {
+            -1.0
+        }
+    }
+
+    /// The slope with one intercept per replicate is exact on lines with different intercepts,
+    /// and its standard error matches the hand value for a known residual pattern:
+    /// SS = R·(16/3)δ², dof = 5R − 1, Σ(p − p̄)² = 0.7R.
+    #[test]
+    fn within_slope_hand_values() {
+        let (b, se, dof) = within_slope(&curves(3, |r, p| 10.0 * r as f64 + 0.3 * p));
+        assert!(
+            (b - 0.3).abs() < 1e-12 && se < 1e-12 && dof == 14,
+            "{b} {se} {dof}"
+        );
+        let delta = 0.01;
+        let (b, se, dof) = within_slope(&curves(2, |r, p| r as f64 + 0.3 * p + delta * s(p)));
+        assert_eq!(dof, 9);
+        assert!((b - 0.3).abs() < 1e-12, "{b}");
+        let want = delta * (2.0 * 16.0 / 3.0 / 9.0 / 1.4f64).sqrt();
+        assert!((se - want).abs() < 1e-12 * want.max(1.0), "{se} vs {want}");
+    }
+
+    /// The three verdicts of the paired slope-equivalence rule, and the gap criterion.
+    #[test]
+    fn follows_claim_verdicts() {
+        // reference rises by 0.2 over p with replicate offsets and a small wiggle
+        let mnk = curves(4, |r, p| 0.3 + 0.01 * r as f64 + 0.2 * p + 0.005 * s(p));
+        // MAML = MNK + a constant offset and a tiny wiggle: c ≈ 0, CI inside ±0.1 → PASS
+        let maml = curves(4, |r, p| {
+            mnk[r][(p * 5.0).round() as usize] + 0.02 + 1e-3 * s(p)
+        });
+        let c = follows_claim(&maml, &mnk).unwrap();
+        assert_eq!(c.verdict, Verdict::Pass, "{c:?}");
+        // a learner constant in p (the G control): c = −0.2, outside the band → FAIL
+        let g = curves(4, |r, _| 0.35 + 0.01 * r as f64);
+        let k = follows_claim(&g, &mnk).unwrap();
+        assert_eq!(k.verdict, Verdict::Fail, "{k:?}");
+        assert!(k.margin < 0.0);
+        // ... and with G as the reference (b = 0, band 0) MAML's resolved slope fails too
+        let k = follows_claim(&maml, &g).unwrap();
+        assert_eq!(k.verdict, Verdict::Fail, "{k:?}");
+        // a flat reference and a MAML whose noisy difference straddles the (empty) band
+        let flat = curves(4, |r, _| 0.3 + 0.01 * r as f64);
+        let noisy = curves(4, |r, p| {
+            flat[r][0] + 0.02 * s(p) * if r % 2 == 0 { 1.0 } else { -1.0 } + 0.003 * p
+        });
+        let k = follows_claim(&noisy, &flat).unwrap();
+        assert_eq!(k.verdict, Verdict::Inconclusive, "{k:?}");
+        // slopes equal but a level differs by more than MAML_GAP = 0.1 → FAIL
+        let far = curves(4, |r, p| mnk[r][(p * 5.0).round() as usize] + 0.15);
+        assert_eq!(follows_claim(&far, &mnk).unwrap().verdict, Verdict::Fail);
+        assert!(follows_claim(&[], &[]).is_err());
+    }
+}

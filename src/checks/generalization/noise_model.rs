@@ -479,3 +479,64 @@ pub(super) fn push_model_claim(
     rep.push(c);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{noise_model_claim, pooled_ratios, QCurve};
+    use crate::checks::generalization::data::Family;
+    use crate::checks::Verdict;
+
+    /// β_r ignores p = 0 and is the ratio of the sums over p > 0.
+    #[test]
+    fn pooled_ratio_hand_values() {
+        let q = vec![vec![100.0, 2.0, 4.0, 6.0, 8.0, 10.0]];
+        let e = vec![vec![1.0, 1.0, 2.0, 3.0, 4.0, 5.0]];
+        assert_eq!(pooled_ratios(&q, &e), vec![2.0]);
+        assert_eq!(pooled_ratios(&e, &e), vec![1.0]);
+    }
+
+    /// Ratios scattered around 1 pass; the prediction Q(0) (noise ignored) fails, through the
+    /// same checker.
+    #[test]
+    fn noise_model_claim_passes_the_model_and_fails_noise_ignored() {
+        let reps = 16;
+        let wiggle = |r: usize| 0.1 * ((r as f64 * 2.3).sin());
+        let e_q: Vec<Vec<f64>> = (0..reps)
+            .map(|r| {
+                (0..6)
+                    .map(|i| (1.0 + r as f64) * (1.0 + i as f64))
+                    .collect()
+            })
+            .collect();
+        let q = e_q
+            .iter()
+            .enumerate()
+            .map(|(r, row)| row.iter().map(|v| v * (1.0 + wiggle(r))).collect())
+            .collect();
+        let cv = QCurve {
+            family: Family::Sine,
+            n: 10,
+            q,
+            e_q,
+        };
+        let t_crit = 3.5;
+        let c = noise_model_claim(std::slice::from_ref(&cv), &|c| c.e_q.clone(), t_crit);
+        assert_eq!(c.verdict, Verdict::Pass, "{c:?}");
+        let q0 = |c: &QCurve| -> Vec<Vec<f64>> {
+            c.q.iter().map(|row| vec![row[0]; row.len()]).collect()
+        };
+        let k = noise_model_claim(std::slice::from_ref(&cv), &q0, t_crit);
+        assert_eq!(k.verdict, Verdict::Fail, "{k:?}");
+        // a 30% bias of Q is detected
+        let biased = QCurve {
+            q: cv
+                .q
+                .iter()
+                .map(|r| r.iter().map(|v| 1.3 * v).collect())
+                .collect(),
+            ..cv
+        };
+        let b = noise_model_claim(std::slice::from_ref(&biased), &|c| c.e_q.clone(), t_crit);
+        assert_eq!(b.verdict, Verdict::Fail, "{b:?}");
+    }
+}
