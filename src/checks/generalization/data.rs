@@ -286,6 +286,11 @@ pub(super) fn add_label_noise(
     )
 }
 
+/// Seed offset (XOR) of the test tasks of a setting relative to its training tasks.
+pub(super) const TEST_SEED_XOR: u64 = 0x7e57_0000;
+/// Seed offset (XOR) of the label-noise stream of a task set relative to its task seed.
+pub(super) const NOISE_SEED_XOR: u64 = 0x0004_015e;
+
 /// Clean sine tasks (m = 10 support points, `queries` query points per task), inputs and labels
 /// divided by 5.
 fn sine_clean(n_tasks: usize, queries: usize, seed: u64) -> Result<TaskSet> {
@@ -313,18 +318,18 @@ pub(super) fn sine_train_test(
 ) -> Result<(TaskSet, TaskSet)> {
     let kind = Family::Sine.noise_kind();
     let train = sine_clean(n_train, queries, seed)?;
-    let test_seed = seed ^ 0x7e57_0000;
+    let test_seed = seed ^ TEST_SEED_XOR;
     let test = sine_clean(n_test, queries, test_seed)?;
     Ok((
-        add_label_noise(&train, noise, kind, seed ^ 0x401_5e)?,
-        add_label_noise(&test, 0.0, kind, test_seed ^ 0x401_5e)?,
+        add_label_noise(&train, noise, kind, seed ^ NOISE_SEED_XOR)?,
+        add_label_noise(&test, 0.0, kind, test_seed ^ NOISE_SEED_XOR)?,
     ))
 }
 
 /// Tasks of a family at noise level p: clean tasks from `seed` (identical for every p), then
-/// [`add_label_noise`] with common random numbers from `seed ^ 0x401_5e`.
+/// [`add_label_noise`] with common random numbers from `seed ^` [`NOISE_SEED_XOR`].
 /// The training and test task sets of one setting: training tasks from `seed` (Omniglot: the
-/// training drawers) with label-noise fraction `noise`, test tasks from `seed ^ 0x7e57_0000`
+/// training drawers) with label-noise fraction `noise`, test tasks from `seed ^` [`TEST_SEED_XOR`]
 /// (Omniglot: the held-out drawers) with CLEAN labels (issue 11: the noise is on the training
 /// labels only, so the test loss rises only if the learner fits the noise).
 pub(super) fn train_test(
@@ -342,7 +347,7 @@ pub(super) fn train_test(
             fam,
             n_test,
             0.0,
-            seed ^ 0x7e57_0000,
+            seed ^ TEST_SEED_XOR,
             omni,
             OmniglotSplit::Test,
         )?,
@@ -394,7 +399,7 @@ pub(super) fn generate(
             images_to_sqrt_d(&set)?
         }
     };
-    add_label_noise(&clean, noise, fam.noise_kind(), seed ^ 0x401_5e)
+    add_label_noise(&clean, noise, fam.noise_kind(), seed ^ NOISE_SEED_XOR)
 }
 
 /// Classes per label of the label-consistent Omniglot family.

@@ -1,7 +1,7 @@
 //! `generalization.c_grows_with_dissimilarity` (MATH.md §7): C grows with the task spread s of
 //! the GP family, and C and the test loss rise together.
 
-use super::data::{gp_tasks, Family, GpSpec};
+use super::data::{gp_tasks, Family, GpSpec, TEST_SEED_XOR};
 use super::sweep::{aggregate, measure, Sizes, INNER_TIME};
 use crate::checks::stats::spearman;
 use crate::checks::{fmt_num, CheckReport, ClaimResult, Settings, Verdict};
@@ -66,7 +66,7 @@ pub(super) fn spread_sweep(
                 features: 256,
             };
             let train = gp_tasks(spec(n), 0x6a9, seed)?;
-            let test = gp_tasks(spec(n_test), 0x6a9, seed ^ 0x7e57_0000)?;
+            let test = gp_tasks(spec(n_test), 0x6a9, seed ^ TEST_SEED_XOR)?;
             pts.push(measure(
                 Family::Gp,
                 Schedule::flow(INNER_TIME),
