@@ -54,7 +54,7 @@
 //!   Curves with fewer than [`MIN_GROWTH_LEVELS`] such levels are not tested.
 //! - `generalization.c_matches_noise_model`: the measured Q follows E[Q(p) | inputs, clean
 //!   labels] = (1−p)² Q_f + p(1−p) S_f + p e_r tr M. On [`MODEL_REPS`] replicates of every
-//!   (family, N), per replicate the pooled ratio β = Σ_{p>0} Q(p) / Σ_{p>0} E[Q(p)] (E[β] = 1
+//!   (family, N), per replicate the pooled ratio β = Σ_{p>0} Q(p) / Σ_{p>0} E[Q(p)] (E\[β\] = 1
 //!   exactly under the model); one-sample t of β − 1 per curve, Bonferroni over the curves at
 //!   overall α = [`MODEL_ALPHA`]; the per-curve bias detectable at 50% power is reported.
 //!   (Issue 11: this rule replaced a per-(family, N, p) paired t plus a fixed relative deviation
@@ -104,7 +104,7 @@ mod sweep;
 pub use data::{gp_tasks, GpSpec, OMNIGLOT_FIXED_CLASSES_PER_LABEL, OMNIGLOT_POOL_SEED};
 pub use dissimilarity::SPREADS;
 pub use maml_vs_mnk::{MAML_QUERIES, MAML_REPS, MAML_SLOPE_CONF};
-pub use noise_model::{expected_q, label_weight_diag, MIN_GROWTH_LEVELS, MODEL_ALPHA};
+pub use noise_model::{expected_q, label_weight_diag, MIN_GROWTH_LEVELS, MODEL_ALPHA, MODEL_REPS};
 pub use omniglot::{MAML_ACC_GAP, OMNI_MAML_STEPS, OMNI_MAML_WIDTH};
 pub use resolution::RESOLVED_T;
 pub use sweep::INNER_TIME;
