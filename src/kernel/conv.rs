@@ -10,6 +10,7 @@
 
 use super::output::{ensure_finite_output, Kernels};
 use super::plane::{self, Planes, SelfDiags};
+use super::activation::Activation;
 use super::spec::{Layer, Spec};
 use crate::error::{ensure_finite, Error, Result};
 use ndarray::{Array2, ArrayView3, ArrayView4, Axis};
@@ -189,14 +190,25 @@ fn self_run(spec: &Spec, x: ArrayView3<f64>) -> (SelfDiags, (f64, f64)) {
     let mut pl = plane::input(spec, x, x, true);
     let mut diags = vec![pl.diag()];
     let nl = spec.layers.len();
-    for (l, layer) in spec.layers.iter().enumerate() {
+    let mut l = 0;
+    while l < nl {
         let k = diags[l].clone();
+        let layer = &spec.layers[l];
+        if let Some(a) = fused_act(spec, l) {
+            let (next, conv_var) = plane::conv_act(spec, layer, a, pl, &k, &k);
+            pl = next;
+            diags.push(conv_var);
+            diags.push(pl.diag());
+            l += 2;
+            continue;
+        }
         pl = plane::layer(spec, layer, l + 1 == nl, pl, &k, &k);
         let nd = pl.diag();
         if needs_refresh(layer) {
             plane::refresh_naive(&mut pl, &nd, &nd, true);
         }
         diags.push(nd);
+        l += 1;
     }
     let out = (pl.c[0], pl.th[0]);
     pl.recycle();
@@ -205,6 +217,15 @@ fn self_run(spec: &Spec, x: ArrayView3<f64>) -> (SelfDiags, (f64, f64)) {
 
 fn needs_refresh(l: &Layer) -> bool {
     matches!(l, Layer::AvgPool { .. } | Layer::Gap | Layer::Flatten)
+}
+
+/// The activation after layer `l` if `l` is a conv or a non-final dense layer followed by an
+/// activation: the two run fused ([`plane::conv_act`], same bits as one after the other).
+fn fused_act(spec: &Spec, l: usize) -> Option<Activation> {
+    match (&spec.layers[l], spec.layers.get(l + 1)) {
+        (Layer::Conv { .. } | Layer::Dense, Some(&Layer::Act(a))) => Some(a),
+        _ => None,
+    }
 }
 
 /// (NNGP, NTK) of one pair of images from their own runs' variances.
@@ -218,11 +239,19 @@ fn pair_run(
 ) -> (f64, f64) {
     let mut pl: Planes = plane::input(spec, x, y, same);
     let nl = spec.layers.len();
-    for (l, layer) in spec.layers.iter().enumerate() {
+    let mut l = 0;
+    while l < nl {
+        let layer = &spec.layers[l];
+        if let Some(a) = fused_act(spec, l) {
+            pl = plane::conv_act(spec, layer, a, pl, &dx[l], &dy[l]).0;
+            l += 2;
+            continue;
+        }
         pl = plane::layer(spec, layer, l + 1 == nl, pl, &dx[l], &dy[l]);
         if needs_refresh(layer) {
             plane::refresh_naive(&mut pl, &dx[l + 1], &dy[l + 1], true);
         }
+        l += 1;
     }
     let out = (pl.c[0], pl.th[0]);
     pl.recycle();

@@ -112,11 +112,12 @@ pub(crate) fn input(spec: &Spec, x: ArrayView3<f64>, y: ArrayView3<f64>, same: b
         h2,
         w2,
         n_in: ch as f64,
-        c: vec![0.0; p1 * p2],
-        th: vec![0.0; p1 * p2],
-        d: vec![0.0; p1 * p2],
-        dl: vec![0.0; p1 * p2],
+        c: take(p1 * p2),
+        th: take(p1 * p2),
+        d: take(p1 * p2),
+        dl: take(p1 * p2),
     };
+    pl.th.fill(0.0);
     for p in 0..p1 {
         let xr = xs.row(p);
         for q in 0..p2 {
@@ -124,6 +125,8 @@ pub(crate) fn input(spec: &Spec, x: ArrayView3<f64>, y: ArrayView3<f64>, same: b
             let k = p * p2 + q;
             if same && p == q {
                 pl.c[k] = nx[p] / div;
+                pl.d[k] = 0.0;
+                pl.dl[k] = 0.0;
                 continue;
             }
             let g = xr.dot(&yr);
@@ -157,14 +160,35 @@ pub(crate) fn layer(
     k2: &[f64],
 ) -> Planes {
     let out = match *l {
-        Layer::Conv { k, padding } => conv(spec, &pl, k, padding, k1, k2),
+        Layer::Conv { k, padding } => conv(spec, &pl, k, padding, (k1, k2), None).0,
         Layer::Dense if spec.normalization == Normalization::Arora && last => return pl,
-        Layer::Dense => conv(spec, &pl, 1, Padding::Valid, k1, k2),
+        Layer::Dense => conv(spec, &pl, 1, Padding::Valid, (k1, k2), None).0,
         Layer::Act(a) => return activation(a, pl, k1, k2),
         Layer::AvgPool { k } => pool(&pl, k),
         Layer::Gap => reduce(&pl, false),
         Layer::Flatten => reduce(&pl, true),
     };
+    pl.recycle();
+    out
+}
+
+/// A conv (or dense, not the last) layer `l` fused with the activation `a` that follows it
+/// (the same bits as [`layer`] twice, one row pass instead of two plane passes); `k1`, `k2`
+/// are the variances before the conv. Also returns x's variances after the conv (for a self
+/// pair: the diagonal of Σ' between the two layers, bit for bit).
+pub(crate) fn conv_act(
+    spec: &Spec,
+    l: &Layer,
+    a: Activation,
+    pl: Planes,
+    k1: &[f64],
+    k2: &[f64],
+) -> (Planes, Vec<f64>) {
+    let (k, padding) = match *l {
+        Layer::Conv { k, padding } => (k, padding),
+        _ => (1, Padding::Valid),
+    };
+    let out = conv(spec, &pl, k, padding, (k1, k2), Some(a));
     pl.recycle();
     out
 }
@@ -191,55 +215,181 @@ fn give(v: Vec<f64>) {
     });
 }
 
-/// `dst[(i1,j1),(i2,j2)] = Σ_δ src[(i1+di−o, j1+dj−o), (i2+di−o, j2+dj−o)]` over the
-/// in-range offsets, δ in ascending (di, dj) order, as row slices over j2.
-#[allow(clippy::too_many_arguments)]
-fn shift_sum(
-    src: &[f64],
+/// Geometry of one conv layer on a pair: input H₁×W₁ and H₂×W₂, kernel K, offset o (SAME:
+/// (K−1)/2, VALID: 0), output Ho₁×Wo₁ and Ho₂×Wo₂; `flat`: y's output grid is its input
+/// grid (SAME, or K = 1), so a δ-shift of a plane row is one contiguous add.
+#[derive(Clone, Copy, Debug)]
+struct ConvGeom {
     h1: usize,
     w1: usize,
     h2: usize,
     w2: usize,
     k: usize,
     o: usize,
-    out: (usize, usize, usize, usize),
-    dst: &mut [f64],
-) {
-    let (ho1, wo1, ho2, wo2) = out;
-    let p2 = h2 * w2;
-    let po2 = ho2 * wo2;
+    ho1: usize,
+    wo1: usize,
+    ho2: usize,
+    wo2: usize,
+    flat: bool,
+}
+
+impl ConvGeom {
+    fn new(pl: &Planes, k: usize, padding: Padding) -> Self {
+        let (o, (ho1, wo1, ho2, wo2)) = match padding {
+            Padding::Same => ((k - 1) / 2, (pl.h1, pl.w1, pl.h2, pl.w2)),
+            Padding::Valid => (
+                0,
+                (pl.h1 + 1 - k, pl.w1 + 1 - k, pl.h2 + 1 - k, pl.w2 + 1 - k),
+            ),
+        };
+        let flat = ho2 == pl.h2 && wo2 == pl.w2;
+        let (h1, w1, h2, w2) = (pl.h1, pl.w1, pl.h2, pl.w2);
+        ConvGeom {
+            h1,
+            w1,
+            h2,
+            w2,
+            k,
+            o,
+            ho1,
+            wo1,
+            ho2,
+            wo2,
+            flat,
+        }
+    }
+}
+
+/// Row p (output pixel (i1, j1) of x) of the K×K shifted sum, before its 1/K² scale:
+/// `dst[(i2,j2)] = Σ_δ src[(i1+di−o, j1+dj−o), (i2+di−o, j2+dj−o)]` over the in-range
+/// offsets, δ in ascending (di, dj) order, starting from 0 — for every entry the same
+/// additions in the same order, whatever the row, tile or thread.
+fn shift_row(src: &[f64], g: &ConvGeom, plan: &[FlatShift], p: usize, dst: &mut [f64], save: &mut Vec<f64>) {
     dst.fill(0.0);
-    for i1 in 0..ho1 {
-        for j1 in 0..wo1 {
-            let r = (i1 * wo1 + j1) * po2;
-            for i2 in 0..ho2 {
-                let drow = &mut dst[r + i2 * wo2..r + (i2 + 1) * wo2];
-                for di in 0..k {
-                    let (a1, a2) = (i1 + di, i2 + di);
-                    if a1 < o || a2 < o || a1 - o >= h1 || a2 - o >= h2 {
-                        continue;
-                    }
-                    let (a1, a2) = (a1 - o, a2 - o);
-                    for dj in 0..k {
-                        let b1 = j1 + dj;
-                        if b1 < o || b1 - o >= w1 {
-                            continue;
-                        }
-                        let b1 = b1 - o;
-                        // j2 + dj − o ∈ [0, w2)
-                        let lo = o.saturating_sub(dj);
-                        let hi = (w2 + o).saturating_sub(dj).min(wo2);
-                        if lo >= hi {
-                            continue;
-                        }
-                        let s0 = (a1 * w1 + b1) * p2 + a2 * w2 + lo + dj - o;
-                        let srow = &src[s0..s0 + (hi - lo)];
-                        for (dv, sv) in drow[lo..hi].iter_mut().zip(srow) {
-                            *dv += *sv;
-                        }
-                    }
-                }
+    let (i1, j1) = (p / g.wo1, p % g.wo1);
+    let p2 = g.h2 * g.w2;
+    for di in 0..g.k {
+        let a1 = i1 + di;
+        if a1 < g.o || a1 - g.o >= g.h1 {
+            continue;
+        }
+        for dj in 0..g.k {
+            let b1 = j1 + dj;
+            if b1 < g.o || b1 - g.o >= g.w1 {
+                continue;
             }
+            let s = ((a1 - g.o) * g.w1 + b1 - g.o) * p2;
+            let srow = &src[s..s + p2];
+            if g.flat {
+                plan[di * g.k + dj].add(srow, dst, save);
+            } else {
+                add_segments(srow, g, (di, dj), dst);
+            }
+        }
+    }
+}
+
+/// One δ = (di, dj) of a shifted sum when y's output grid is its input grid:
+/// `dst[(i2,j2)] += srow[(i2+di−o, j2+dj−o)]` over the in-range positions is one contiguous
+/// add `dst[q0..q1] += srow[s0..]` (shift (di−o)·W₂ + dj−o) except at the `wraps` entries,
+/// whose column wraps into the neighbouring row: saved before and restored after (exact).
+#[derive(Clone, Debug, Default)]
+struct FlatShift {
+    q0: usize,
+    q1: usize,
+    s0: usize,
+    wraps: Vec<usize>,
+}
+
+impl FlatShift {
+    /// The plan of every δ (index di·K + dj) of a layer with a flat y side.
+    fn plan(g: &ConvGeom) -> Vec<FlatShift> {
+        if !g.flat {
+            return Vec::new();
+        }
+        let (k, o, h2, w2) = (g.k, g.o, g.h2, g.w2);
+        let one = |di: usize, dj: usize| {
+            let (ilo, ihi) = (o.saturating_sub(di), (h2 + o).saturating_sub(di).min(h2));
+            let (jlo, jhi) = (o.saturating_sub(dj), (w2 + o).saturating_sub(dj).min(w2));
+            if ilo >= ihi || jlo >= jhi {
+                return FlatShift::default();
+            }
+            let (q0, q1) = (ilo * w2 + jlo, (ihi - 1) * w2 + jhi);
+            let wraps = (ilo..ihi)
+                .flat_map(|i2| (0..jlo).chain(jhi..w2).map(move |j2| i2 * w2 + j2))
+                .filter(|&q| q0 <= q && q < q1)
+                .collect();
+            let s0 = (ilo + di - o) * w2 + jlo + dj - o;
+            FlatShift { q0, q1, s0, wraps }
+        };
+        (0..k * k).map(|i| one(i / k, i % k)).collect()
+    }
+
+    fn add(&self, srow: &[f64], dst: &mut [f64], save: &mut Vec<f64>) {
+        let n = self.q1 - self.q0;
+        if n == 0 {
+            return;
+        }
+        save.clear();
+        save.extend(self.wraps.iter().map(|&q| dst[q]));
+        add_slice(&mut dst[self.q0..self.q1], &srow[self.s0..self.s0 + n]);
+        for (&q, &v) in self.wraps.iter().zip(save.iter()) {
+            dst[q] = v;
+        }
+    }
+}
+
+/// `dst[i] += src[i]`, dispatched on the SIMD level (exact per lane: the same bits on every
+/// path).
+fn add_slice(dst: &mut [f64], src: &[f64]) {
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports the enabled features (checked by `level`).
+        Level::Avx512 => unsafe { add_slice_avx512(dst, src) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Level::Avx2 => unsafe { add_slice_avx2(dst, src) },
+        _ => add_slice_generic(dst, src),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+unsafe fn add_slice_avx512(dst: &mut [f64], src: &[f64]) {
+    add_slice_generic(dst, src)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn add_slice_avx2(dst: &mut [f64], src: &[f64]) {
+    add_slice_generic(dst, src)
+}
+
+#[inline(always)]
+fn add_slice_generic(dst: &mut [f64], src: &[f64]) {
+    for (dv, sv) in dst.iter_mut().zip(src) {
+        *dv += *sv;
+    }
+}
+
+/// [`add_flat`] for any output grid (VALID): one add per output row of y's pixels.
+fn add_segments(srow: &[f64], g: &ConvGeom, (di, dj): (usize, usize), dst: &mut [f64]) {
+    let (h2, w2, o, wo2) = (g.h2, g.w2, g.o, g.wo2);
+    // j2 + dj − o ∈ [0, w2)
+    let lo = o.saturating_sub(dj);
+    let hi = (w2 + o).saturating_sub(dj).min(wo2);
+    if lo >= hi {
+        return;
+    }
+    for i2 in 0..g.ho2 {
+        let a2 = i2 + di;
+        if a2 < o || a2 - o >= h2 {
+            continue;
+        }
+        let s0 = (a2 - o) * w2 + lo + dj - o;
+        let drow = &mut dst[i2 * wo2 + lo..i2 * wo2 + hi];
+        for (dv, sv) in drow.iter_mut().zip(&srow[s0..s0 + (hi - lo)]) {
+            *dv += *sv;
         }
     }
 }
@@ -264,140 +414,342 @@ fn conv_diag(k1: &[f64], h: usize, w: usize, k: usize, o: usize, ho: usize, wo: 
     out
 }
 
-fn conv(spec: &Spec, pl: &Planes, k: usize, padding: Padding, k1: &[f64], k2: &[f64]) -> Planes {
-    let (o, (ho1, wo1, ho2, wo2)) = match padding {
-        Padding::Same => ((k - 1) / 2, (pl.h1, pl.w1, pl.h2, pl.w2)),
-        Padding::Valid => (
-            0,
-            (pl.h1 + 1 - k, pl.w1 + 1 - k, pl.h2 + 1 - k, pl.w2 + 1 - k),
-        ),
-    };
-    let n = ho1 * wo1 * ho2 * wo2;
-    let inv = 1.0 / (k * k) as f64;
-    let sw2 = spec.sigma_w * spec.sigma_w;
-    let sb2 = spec.sigma_b.map_or(0.0, |b| b * b);
-    let bias_one = if spec.sigma_b.is_some() { 1.0 } else { 0.0 };
-    let std = spec.parameterization == Parameterization::Standard;
+/// The constants of one conv layer's formulas (module docs): 1/K², σ_w², σ_b², the standard
+/// parameterization's fan-in n_in K² and bias 1.
+struct ConvConsts {
+    inv: f64,
+    sw2: f64,
+    sb2: f64,
+    bias_one: f64,
+    std: bool,
+    fan: f64,
+}
+
+impl ConvConsts {
+    fn new(spec: &Spec, n_in: f64, k: usize) -> Self {
+        ConvConsts {
+            inv: 1.0 / (k * k) as f64,
+            sw2: spec.sigma_w * spec.sigma_w,
+            sb2: spec.sigma_b.map_or(0.0, |b| b * b),
+            bias_one: if spec.sigma_b.is_some() { 1.0 } else { 0.0 },
+            std: spec.parameterization == Parameterization::Standard,
+            fan: n_in * (k * k) as f64,
+        }
+    }
+
+    /// The output variances `σ_w² (conv_diag · 1/K²) + σ_b²` (= the diagonal of Σ' of a self
+    /// pair, bit for bit: the same sum in the same order).
+    fn variances(&self, kd: &[f64]) -> Vec<f64> {
+        kd.iter()
+            .map(|&v| self.sw2 * (v * self.inv) + self.sb2)
+            .collect()
+    }
+}
+
+/// A conv layer (`act`: fused with the activation that follows it), row by row of the output
+/// planes: per output pixel p of x the three K×K shifted sums of c, Θ, Δ ([`shift_row`]),
+/// the conv formulas ([`conv_row`]), SAME's one-sided Δ ([`OneSided`]), the exact determinant
+/// where D cancels ([`det_row`]) and the activation ([`act_row`]) run on the row while it is
+/// in cache — each entry gets the same operations in the same order as the layer-by-layer
+/// recursion. Also returns x's output variances (the activation's k11).
+fn conv(
+    spec: &Spec,
+    pl: &Planes,
+    k: usize,
+    padding: Padding,
+    (k1, k2): (&[f64], &[f64]),
+    act: Option<Activation>,
+) -> (Planes, Vec<f64>) {
+    let g = ConvGeom::new(pl, k, padding);
+    let cc = ConvConsts::new(spec, pl.n_in, k);
+    let q1 = cc.variances(&conv_diag(k1, g.h1, g.w1, k, g.o, g.ho1, g.wo1));
+    let q2 = cc.variances(&conv_diag(k2, g.h2, g.w2, k, g.o, g.ho2, g.wo2));
+    let n = g.ho1 * g.wo1 * g.ho2 * g.wo2;
     let mut out = Planes {
-        h1: ho1,
-        w1: wo1,
-        h2: ho2,
-        w2: wo2,
+        h1: g.ho1,
+        w1: g.wo1,
+        h2: g.ho2,
+        w2: g.wo2,
         n_in: spec.width as f64,
         c: take(n),
         th: take(n),
         d: take(n),
         dl: take(n),
     };
-    let g = (ho1, wo1, ho2, wo2);
-    let mut a = take(n);
-    shift_sum(&pl.c, pl.h1, pl.w1, pl.h2, pl.w2, k, o, g, &mut a);
-    let mut at = take(n);
-    shift_sum(&pl.th, pl.h1, pl.w1, pl.h2, pl.w2, k, o, g, &mut at);
-    shift_sum(&pl.dl, pl.h1, pl.w1, pl.h2, pl.w2, k, o, g, &mut out.dl);
-    let kd1 = conv_diag(k1, pl.h1, pl.w1, k, o, ho1, wo1);
-    let kd2 = conv_diag(k2, pl.h2, pl.w2, k, o, ho2, wo2);
-    let fan = pl.n_in * (k * k) as f64;
-    let po2 = ho2 * wo2;
-    for p in 0..ho1 * wo1 {
-        let q1 = sw2 * (kd1[p] * inv) + sb2;
-        for q in 0..po2 {
-            let e = p * po2 + q;
-            let an = a[e] * inv;
-            let c = sw2 * an + sb2;
-            out.c[e] = c;
-            out.th[e] = if std {
-                fan * an + bias_one + sw2 * (at[e] * inv)
-            } else {
-                c + sw2 * (at[e] * inv)
-            };
-            let dl = out.dl[e] * inv;
-            out.dl[e] = sw2 * dl;
-            let q2 = sw2 * (kd2[q] * inv) + sb2;
-            out.d[e] = pos(q1 * q2 - c * c);
+    let os = (padding == Padding::Same && k > 1).then(|| OneSided::new(&g));
+    let d2: Vec<Diag> = act.map_or(Vec::new(), |a| q2.iter().map(|&q| a.diag(q)).collect());
+    let acx = act.map(|a| ActCx {
+        a,
+        relu: relu_consts(a),
+        k2: &q2,
+        d2: &d2,
+    });
+    let plan = FlatShift::plan(&g);
+    let rc = RowCx {
+        spec_g: g,
+        plan: &plan,
+        cc,
+        pl,
+        k1,
+        k2,
+        q1: &q1,
+        q2: &q2,
+        os: os.as_ref(),
+        act: acx.as_ref(),
+    };
+    conv_rows(&rc, &mut out);
+    (out, q1)
+}
+
+/// Everything [`conv_rows`] reads.
+struct RowCx<'a> {
+    spec_g: ConvGeom,
+    plan: &'a [FlatShift],
+    cc: ConvConsts,
+    pl: &'a Planes,
+    k1: &'a [f64],
+    k2: &'a [f64],
+    q1: &'a [f64],
+    q2: &'a [f64],
+    os: Option<&'a OneSided>,
+    act: Option<&'a ActCx<'a>>,
+}
+
+/// The row loop of [`conv`].
+fn conv_rows(rc: &RowCx, out: &mut Planes) {
+    let g = &rc.spec_g;
+    let po2 = g.ho2 * g.wo2;
+    let (mut a, mut at) = (vec![0.0; po2], vec![0.0; po2]);
+    let mut save = Vec::new();
+    let mut ws = Vec::with_capacity(g.k * g.k);
+    for p in 0..g.ho1 * g.wo1 {
+        let r = p * po2..(p + 1) * po2;
+        let (c, th) = (&mut out.c[r.clone()], &mut out.th[r.clone()]);
+        let (d, dl) = (&mut out.d[r.clone()], &mut out.dl[r]);
+        shift_row(&rc.pl.c, g, rc.plan, p, &mut a, &mut save);
+        shift_row(&rc.pl.th, g, rc.plan, p, &mut at, &mut save);
+        shift_row(&rc.pl.dl, g, rc.plan, p, dl, &mut save);
+        conv_row(&rc.cc, rc.q1[p], rc.q2, (&a, &at), c, th, d, dl);
+        if let Some(os) = rc.os {
+            os.row(g, p, (rc.k1, rc.k2), rc.cc.sw2 * rc.cc.inv, dl);
+        }
+        det_row(rc, p, d, dl, &mut ws);
+        if let Some(cx) = rc.act {
+            act_row(cx, rc.q1[p], c, th, d, dl);
         }
     }
-    if padding == Padding::Same && k > 1 {
-        one_sided_delta(&mut out.dl, pl, k1, k2, k, o, sw2 * inv);
+}
+
+/// [`conv_row_generic`], dispatched on the SIMD level (exact IEEE lanes, no FMA contraction:
+/// the same bits on every path).
+#[allow(clippy::too_many_arguments)]
+fn conv_row(
+    cc: &ConvConsts,
+    q1: f64,
+    q2: &[f64],
+    a: (&[f64], &[f64]),
+    c: &mut [f64],
+    th: &mut [f64],
+    d: &mut [f64],
+    dl: &mut [f64],
+) {
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports the enabled features (checked by `level`).
+        Level::Avx512 => unsafe { conv_row_avx512(cc, q1, q2, a, c, th, d, dl) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Level::Avx2 => unsafe { conv_row_avx2(cc, q1, q2, a, c, th, d, dl) },
+        _ => conv_row_generic(cc, q1, q2, a, c, th, d, dl),
     }
-    // Pixel pairs whose naive D cancels: the exact determinant of the averaged 2×2 covariances
-    // (below), plus the bias term σ_w² σ_b² Δ̄ (matrix determinant lemma).
-    let mut ws = Vec::with_capacity(k * k);
-    for p in 0..ho1 * wo1 {
-        let q1 = sw2 * (kd1[p] * inv) + sb2;
-        for q in 0..po2 {
-            let e = p * po2 + q;
-            let q2 = sw2 * (kd2[q] * inv) + sb2;
-            if out.d[e] > 1e-2 * q1 * q2 {
-                continue;
-            }
-            let det = avg_det(
-                pl,
-                k1,
-                k2,
-                k,
-                o,
-                (p / wo1, p % wo1),
-                (q / wo2, q % wo2),
-                &mut ws,
-            ) * inv
-                * inv;
-            out.d[e] = sw2 * sw2 * det + sw2 * sb2 * (out.dl[e] / sw2).max(0.0);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn conv_row_avx512(
+    cc: &ConvConsts,
+    q1: f64,
+    q2: &[f64],
+    a: (&[f64], &[f64]),
+    c: &mut [f64],
+    th: &mut [f64],
+    d: &mut [f64],
+    dl: &mut [f64],
+) {
+    conv_row_generic(cc, q1, q2, a, c, th, d, dl)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn conv_row_avx2(
+    cc: &ConvConsts,
+    q1: f64,
+    q2: &[f64],
+    a: (&[f64], &[f64]),
+    c: &mut [f64],
+    th: &mut [f64],
+    d: &mut [f64],
+    dl: &mut [f64],
+) {
+    conv_row_generic(cc, q1, q2, a, c, th, d, dl)
+}
+
+/// The conv formulas on one output row from its shifted sums `a` (of Σ), `at` (of Θ) and `dl`
+/// (of Δ, in place), with `an = a/K²`:
+/// Σ' = σ_w² an + σ_b²; Θ' = Σ' + σ_w² (at/K²) (NTK) or n_in K² an + [bias] + σ_w² (at/K²)
+/// (standard); Δ' = σ_w² (dl/K²); D' = max(q₁ q₂ − Σ'², 0) with the output variances q.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn conv_row_generic(
+    cc: &ConvConsts,
+    q1: f64,
+    q2: &[f64],
+    (a, at): (&[f64], &[f64]),
+    c: &mut [f64],
+    th: &mut [f64],
+    d: &mut [f64],
+    dl: &mut [f64],
+) {
+    let n = c.len();
+    let (q2, a, at, th, d, dl) = (&q2[..n], &a[..n], &at[..n], &mut th[..n], &mut d[..n], &mut dl[..n]);
+    for q in 0..n {
+        let an = a[q] * cc.inv;
+        let cv = cc.sw2 * an + cc.sb2;
+        c[q] = cv;
+        th[q] = if cc.std {
+            cc.fan * an + cc.bias_one + cc.sw2 * (at[q] * cc.inv)
+        } else {
+            cv + cc.sw2 * (at[q] * cc.inv)
+        };
+        dl[q] = cc.sw2 * (dl[q] * cc.inv);
+        d[q] = pos(q1 * q2[q] - cv * cv);
+    }
+}
+
+/// Pixel pairs of output row p whose naive D cancels (D ≤ 10⁻² q₁ q₂): the exact determinant
+/// of the averaged 2×2 covariances ([`avg_det`]) plus the bias term σ_w² σ_b² Δ̄ (matrix
+/// determinant lemma): `D = σ_w⁴ det/K⁴ + σ_w² σ_b² max(Δ'/σ_w², 0)`.
+#[inline(always)]
+fn det_row(rc: &RowCx, p: usize, d: &mut [f64], dl: &[f64], ws: &mut Vec<(f64, f64)>) {
+    let (g, cc, q1) = (&rc.spec_g, &rc.cc, rc.q1[p]);
+    for q in 0..d.len() {
+        if d[q] > 1e-2 * q1 * rc.q2[q] {
+            continue;
         }
+        let pq = ((p / g.wo1, p % g.wo1), (q / g.wo2, q % g.wo2));
+        let det = avg_det(rc.pl, rc.k1, rc.k2, g.k, g.o, pq.0, pq.1, ws) * cc.inv * cc.inv;
+        d[q] = cc.sw2 * cc.sw2 * det + cc.sw2 * cc.sb2 * (dl[q] / cc.sw2).max(0.0);
     }
-    give(a);
-    give(at);
-    out
 }
 
 /// SAME padding: Δ of a pixel pair also gets the variances of the offsets that fall inside one
 /// image only (the other side is padding, C_δ = [[a, 0], [0, 0]] or [[0, 0], [0, b]]):
-/// `dl += scale · (Σ_{δ: p only} a_δ + Σ_{δ: q only} b_δ)`, for the border pairs (pairs of
-/// interior pixels have no such offset).
-fn one_sided_delta(
-    dl: &mut [f64],
-    pl: &Planes,
-    k1: &[f64],
-    k2: &[f64],
-    k: usize,
-    o: usize,
-    scale: f64,
-) {
-    let (h1, w1, h2, w2) = (pl.h1, pl.w1, pl.h2, pl.w2);
-    let at = |i: usize, j: usize, h: usize, w: usize| {
-        (i >= o && j >= o && i - o < h && j - o < w).then(|| (i - o) * w + (j - o))
-    };
-    let interior = |i: usize, j: usize, h: usize, w: usize| {
-        i >= o && j >= o && i + k - o <= h && j + k - o <= w
-    };
-    let p2 = h2 * w2;
-    // The border pixels of y: the only partners of an interior pixel of x with an extra term.
-    let border2: Vec<usize> = (0..p2)
-        .filter(|&q| !interior(q / w2, q % w2, h2, w2))
-        .collect();
-    let all2: Vec<usize> = (0..p2).collect();
-    for p in 0..h1 * w1 {
-        let (pi, pj) = (p / w1, p % w1);
-        let qs = if interior(pi, pj, h1, w1) {
-            &border2
-        } else {
-            &all2
-        };
-        for &q in qs {
-            let (qi, qj) = (q / w2, q % w2);
-            let mut extra = 0.0;
-            for di in 0..k {
-                for dj in 0..k {
-                    match (at(pi + di, pj + dj, h1, w1), at(qi + di, qj + dj, h2, w2)) {
-                        (Some(a), None) => extra += k1[a],
-                        (None, Some(b)) => extra += k2[b],
-                        _ => {}
-                    }
-                }
-            }
-            dl[p * p2 + q] += scale * extra;
+/// `dl += scale · (Σ_{δ: p only} a_δ + Σ_{δ: q only} b_δ)` (δ ascending), for the pairs with a
+/// border pixel (pairs of interior pixels have no such offset). Precomputed per layer: y's
+/// border pixels, and for each the offsets that leave y (the only terms when p is interior).
+struct OneSided {
+    /// y's border pixels.
+    border2: Vec<usize>,
+    /// Per border pixel of y: index into `outs` of its list of offsets leaving y.
+    class2: Vec<usize>,
+    /// The distinct lists of offsets (di, dj), ascending, that leave y at a border pixel.
+    outs: Vec<Vec<(usize, usize)>>,
+    /// Whether a pixel of y is interior (all K×K offsets inside y).
+    interior2: Vec<bool>,
+}
+
+impl OneSided {
+    fn new(g: &ConvGeom) -> Self {
+        let (h2, w2) = (g.h2, g.w2);
+        let interior2: Vec<bool> = (0..h2 * w2)
+            .map(|q| interior(g, q / w2, q % w2, h2, w2))
+            .collect();
+        let border2: Vec<usize> = (0..h2 * w2).filter(|&q| !interior2[q]).collect();
+        let mut outs: Vec<Vec<(usize, usize)>> = Vec::new();
+        let class2 = border2
+            .iter()
+            .map(|&q| {
+                let l = offsets(g, (q / w2, q % w2), (h2, w2), false);
+                outs.iter().position(|o| *o == l).unwrap_or_else(|| {
+                    outs.push(l);
+                    outs.len() - 1
+                })
+            })
+            .collect();
+        OneSided {
+            border2,
+            class2,
+            outs,
+            interior2,
         }
     }
+
+    /// The one-sided term of output row p (= pixel p of x) added to its Δ row `dl`.
+    fn row(&self, g: &ConvGeom, p: usize, (k1, k2): (&[f64], &[f64]), scale: f64, dl: &mut [f64]) {
+        let (pi, pj) = (p / g.w1, p % g.w1);
+        if interior(g, pi, pj, g.h1, g.w1) {
+            // Only offsets leaving y contribute: Σ k1[p+δ] over q's class of offsets.
+            let sums: Vec<f64> = self
+                .outs
+                .iter()
+                .map(|l| l.iter().fold(0.0, |s, &(di, dj)| s + k1[(pi + di - g.o) * g.w1 + pj + dj - g.o]))
+                .collect();
+            for (&q, &cl) in self.border2.iter().zip(&self.class2) {
+                dl[q] += scale * sums[cl];
+            }
+            return;
+        }
+        let pout = offsets(g, (pi, pj), (g.h1, g.w1), false);
+        let w2 = g.w2;
+        for q in 0..dl.len() {
+            let extra = if self.interior2[q] {
+                // Only offsets leaving x contribute: Σ k2[q+δ].
+                let (qi, qj) = (q / w2, q % w2);
+                pout.iter()
+                    .fold(0.0, |s, &(di, dj)| s + k2[(qi + di - g.o) * w2 + qj + dj - g.o])
+            } else {
+                border_extra(g, (pi, pj), (q / w2, q % w2), k1, k2)
+            };
+            dl[q] += scale * extra;
+        }
+    }
+}
+
+/// Whether pixel (i, j) of an h×w image has all K×K offsets inside.
+fn interior(g: &ConvGeom, i: usize, j: usize, h: usize, w: usize) -> bool {
+    i >= g.o && j >= g.o && i + g.k - g.o <= h && j + g.k - g.o <= w
+}
+
+/// Flat index of offset position (i − o, j − o) in an h×w image, if inside.
+fn at(g: &ConvGeom, i: usize, j: usize, h: usize, w: usize) -> Option<usize> {
+    (i >= g.o && j >= g.o && i - g.o < h && j - g.o < w).then(|| (i - g.o) * w + (j - g.o))
+}
+
+/// The offsets δ (ascending) with pixel + δ inside (`inside`) or outside the h×w image.
+fn offsets(g: &ConvGeom, (i, j): (usize, usize), (h, w): (usize, usize), inside: bool) -> Vec<(usize, usize)> {
+    (0..g.k)
+        .flat_map(|di| (0..g.k).map(move |dj| (di, dj)))
+        .filter(|&(di, dj)| at(g, i + di, j + dj, h, w).is_some() == inside)
+        .collect()
+}
+
+/// The one-sided sum of a pair of border pixels, every offset tested (δ ascending).
+fn border_extra(g: &ConvGeom, p: (usize, usize), q: (usize, usize), k1: &[f64], k2: &[f64]) -> f64 {
+    let mut extra = 0.0;
+    for di in 0..g.k {
+        for dj in 0..g.k {
+            let a = at(g, p.0 + di, p.1 + dj, g.h1, g.w1);
+            let b = at(g, q.0 + di, q.1 + dj, g.h2, g.w2);
+            match (a, b) {
+                (Some(a), None) => extra += k1[a],
+                (None, Some(b)) => extra += k2[b],
+                _ => {}
+            }
+        }
+    }
+    extra
 }
 
 /// det(Σ_δ C_δ) for the 2×2 pixel-pair covariances C_δ = [[a, c], [c, b]] entering one conv
@@ -470,13 +822,9 @@ fn pos(x: f64) -> f64 {
 fn activation(a: Activation, mut pl: Planes, k1: &[f64], k2: &[f64]) -> Planes {
     let p2 = pl.p2();
     let d2: Vec<Diag> = k2.iter().map(|&q| a.diag(q)).collect();
-    let relu = match a {
-        Activation::AbRelu { a, b } => ReluConsts::new(a, b),
-        _ => ReluConsts::new(0.0, 1.0),
-    };
     let cx = ActCx {
         a,
-        relu,
+        relu: relu_consts(a),
         k2,
         d2: &d2,
     };
@@ -487,6 +835,14 @@ fn activation(a: Activation, mut pl: Planes, k1: &[f64], k2: &[f64]) -> Planes {
         act_row(&cx, q1, c, th, d, dl);
     }
     pl
+}
+
+/// The (a, b)-ReLU constants of an activation (plain ReLU: a = 0, b = 1; unused otherwise).
+fn relu_consts(a: Activation) -> ReluConsts {
+    match a {
+        Activation::AbRelu { a, b } => ReluConsts::new(a, b),
+        _ => ReluConsts::new(0.0, 1.0),
+    }
 }
 
 /// The per-plane constants of [`activation`].
