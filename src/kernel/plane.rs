@@ -24,7 +24,10 @@
 // Index loops over several planes at once (p, q address 4 planes and 2 variance vectors).
 #![allow(clippy::needless_range_loop)]
 
-use super::activation::{erf_lane, relu_lane, Activation, Diag, ReluConsts};
+use super::activation::{
+    atan2_finish, atan2_reduce, atan_core, erf_lane, h_series, relu_lane, relu_lane_post, Activation,
+    Diag, ReluConsts,
+};
 use super::arch::Parameterization;
 use super::pair::wedge2;
 use super::spec::{Layer, Normalization, Padding, Spec};
@@ -103,6 +106,9 @@ pub(crate) fn input(spec: &Spec, x: ArrayView3<f64>, y: ArrayView3<f64>, same: b
     };
     let xs = x.to_shape((h1 * w1, ch)).expect("3-D view");
     let ys = y.to_shape((h2 * w2, ch)).expect("3-D view");
+    let (xs, ys) = (xs.as_standard_layout(), ys.as_standard_layout());
+    let xf = xs.as_slice().expect("standard layout");
+    let yf = ys.as_slice().expect("standard layout");
     let (p1, p2) = (h1 * w1, h2 * w2);
     let nx: Vec<f64> = xs.rows().into_iter().map(|r| r.dot(&r)).collect();
     let ny: Vec<f64> = ys.rows().into_iter().map(|r| r.dot(&r)).collect();
@@ -119,34 +125,45 @@ pub(crate) fn input(spec: &Spec, x: ArrayView3<f64>, y: ArrayView3<f64>, same: b
     };
     pl.th.fill(0.0);
     for p in 0..p1 {
-        let xr = xs.row(p);
-        for q in 0..p2 {
-            let yr = ys.row(q);
-            let k = p * p2 + q;
-            if same && p == q {
-                pl.c[k] = nx[p] / div;
-                pl.d[k] = 0.0;
-                pl.dl[k] = 0.0;
-                continue;
-            }
-            let g = xr.dot(&yr);
-            // Project onto the longer vector (ties: the first), as the FC first layer does.
-            let w = if nx[p] >= ny[q] {
-                wedge_small(xr, yr, nx[p], g)
-            } else {
-                wedge_small(yr, xr, ny[q], g)
-            };
-            let diff2: f64 = xr
-                .iter()
-                .zip(yr.iter())
-                .map(|(a, b)| (a - b) * (a - b))
-                .sum();
-            pl.c[k] = g / div;
-            pl.d[k] = w / (div * div);
-            pl.dl[k] = diff2 / div;
-        }
+        let r = p * p2..(p + 1) * p2;
+        let (c, d, dl) = (&mut pl.c[r.clone()], &mut pl.d[r.clone()], &mut pl.dl[r]);
+        let xr = (&xf[p * ch..(p + 1) * ch], nx[p]);
+        input_row(xr, (yf, &ny), ch, div, (same).then_some(p), (c, d, dl));
     }
     pl
+}
+
+/// Row p of [`input`]: x's pixel `xr` (with its squared norm) against every pixel of y (`yf`,
+/// C values each, norms `ny`); `diag`: the entry of the same pixel of the same image.
+fn input_row(
+    (xr, nxp): (&[f64], f64),
+    (yf, ny): (&[f64], &[f64]),
+    ch: usize,
+    div: f64,
+    diag: Option<usize>,
+    (c, d, dl): (&mut [f64], &mut [f64], &mut [f64]),
+) {
+    let xv = ArrayView1::from(xr);
+    for (q, yr) in yf.chunks_exact(ch).enumerate() {
+        if diag == Some(q) {
+            c[q] = nxp / div;
+            d[q] = 0.0;
+            dl[q] = 0.0;
+            continue;
+        }
+        let yv = ArrayView1::from(yr);
+        let g = xv.dot(&yv);
+        // Project onto the longer vector (ties: the first), as the FC first layer does.
+        let w = if nxp >= ny[q] {
+            wedge_small(xv, yv, nxp, g)
+        } else {
+            wedge_small(yv, xv, ny[q], g)
+        };
+        let diff2: f64 = xr.iter().zip(yr).map(|(a, b)| (a - b) * (a - b)).sum();
+        c[q] = g / div;
+        d[q] = w / (div * div);
+        dl[q] = diff2 / div;
+    }
 }
 
 /// One layer on the planes of a pair; `k1`, `k2` are the per-pixel variances of x and y
@@ -202,12 +219,22 @@ thread_local! {
 
 /// A buffer of length n from the pool (contents unspecified).
 fn take(n: usize) -> Vec<f64> {
+    if n < SMALL {
+        return vec![0.0; n];
+    }
     let mut v = POOL.with_borrow_mut(|p| p.pop()).unwrap_or_default();
     v.resize(n, 0.0);
     v
 }
 
+/// Buffers shorter than this are allocated directly, so that the pool's planes are never
+/// shrunk (and zero-filled again on the next `take`) by a small layer such as the readout.
+const SMALL: usize = 4096;
+
 fn give(v: Vec<f64>) {
+    if v.len() < SMALL {
+        return;
+    }
     POOL.with_borrow_mut(|p| {
         if p.len() < 16 {
             p.push(v)
@@ -483,6 +510,7 @@ fn conv(
         relu: relu_consts(a),
         k2: &q2,
         d2: &d2,
+        scratch: Default::default(),
     });
     let plan = FlatShift::plan(&g);
     let rc = RowCx {
@@ -827,6 +855,7 @@ fn activation(a: Activation, mut pl: Planes, k1: &[f64], k2: &[f64]) -> Planes {
         relu: relu_consts(a),
         k2,
         d2: &d2,
+        scratch: Default::default(),
     };
     for (p, &q1) in k1.iter().enumerate() {
         let r = p * p2..(p + 1) * p2;
@@ -851,6 +880,8 @@ struct ActCx<'a> {
     relu: ReluConsts,
     k2: &'a [f64],
     d2: &'a [Diag],
+    /// Per-row temporaries of [`relu_row`].
+    scratch: std::cell::RefCell<Vec<f64>>,
 }
 
 /// One row of [`activation`], dispatched on the SIMD level (`crate::simd::level`): the same
@@ -904,6 +935,9 @@ fn act_row_generic(
     d: &mut [f64],
     dl: &mut [f64],
 ) {
+    if matches!(cx.a, Activation::Relu | Activation::AbRelu { .. }) {
+        return relu_row(cx, q1, c, th, d, dl);
+    }
     let (a, k2) = (cx.a, cx.k2);
     let d1 = a.diag(q1);
     let n = c.len();
@@ -921,6 +955,62 @@ fn act_row_generic(
             Activation::Erf => erf_lane(q1 + k2[q], d[q], cz, d1.t, d2[q].t),
             _ => relu_lane(&cx.relu, cz, d[q], dl[q], d1.sq * d2[q].sq),
         };
+        c[q] = t12;
+        th[q] *= tdot;
+        d[q] = td;
+        dl[q] = tdl;
+    }
+}
+
+/// The (a, b)-ReLU dual of one row ([`relu_lane`] per entry) in passes over the row — the
+/// zeroed k12 and √D; the reduced atan2 argument; `atan_core`; the angle and `h_series`; the
+/// rest ([`relu_lane_post`]) — so that each pass has short dependency chains and independent
+/// iterations (as `kernel::batch`); the same operations in the same order per entry as
+/// `relu_lane`, hence the same bits.
+#[inline(always)]
+fn relu_row(
+    cx: &ActCx,
+    q1: f64,
+    c: &mut [f64],
+    th: &mut [f64],
+    d: &mut [f64],
+    dl: &mut [f64],
+) {
+    let n = c.len();
+    let mut s = cx.scratch.borrow_mut();
+    s.resize(4 * n, 0.0);
+    let (cz, rest) = s.split_at_mut(n);
+    let (sd, rest) = rest.split_at_mut(n);
+    let (t, hs) = rest.split_at_mut(n);
+    let (th, d, dl, k2, d2, hs) = (
+        &mut th[..n],
+        &mut d[..n],
+        &mut dl[..n],
+        &cx.k2[..n],
+        &cx.d2[..n],
+        &mut hs[..n],
+    );
+    let sq1 = cx.a.diag(q1).sq;
+    for q in 0..n {
+        cz[q] = if q1 == 0.0 || k2[q] == 0.0 { 0.0 } else { c[q] };
+        sd[q] = pos(d[q]).sqrt();
+    }
+    for q in 0..n {
+        let ac = if cz[q] < 0.0 { -cz[q] } else { cz[q] };
+        t[q] = atan2_reduce(sd[q], ac);
+    }
+    for tq in t.iter_mut() {
+        *tq = atan_core(*tq);
+    }
+    for q in 0..n {
+        let ac = if cz[q] < 0.0 { -cz[q] } else { cz[q] };
+        let psi = atan2_finish(sd[q], ac, t[q]);
+        t[q] = psi;
+        hs[q] = h_series(psi);
+    }
+    for q in 0..n {
+        let r = sq1 * d2[q].sq;
+        let (t12, tdot, td, tdl) = relu_lane_post(&cx.relu, cz[q], d[q], dl[q], r, sd[q], t[q], hs[q]);
         c[q] = t12;
         th[q] *= tdot;
         d[q] = td;
