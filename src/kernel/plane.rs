@@ -47,6 +47,9 @@ pub(crate) struct Planes {
     pub th: Vec<f64>,
     pub d: Vec<f64>,
     pub dl: Vec<f64>,
+    /// Θ is +0 everywhere (the input planes): a conv's shifted sum of Θ is then +0 too and is
+    /// not computed.
+    pub th_zero: bool,
 }
 
 /// Per image: k11 = Σ(x, x)[p, p] before every layer (index = layer), from the image's own
@@ -122,6 +125,7 @@ pub(crate) fn input(spec: &Spec, x: ArrayView3<f64>, y: ArrayView3<f64>, same: b
         th: take(p1 * p2),
         d: take(p1 * p2),
         dl: take(p1 * p2),
+        th_zero: true,
     };
     pl.th.fill(0.0);
     for p in 0..p1 {
@@ -143,6 +147,9 @@ fn input_row(
     diag: Option<usize>,
     (c, d, dl): (&mut [f64], &mut [f64], &mut [f64]),
 ) {
+    if ch == 1 {
+        return input_row_c1((xr[0], nxp), yf, div, diag, (c, d, dl));
+    }
     let xv = ArrayView1::from(xr);
     for (q, yr) in yf.chunks_exact(ch).enumerate() {
         if diag == Some(q) {
@@ -163,6 +170,32 @@ fn input_row(
         c[q] = g / div;
         d[q] = w / (div * div);
         dl[q] = diff2 / div;
+    }
+}
+
+/// [`input_row`] for one channel, branch-free over the row, with the same values: ndarray's
+/// dot of two 1-vectors is `0 + x y` (its unrolled sum starts from zero), the Lagrange
+/// wedge of 1-vectors is the empty sum 0, and the sum of one squared difference is that
+/// square.
+fn input_row_c1(
+    (x0, nxp): (f64, f64),
+    yf: &[f64],
+    div: f64,
+    diag: Option<usize>,
+    (c, d, dl): (&mut [f64], &mut [f64], &mut [f64]),
+) {
+    let n = c.len();
+    let (yf, d, dl) = (&yf[..n], &mut d[..n], &mut dl[..n]);
+    for q in 0..n {
+        let y0 = yf[q];
+        c[q] = (0.0 + x0 * y0) / div;
+        d[q] = 0.0 / (div * div);
+        dl[q] = ((x0 - y0) * (x0 - y0)) / div;
+    }
+    if let Some(q) = diag {
+        c[q] = nxp / div;
+        d[q] = 0.0;
+        dl[q] = 0.0;
     }
 }
 
@@ -502,6 +535,7 @@ fn conv(
         th: take(n),
         d: take(n),
         dl: take(n),
+        th_zero: false,
     };
     let os = (padding == Padding::Same && k > 1).then(|| OneSided::new(&g));
     let d2: Vec<Diag> = act.map_or(Vec::new(), |a| q2.iter().map(|&q| a.diag(q)).collect());
@@ -555,7 +589,9 @@ fn conv_rows(rc: &RowCx, out: &mut Planes) {
         let (c, th) = (&mut out.c[r.clone()], &mut out.th[r.clone()]);
         let (d, dl) = (&mut out.d[r.clone()], &mut out.dl[r]);
         shift_row(&rc.pl.c, g, rc.plan, p, &mut a, &mut save);
-        shift_row(&rc.pl.th, g, rc.plan, p, &mut at, &mut save);
+        if !rc.pl.th_zero {
+            shift_row(&rc.pl.th, g, rc.plan, p, &mut at, &mut save);
+        }
         shift_row(&rc.pl.dl, g, rc.plan, p, dl, &mut save);
         conv_row(&rc.cc, rc.q1[p], rc.q2, (&a, &at), c, th, d, dl);
         if let Some(os) = rc.os {
@@ -662,13 +698,26 @@ fn conv_row_generic(
 #[inline(always)]
 fn det_row(rc: &RowCx, p: usize, d: &mut [f64], dl: &[f64], ws: &mut Vec<(f64, f64)>) {
     let (g, cc, q1) = (&rc.spec_g, &rc.cc, rc.q1[p]);
-    for q in 0..d.len() {
-        if d[q] > 1e-2 * q1 * rc.q2[q] {
+    let t = 1e-2 * q1;
+    const B: usize = 8;
+    for b0 in (0..d.len()).step_by(B) {
+        let e = (b0 + B).min(d.len());
+        // A branch-free test of the block first: most blocks have no cancelling pair.
+        let ok = d[b0..e]
+            .iter()
+            .zip(&rc.q2[b0..e])
+            .fold(true, |ok, (&dv, &qv)| ok & (dv > t * qv));
+        if ok {
             continue;
         }
-        let pq = ((p / g.wo1, p % g.wo1), (q / g.wo2, q % g.wo2));
-        let det = avg_det(rc.pl, rc.k1, rc.k2, g.k, g.o, pq.0, pq.1, ws) * cc.inv * cc.inv;
-        d[q] = cc.sw2 * cc.sw2 * det + cc.sw2 * cc.sb2 * (dl[q] / cc.sw2).max(0.0);
+        for q in b0..e {
+            if d[q] > t * rc.q2[q] {
+                continue;
+            }
+            let pq = ((p / g.wo1, p % g.wo1), (q / g.wo2, q % g.wo2));
+            let det = avg_det(rc.pl, rc.k1, rc.k2, g.k, g.o, pq.0, pq.1, ws) * cc.inv * cc.inv;
+            d[q] = cc.sw2 * cc.sw2 * det + cc.sw2 * cc.sb2 * (dl[q] / cc.sw2).max(0.0);
+        }
     }
 }
 
@@ -848,6 +897,7 @@ fn pos(x: f64) -> f64 {
 /// one branch-free lane function per row of the plane (vectorisable; the same operations as
 /// [`Activation::dual_pair`], hence the same bits).
 fn activation(a: Activation, mut pl: Planes, k1: &[f64], k2: &[f64]) -> Planes {
+    pl.th_zero = false;
     let p2 = pl.p2();
     let d2: Vec<Diag> = k2.iter().map(|&q| a.diag(q)).collect();
     let cx = ActCx {
@@ -1036,6 +1086,7 @@ fn pool(pl: &Planes, k: usize) -> Planes {
         th: vec![0.0; n],
         d: vec![0.0; n],
         dl: vec![0.0; n],
+        th_zero: false,
     };
     for i1 in 0..ho1 {
         for j1 in 0..wo1 {
@@ -1092,6 +1143,7 @@ fn reduce(pl: &Planes, diag: bool) -> Planes {
         th: vec![th],
         d: vec![0.0],
         dl: vec![dl],
+        th_zero: false,
     }
 }
 
