@@ -544,6 +544,7 @@ fn conv(
         relu: relu_consts(a),
         k2: &q2,
         d2: &d2,
+        sq2: d2.iter().map(|d| d.sq).collect(),
         scratch: Default::default(),
     });
     let plan = FlatShift::plan(&g);
@@ -905,6 +906,7 @@ fn activation(a: Activation, mut pl: Planes, k1: &[f64], k2: &[f64]) -> Planes {
         relu: relu_consts(a),
         k2,
         d2: &d2,
+        sq2: d2.iter().map(|d| d.sq).collect(),
         scratch: Default::default(),
     };
     for (p, &q1) in k1.iter().enumerate() {
@@ -930,6 +932,8 @@ struct ActCx<'a> {
     relu: ReluConsts,
     k2: &'a [f64],
     d2: &'a [Diag],
+    /// `d2[q].sq` contiguous (a vectorisable load in [`relu_row`]).
+    sq2: Vec<f64>,
     /// Per-row temporaries of [`relu_row`].
     scratch: std::cell::RefCell<Vec<f64>>,
 }
@@ -1032,12 +1036,12 @@ fn relu_row(
     let (cz, rest) = s.split_at_mut(n);
     let (sd, rest) = rest.split_at_mut(n);
     let (t, hs) = rest.split_at_mut(n);
-    let (th, d, dl, k2, d2, hs) = (
+    let (th, d, dl, k2, sq2, hs) = (
         &mut th[..n],
         &mut d[..n],
         &mut dl[..n],
         &cx.k2[..n],
-        &cx.d2[..n],
+        &cx.sq2[..n],
         &mut hs[..n],
     );
     let sq1 = cx.a.diag(q1).sq;
@@ -1059,7 +1063,7 @@ fn relu_row(
         hs[q] = h_series(psi);
     }
     for q in 0..n {
-        let r = sq1 * d2[q].sq;
+        let r = sq1 * sq2[q];
         let (t12, tdot, td, tdl) = relu_lane_post(&cx.relu, cz[q], d[q], dl[q], r, sd[q], t[q], hs[q]);
         c[q] = t12;
         th[q] *= tdot;
