@@ -1045,6 +1045,9 @@ fn relu_row(
         &mut hs[..n],
     );
     let sq1 = cx.a.diag(q1).sq;
+    // A local copy: `cx` holds a RefCell, so its fields could change under the scratch
+    // stores as far as the compiler knows (no hoisting, no vectorising).
+    let k = cx.relu;
     for q in 0..n {
         cz[q] = if q1 == 0.0 || k2[q] == 0.0 { 0.0 } else { c[q] };
         sd[q] = pos(d[q]).sqrt();
@@ -1064,7 +1067,7 @@ fn relu_row(
     }
     for q in 0..n {
         let r = sq1 * sq2[q];
-        let (t12, tdot, td, tdl) = relu_lane_post(&cx.relu, cz[q], d[q], dl[q], r, sd[q], t[q], hs[q]);
+        let (t12, tdot, td, tdl) = relu_lane_post(&k, cz[q], d[q], dl[q], r, sd[q], t[q], hs[q]);
         c[q] = t12;
         th[q] *= tdot;
         d[q] = td;
