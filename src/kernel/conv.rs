@@ -194,12 +194,18 @@ fn self_run(spec: &Spec, x: ArrayView3<f64>) -> (SelfDiags, (f64, f64)) {
     while l < nl {
         let k = diags[l].clone();
         let layer = &spec.layers[l];
-        if let Some(a) = fused_act(spec, l) {
-            let (next, conv_var) = plane::conv_act(spec, layer, a, pl, &k, &k);
-            pl = next;
-            diags.push(conv_var);
-            diags.push(pl.diag());
+        if let Some((a, gap)) = fused_act(spec, l) {
+            let f = plane::conv_act(spec, layer, a, gap, pl, (&k, &k));
+            pl = f.pl;
+            diags.push(f.conv_var);
+            diags.push(f.act_var);
             l += 2;
+            if gap {
+                let nd = pl.diag();
+                plane::refresh_naive(&mut pl, &nd, &nd, true);
+                diags.push(nd);
+                l += 1;
+            }
             continue;
         }
         pl = plane::layer(spec, layer, l + 1 == nl, pl, &k, &k);
@@ -220,10 +226,13 @@ fn needs_refresh(l: &Layer) -> bool {
 }
 
 /// The activation after layer `l` if `l` is a conv or a non-final dense layer followed by an
-/// activation: the two run fused ([`plane::conv_act`], same bits as one after the other).
-fn fused_act(spec: &Spec, l: usize) -> Option<Activation> {
+/// activation, and whether a GAP follows that: they run fused ([`plane::conv_act`], same
+/// bits as one after the other).
+fn fused_act(spec: &Spec, l: usize) -> Option<(Activation, bool)> {
     match (&spec.layers[l], spec.layers.get(l + 1)) {
-        (Layer::Conv { .. } | Layer::Dense, Some(&Layer::Act(a))) => Some(a),
+        (Layer::Conv { .. } | Layer::Dense, Some(&Layer::Act(a))) => {
+            Some((a, spec.layers.get(l + 2) == Some(&Layer::Gap)))
+        }
         _ => None,
     }
 }
@@ -242,9 +251,13 @@ fn pair_run(
     let mut l = 0;
     while l < nl {
         let layer = &spec.layers[l];
-        if let Some(a) = fused_act(spec, l) {
-            pl = plane::conv_act(spec, layer, a, pl, &dx[l], &dy[l]).0;
+        if let Some((a, gap)) = fused_act(spec, l) {
+            pl = plane::conv_act(spec, layer, a, gap, pl, (&dx[l], &dy[l])).pl;
             l += 2;
+            if gap {
+                plane::refresh_naive(&mut pl, &dx[l + 1], &dy[l + 1], true);
+                l += 1;
+            }
             continue;
         }
         pl = plane::layer(spec, layer, l + 1 == nl, pl, &dx[l], &dy[l]);

@@ -210,9 +210,9 @@ pub(crate) fn layer(
     k2: &[f64],
 ) -> Planes {
     let out = match *l {
-        Layer::Conv { k, padding } => conv(spec, &pl, k, padding, (k1, k2), None).0,
+        Layer::Conv { k, padding } => conv(spec, &pl, k, padding, (k1, k2), None, false).0,
         Layer::Dense if spec.normalization == Normalization::Arora && last => return pl,
-        Layer::Dense => conv(spec, &pl, 1, Padding::Valid, (k1, k2), None).0,
+        Layer::Dense => conv(spec, &pl, 1, Padding::Valid, (k1, k2), None, false).0,
         Layer::Act(a) => return activation(a, pl, k1, k2),
         Layer::AvgPool { k } => pool(&pl, k),
         Layer::Gap => reduce(&pl, false),
@@ -222,25 +222,91 @@ pub(crate) fn layer(
     out
 }
 
+/// The result of [`conv_act`]: the planes after the activation (after the GAP if fused), and
+/// x's per-pixel variances after the conv and after the activation (for a self pair: the
+/// diagonals of Σ between the layers, bit for bit).
+pub(crate) struct Fused {
+    pub pl: Planes,
+    pub conv_var: Vec<f64>,
+    pub act_var: Vec<f64>,
+}
+
 /// A conv (or dense, not the last) layer `l` fused with the activation `a` that follows it
-/// (the same bits as [`layer`] twice, one row pass instead of two plane passes); `k1`, `k2`
-/// are the variances before the conv. Also returns x's variances after the conv (for a self
-/// pair: the diagonal of Σ' between the two layers, bit for bit).
+/// and, if `gap`, with a global average pooling after that (the same bits as [`layer`] two
+/// or three times, one row pass instead of two or three plane passes); `k1`, `k2` are the
+/// variances before the conv.
 pub(crate) fn conv_act(
     spec: &Spec,
     l: &Layer,
     a: Activation,
+    gap: bool,
     pl: Planes,
-    k1: &[f64],
-    k2: &[f64],
-) -> (Planes, Vec<f64>) {
+    (k1, k2): (&[f64], &[f64]),
+) -> Fused {
     let (k, padding) = match *l {
         Layer::Conv { k, padding } => (k, padding),
         _ => (1, Padding::Valid),
     };
-    let out = conv(spec, &pl, k, padding, (k1, k2), Some(a));
+    let (out, conv_var, gap_acc) = conv(spec, &pl, k, padding, (k1, k2), Some(a), gap);
     pl.recycle();
-    out
+    match gap_acc {
+        Some(acc) => Fused {
+            pl: acc.planes(&out),
+            conv_var,
+            act_var: acc.diag,
+        },
+        None => Fused {
+            act_var: out.diag(),
+            pl: out,
+            conv_var,
+        },
+    }
+}
+
+/// The running GAP of [`conv_rows`]: the sums of Σ and Θ over the rows in plane order (the
+/// same fold as `iter().sum()` over the whole plane), and the diagonal entries of Σ.
+struct GapAcc {
+    c: f64,
+    th: f64,
+    diag: Vec<f64>,
+}
+
+impl GapAcc {
+    fn new() -> Self {
+        // The neutral element `Sum for f64` starts from.
+        let zero: f64 = std::iter::empty::<f64>().sum();
+        GapAcc {
+            c: zero,
+            th: zero,
+            diag: Vec::new(),
+        }
+    }
+
+    /// Add one finished row p of the activation's output.
+    fn row(&mut self, p: usize, c: &[f64], th: &[f64]) {
+        self.c = c.iter().fold(self.c, |s, &v| s + v);
+        self.th = th.iter().fold(self.th, |s, &v| s + v);
+        if p < c.len() {
+            self.diag.push(c[p]);
+        }
+    }
+
+    /// The 1×1 planes of the GAP ([`reduce`] with `diag = false`): the means, D = Δ = 0.
+    fn planes(&self, rows: &Planes) -> Planes {
+        let m = (rows.p1() * rows.p2()) as f64;
+        Planes {
+            h1: 1,
+            w1: 1,
+            h2: 1,
+            w2: 1,
+            n_in: rows.n_in,
+            c: vec![self.c / m],
+            th: vec![self.th / m],
+            d: vec![0.0],
+            dl: vec![0.0],
+            th_zero: false,
+        }
+    }
 }
 
 thread_local! {
@@ -519,12 +585,14 @@ fn conv(
     padding: Padding,
     (k1, k2): (&[f64], &[f64]),
     act: Option<Activation>,
-) -> (Planes, Vec<f64>) {
+    gap: bool,
+) -> (Planes, Vec<f64>, Option<GapAcc>) {
     let g = ConvGeom::new(pl, k, padding);
     let cc = ConvConsts::new(spec, pl.n_in, k);
     let q1 = cc.variances(&conv_diag(k1, g.h1, g.w1, k, g.o, g.ho1, g.wo1));
     let q2 = cc.variances(&conv_diag(k2, g.h2, g.w2, k, g.o, g.ho2, g.wo2));
-    let n = g.ho1 * g.wo1 * g.ho2 * g.wo2;
+    // GAP fused: the rows go to one row of scratch (the planes' geometry is kept).
+    let n = if gap { g.ho2 * g.wo2 } else { g.ho1 * g.wo1 * g.ho2 * g.wo2 };
     let mut out = Planes {
         h1: g.ho1,
         w1: g.wo1,
@@ -560,8 +628,9 @@ fn conv(
         os: os.as_ref(),
         act: acx.as_ref(),
     };
-    conv_rows(&rc, &mut out);
-    (out, q1)
+    let mut acc = gap.then(GapAcc::new);
+    conv_rows(&rc, &mut out, acc.as_mut());
+    (out, q1, acc)
 }
 
 /// Everything [`conv_rows`] reads.
@@ -579,14 +648,14 @@ struct RowCx<'a> {
 }
 
 /// The row loop of [`conv`].
-fn conv_rows(rc: &RowCx, out: &mut Planes) {
+fn conv_rows(rc: &RowCx, out: &mut Planes, mut gap: Option<&mut GapAcc>) {
     let g = &rc.spec_g;
     let po2 = g.ho2 * g.wo2;
     let (mut a, mut at) = (vec![0.0; po2], vec![0.0; po2]);
     let mut save = Vec::new();
     let mut ws = Vec::with_capacity(g.k * g.k);
     for p in 0..g.ho1 * g.wo1 {
-        let r = p * po2..(p + 1) * po2;
+        let r = if gap.is_some() { 0..po2 } else { p * po2..(p + 1) * po2 };
         let (c, th) = (&mut out.c[r.clone()], &mut out.th[r.clone()]);
         let (d, dl) = (&mut out.d[r.clone()], &mut out.dl[r]);
         shift_row(&rc.pl.c, g, rc.plan, p, &mut a, &mut save);
@@ -594,13 +663,18 @@ fn conv_rows(rc: &RowCx, out: &mut Planes) {
             shift_row(&rc.pl.th, g, rc.plan, p, &mut at, &mut save);
         }
         shift_row(&rc.pl.dl, g, rc.plan, p, dl, &mut save);
-        conv_row(&rc.cc, rc.q1[p], rc.q2, (&a, &at), c, th, d, dl);
+        let cancel = conv_row(&rc.cc, rc.q1[p], rc.q2, (&a, &at), c, th, d, dl);
         if let Some(os) = rc.os {
             os.row(g, p, (rc.k1, rc.k2), rc.cc.sw2 * rc.cc.inv, dl);
         }
-        det_row(rc, p, d, dl, &mut ws);
+        if cancel {
+            det_row(rc, p, d, dl, &mut ws);
+        }
         if let Some(cx) = rc.act {
             act_row(cx, rc.q1[p], c, th, d, dl);
+        }
+        if let Some(acc) = gap.as_deref_mut() {
+            acc.row(p, c, th);
         }
     }
 }
@@ -617,7 +691,7 @@ fn conv_row(
     th: &mut [f64],
     d: &mut [f64],
     dl: &mut [f64],
-) {
+) -> bool {
     match level() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU supports the enabled features (checked by `level`).
@@ -641,7 +715,7 @@ unsafe fn conv_row_avx512(
     th: &mut [f64],
     d: &mut [f64],
     dl: &mut [f64],
-) {
+) -> bool {
     conv_row_generic(cc, q1, q2, a, c, th, d, dl)
 }
 
@@ -657,7 +731,7 @@ unsafe fn conv_row_avx2(
     th: &mut [f64],
     d: &mut [f64],
     dl: &mut [f64],
-) {
+) -> bool {
     conv_row_generic(cc, q1, q2, a, c, th, d, dl)
 }
 
@@ -665,6 +739,7 @@ unsafe fn conv_row_avx2(
 /// (of Δ, in place), with `an = a/K²`:
 /// Σ' = σ_w² an + σ_b²; Θ' = Σ' + σ_w² (at/K²) (NTK) or n_in K² an + [bias] + σ_w² (at/K²)
 /// (standard); Δ' = σ_w² (dl/K²); D' = max(q₁ q₂ − Σ'², 0) with the output variances q.
+/// Returns whether some D' may cancel (the test of [`det_row`]: not D' > 10⁻² q₁ q₂).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn conv_row_generic(
@@ -676,9 +751,11 @@ fn conv_row_generic(
     th: &mut [f64],
     d: &mut [f64],
     dl: &mut [f64],
-) {
+) -> bool {
     let n = c.len();
     let (q2, a, at, th, d, dl) = (&q2[..n], &a[..n], &at[..n], &mut th[..n], &mut d[..n], &mut dl[..n]);
+    let t = 1e-2 * q1;
+    let mut cancel = false;
     for q in 0..n {
         let an = a[q] * cc.inv;
         let cv = cc.sw2 * an + cc.sb2;
@@ -689,8 +766,11 @@ fn conv_row_generic(
             cv + cc.sw2 * (at[q] * cc.inv)
         };
         dl[q] = cc.sw2 * (dl[q] * cc.inv);
-        d[q] = pos(q1 * q2[q] - cv * cv);
+        let dq = pos(q1 * q2[q] - cv * cv);
+        d[q] = dq;
+        cancel |= !(dq > t * q2[q]);
     }
+    cancel
 }
 
 /// Pixel pairs of output row p whose naive D cancels (D ≤ 10⁻² q₁ q₂): the exact determinant
