@@ -605,7 +605,7 @@ fn conv(
         dl: take(n),
         th_zero: false,
     };
-    let os = (padding == Padding::Same && k > 1).then(|| OneSided::new(&g));
+    let os = (padding == Padding::Same && k > 1).then(|| OneSided::new(&g, k2));
     let d2: Vec<Diag> = act.map_or(Vec::new(), |a| q2.iter().map(|&q| a.diag(q)).collect());
     let acx = act.map(|a| ActCx {
         a,
@@ -814,12 +814,16 @@ struct OneSided {
     class2: Vec<usize>,
     /// The distinct lists of offsets (di, dj), ascending, that leave y at a border pixel.
     outs: Vec<Vec<(usize, usize)>>,
-    /// Whether a pixel of y is interior (all K×K offsets inside y).
-    interior2: Vec<bool>,
+    /// y's interior pixels.
+    inner2: Vec<usize>,
+    /// The distinct lists of offsets (di, dj), ascending, that leave x at a border pixel, each
+    /// with its one-sided sums `Σ_{δ in list} k2[q+δ]` for every interior q of y (index into
+    /// `inner2`): the only terms of a border p with an interior q.
+    xouts: Vec<(Vec<(usize, usize)>, Vec<f64>)>,
 }
 
 impl OneSided {
-    fn new(g: &ConvGeom) -> Self {
+    fn new(g: &ConvGeom, k2: &[f64]) -> Self {
         let (h2, w2) = (g.h2, g.w2);
         let interior2: Vec<bool> = (0..h2 * w2)
             .map(|q| interior(g, q / w2, q % w2, h2, w2))
@@ -836,11 +840,33 @@ impl OneSided {
                 })
             })
             .collect();
+        let inner2: Vec<usize> = (0..h2 * w2).filter(|&q| interior2[q]).collect();
+        let mut xouts: Vec<(Vec<(usize, usize)>, Vec<f64>)> = Vec::new();
+        for p in 0..g.h1 * g.w1 {
+            let (pi, pj) = (p / g.w1, p % g.w1);
+            if interior(g, pi, pj, g.h1, g.w1) {
+                continue;
+            }
+            let l = offsets(g, (pi, pj), (g.h1, g.w1), false);
+            if xouts.iter().any(|(o, _)| *o == l) {
+                continue;
+            }
+            let sums = inner2
+                .iter()
+                .map(|&q| {
+                    let (qi, qj) = (q / w2, q % w2);
+                    l.iter()
+                        .fold(0.0, |s, &(di, dj)| s + k2[(qi + di - g.o) * w2 + qj + dj - g.o])
+                })
+                .collect();
+            xouts.push((l, sums));
+        }
         OneSided {
             border2,
             class2,
             outs,
-            interior2,
+            inner2,
+            xouts,
         }
     }
 
@@ -860,17 +886,18 @@ impl OneSided {
             return;
         }
         let pout = offsets(g, (pi, pj), (g.h1, g.w1), false);
+        let (_, sums) = self
+            .xouts
+            .iter()
+            .find(|(o, _)| *o == pout)
+            .expect("every border class of x is precomputed");
+        // Interior q: only offsets leaving x contribute, Σ k2[q+δ] (precomputed).
+        for (&q, &s) in self.inner2.iter().zip(sums) {
+            dl[q] += scale * s;
+        }
         let w2 = g.w2;
-        for q in 0..dl.len() {
-            let extra = if self.interior2[q] {
-                // Only offsets leaving x contribute: Σ k2[q+δ].
-                let (qi, qj) = (q / w2, q % w2);
-                pout.iter()
-                    .fold(0.0, |s, &(di, dj)| s + k2[(qi + di - g.o) * w2 + qj + dj - g.o])
-            } else {
-                border_extra(g, (pi, pj), (q / w2, q % w2), k1, k2)
-            };
-            dl[q] += scale * extra;
+        for &q in &self.border2 {
+            dl[q] += scale * border_extra(g, (pi, pj), (q / w2, q % w2), k1, k2);
         }
     }
 }
