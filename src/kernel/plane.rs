@@ -284,8 +284,11 @@ impl GapAcc {
 
     /// Add one finished row p of the activation's output.
     fn row(&mut self, p: usize, c: &[f64], th: &[f64]) {
-        self.c = c.iter().fold(self.c, |s, &v| s + v);
-        self.th = th.iter().fold(self.th, |s, &v| s + v);
+        // Both folds in one loop: two independent chains of the same sequential adds.
+        for (&a, &b) in c.iter().zip(th) {
+            self.c += a;
+            self.th += b;
+        }
         if p < c.len() {
             self.diag.push(c[p]);
         }
