@@ -8,9 +8,9 @@
 //! slice of [`kernels`] for any row range, tile and thread count. Memory: the outputs plus
 //! O(threads · P²) plane scratch, never O(M² P²).
 
+use super::activation::Activation;
 use super::output::{ensure_finite_output, Kernels};
 use super::plane::{self, Planes, SelfDiags};
-use super::activation::Activation;
 use super::spec::{Layer, Spec};
 use crate::error::{ensure_finite, Error, Result};
 use ndarray::{Array2, ArrayView3, ArrayView4, Axis};

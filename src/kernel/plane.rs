@@ -25,8 +25,8 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::activation::{
-    atan2_finish, atan2_reduce, atan_core, erf_lane, h_series, relu_lane, relu_lane_post, Activation,
-    Diag, ReluConsts,
+    atan2_finish, atan2_reduce, atan_core, erf_lane, h_series, relu_lane, relu_lane_post,
+    Activation, Diag, ReluConsts,
 };
 use super::arch::Parameterization;
 use super::pair::wedge2;
@@ -393,7 +393,14 @@ impl ConvGeom {
 /// `dst[(i2,j2)] = Σ_δ src[(i1+di−o, j1+dj−o), (i2+di−o, j2+dj−o)]` over the in-range
 /// offsets, δ in ascending (di, dj) order, starting from 0 — for every entry the same
 /// additions in the same order, whatever the row, tile or thread.
-fn shift_row(src: &[f64], g: &ConvGeom, plan: &[FlatShift], p: usize, dst: &mut [f64], save: &mut Vec<f64>) {
+fn shift_row(
+    src: &[f64],
+    g: &ConvGeom,
+    plan: &[FlatShift],
+    p: usize,
+    dst: &mut [f64],
+    save: &mut Vec<f64>,
+) {
     dst.fill(0.0);
     let (i1, j1) = (p / g.wo1, p % g.wo1);
     let p2 = g.h2 * g.w2;
@@ -595,7 +602,11 @@ fn conv(
     let q1 = cc.variances(&conv_diag(k1, g.h1, g.w1, k, g.o, g.ho1, g.wo1));
     let q2 = cc.variances(&conv_diag(k2, g.h2, g.w2, k, g.o, g.ho2, g.wo2));
     // GAP fused: the rows go to one row of scratch (the planes' geometry is kept).
-    let n = if gap { g.ho2 * g.wo2 } else { g.ho1 * g.wo1 * g.ho2 * g.wo2 };
+    let n = if gap {
+        g.ho2 * g.wo2
+    } else {
+        g.ho1 * g.wo1 * g.ho2 * g.wo2
+    };
     let mut out = Planes {
         h1: g.ho1,
         w1: g.wo1,
@@ -658,7 +669,11 @@ fn conv_rows(rc: &RowCx, out: &mut Planes, mut gap: Option<&mut GapAcc>) {
     let mut save = Vec::new();
     let mut ws = Vec::with_capacity(g.k * g.k);
     for p in 0..g.ho1 * g.wo1 {
-        let r = if gap.is_some() { 0..po2 } else { p * po2..(p + 1) * po2 };
+        let r = if gap.is_some() {
+            0..po2
+        } else {
+            p * po2..(p + 1) * po2
+        };
         let (c, th) = (&mut out.c[r.clone()], &mut out.th[r.clone()]);
         let (d, dl) = (&mut out.d[r.clone()], &mut out.dl[r]);
         shift_row(&rc.pl.c, g, rc.plan, p, &mut a, &mut save);
@@ -756,7 +771,14 @@ fn conv_row_generic(
     dl: &mut [f64],
 ) -> bool {
     let n = c.len();
-    let (q2, a, at, th, d, dl) = (&q2[..n], &a[..n], &at[..n], &mut th[..n], &mut d[..n], &mut dl[..n]);
+    let (q2, a, at, th, d, dl) = (
+        &q2[..n],
+        &a[..n],
+        &at[..n],
+        &mut th[..n],
+        &mut d[..n],
+        &mut dl[..n],
+    );
     let t = 1e-2 * q1;
     let mut cancel = false;
     for q in 0..n {
@@ -858,8 +880,9 @@ impl OneSided {
                 .iter()
                 .map(|&q| {
                     let (qi, qj) = (q / w2, q % w2);
-                    l.iter()
-                        .fold(0.0, |s, &(di, dj)| s + k2[(qi + di - g.o) * w2 + qj + dj - g.o])
+                    l.iter().fold(0.0, |s, &(di, dj)| {
+                        s + k2[(qi + di - g.o) * w2 + qj + dj - g.o]
+                    })
                 })
                 .collect();
             xouts.push((l, sums));
@@ -881,7 +904,11 @@ impl OneSided {
             let sums: Vec<f64> = self
                 .outs
                 .iter()
-                .map(|l| l.iter().fold(0.0, |s, &(di, dj)| s + k1[(pi + di - g.o) * g.w1 + pj + dj - g.o]))
+                .map(|l| {
+                    l.iter().fold(0.0, |s, &(di, dj)| {
+                        s + k1[(pi + di - g.o) * g.w1 + pj + dj - g.o]
+                    })
+                })
                 .collect();
             for (&q, &cl) in self.border2.iter().zip(&self.class2) {
                 dl[q] += scale * sums[cl];
@@ -916,7 +943,12 @@ fn at(g: &ConvGeom, i: usize, j: usize, h: usize, w: usize) -> Option<usize> {
 }
 
 /// The offsets δ (ascending) with pixel + δ inside (`inside`) or outside the h×w image.
-fn offsets(g: &ConvGeom, (i, j): (usize, usize), (h, w): (usize, usize), inside: bool) -> Vec<(usize, usize)> {
+fn offsets(
+    g: &ConvGeom,
+    (i, j): (usize, usize),
+    (h, w): (usize, usize),
+    inside: bool,
+) -> Vec<(usize, usize)> {
     (0..g.k)
         .flat_map(|di| (0..g.k).map(move |dj| (di, dj)))
         .filter(|&(di, dj)| at(g, i + di, j + dj, h, w).is_some() == inside)
@@ -1132,14 +1164,7 @@ fn act_row_generic(
 /// iterations (as `kernel::batch`); the same operations in the same order per entry as
 /// `relu_lane`, hence the same bits.
 #[inline(always)]
-fn relu_row(
-    cx: &ActCx,
-    q1: f64,
-    c: &mut [f64],
-    th: &mut [f64],
-    d: &mut [f64],
-    dl: &mut [f64],
-) {
+fn relu_row(cx: &ActCx, q1: f64, c: &mut [f64], th: &mut [f64], d: &mut [f64], dl: &mut [f64]) {
     let n = c.len();
     let mut s = cx.scratch.borrow_mut();
     s.resize(4 * n, 0.0);
