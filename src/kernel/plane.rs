@@ -759,7 +759,7 @@ unsafe fn conv_row_avx2(
 /// (standard); Δ' = σ_w² (dl/K²); D' = max(q₁ q₂ − Σ'², 0) with the output variances q.
 /// Returns whether some D' may cancel (the test of [`det_row`]: not D' > 10⁻² q₁ q₂).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::neg_cmp_op_on_partial_ord)]
 fn conv_row_generic(
     cc: &ConvConsts,
     q1: f64,
@@ -793,6 +793,7 @@ fn conv_row_generic(
         dl[q] = cc.sw2 * (dl[q] * cc.inv);
         let dq = pos(q1 * q2[q] - cv * cv);
         d[q] = dq;
+        // Negated so that a NaN counts as a possible cancellation (as in `det_row`).
         cancel |= !(dq > t * q2[q]);
     }
     cancel
@@ -844,8 +845,11 @@ struct OneSided {
     /// The distinct lists of offsets (di, dj), ascending, that leave x at a border pixel, each
     /// with its one-sided sums `Σ_{δ in list} k2[q+δ]` for every interior q of y (index into
     /// `inner2`): the only terms of a border p with an interior q.
-    xouts: Vec<(Vec<(usize, usize)>, Vec<f64>)>,
+    xouts: Vec<(Offsets, Vec<f64>)>,
 }
+
+/// A list of conv offsets (di, dj).
+type Offsets = Vec<(usize, usize)>;
 
 impl OneSided {
     fn new(g: &ConvGeom, k2: &[f64]) -> Self {
@@ -866,7 +870,7 @@ impl OneSided {
             })
             .collect();
         let inner2: Vec<usize> = (0..h2 * w2).filter(|&q| interior2[q]).collect();
-        let mut xouts: Vec<(Vec<(usize, usize)>, Vec<f64>)> = Vec::new();
+        let mut xouts: Vec<(Offsets, Vec<f64>)> = Vec::new();
         for p in 0..g.h1 * g.w1 {
             let (pi, pj) = (p / g.w1, p % g.w1);
             if interior(g, pi, pj, g.h1, g.w1) {
