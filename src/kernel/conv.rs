@@ -8,6 +8,7 @@
 //! slice of [`kernels`] for any row range, tile and thread count. Memory: the outputs plus
 //! O(threads · P²) plane scratch, never O(M² P²).
 
+use super::activation::Activation;
 use super::output::{ensure_finite_output, Kernels};
 use super::plane::{self, Planes, SelfDiags};
 use super::spec::{Layer, Spec};
@@ -189,14 +190,31 @@ fn self_run(spec: &Spec, x: ArrayView3<f64>) -> (SelfDiags, (f64, f64)) {
     let mut pl = plane::input(spec, x, x, true);
     let mut diags = vec![pl.diag()];
     let nl = spec.layers.len();
-    for (l, layer) in spec.layers.iter().enumerate() {
+    let mut l = 0;
+    while l < nl {
         let k = diags[l].clone();
+        let layer = &spec.layers[l];
+        if let Some((a, gap)) = fused_act(spec, l) {
+            let f = plane::conv_act(spec, layer, a, gap, pl, (&k, &k));
+            pl = f.pl;
+            diags.push(f.conv_var);
+            diags.push(f.act_var);
+            l += 2;
+            if gap {
+                let nd = pl.diag();
+                plane::refresh_naive(&mut pl, &nd, &nd, true);
+                diags.push(nd);
+                l += 1;
+            }
+            continue;
+        }
         pl = plane::layer(spec, layer, l + 1 == nl, pl, &k, &k);
         let nd = pl.diag();
         if needs_refresh(layer) {
             plane::refresh_naive(&mut pl, &nd, &nd, true);
         }
         diags.push(nd);
+        l += 1;
     }
     let out = (pl.c[0], pl.th[0]);
     pl.recycle();
@@ -205,6 +223,18 @@ fn self_run(spec: &Spec, x: ArrayView3<f64>) -> (SelfDiags, (f64, f64)) {
 
 fn needs_refresh(l: &Layer) -> bool {
     matches!(l, Layer::AvgPool { .. } | Layer::Gap | Layer::Flatten)
+}
+
+/// The activation after layer `l` if `l` is a conv or a non-final dense layer followed by an
+/// activation, and whether a GAP follows that: they run fused ([`plane::conv_act`], same
+/// bits as one after the other).
+fn fused_act(spec: &Spec, l: usize) -> Option<(Activation, bool)> {
+    match (&spec.layers[l], spec.layers.get(l + 1)) {
+        (Layer::Conv { .. } | Layer::Dense, Some(&Layer::Act(a))) => {
+            Some((a, spec.layers.get(l + 2) == Some(&Layer::Gap)))
+        }
+        _ => None,
+    }
 }
 
 /// (NNGP, NTK) of one pair of images from their own runs' variances.
@@ -218,11 +248,23 @@ fn pair_run(
 ) -> (f64, f64) {
     let mut pl: Planes = plane::input(spec, x, y, same);
     let nl = spec.layers.len();
-    for (l, layer) in spec.layers.iter().enumerate() {
+    let mut l = 0;
+    while l < nl {
+        let layer = &spec.layers[l];
+        if let Some((a, gap)) = fused_act(spec, l) {
+            pl = plane::conv_act(spec, layer, a, gap, pl, (&dx[l], &dy[l])).pl;
+            l += 2;
+            if gap {
+                plane::refresh_naive(&mut pl, &dx[l + 1], &dy[l + 1], true);
+                l += 1;
+            }
+            continue;
+        }
         pl = plane::layer(spec, layer, l + 1 == nl, pl, &dx[l], &dy[l]);
         if needs_refresh(layer) {
             plane::refresh_naive(&mut pl, &dx[l + 1], &dy[l + 1], true);
         }
+        l += 1;
     }
     let out = (pl.c[0], pl.th[0]);
     pl.recycle();

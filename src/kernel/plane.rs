@@ -24,7 +24,10 @@
 // Index loops over several planes at once (p, q address 4 planes and 2 variance vectors).
 #![allow(clippy::needless_range_loop)]
 
-use super::activation::{erf_lane, relu_lane, Activation, Diag, ReluConsts};
+use super::activation::{
+    atan2_finish, atan2_reduce, atan_core, erf_lane, h_series, relu_lane, relu_lane_post,
+    Activation, Diag, ReluConsts,
+};
 use super::arch::Parameterization;
 use super::pair::wedge2;
 use super::spec::{Layer, Normalization, Padding, Spec};
@@ -44,6 +47,9 @@ pub(crate) struct Planes {
     pub th: Vec<f64>,
     pub d: Vec<f64>,
     pub dl: Vec<f64>,
+    /// Θ is +0 everywhere (the input planes): a conv's shifted sum of Θ is then +0 too and is
+    /// not computed.
+    pub th_zero: bool,
 }
 
 /// Per image: k11 = Σ(x, x)[p, p] before every layer (index = layer), from the image's own
@@ -103,6 +109,9 @@ pub(crate) fn input(spec: &Spec, x: ArrayView3<f64>, y: ArrayView3<f64>, same: b
     };
     let xs = x.to_shape((h1 * w1, ch)).expect("3-D view");
     let ys = y.to_shape((h2 * w2, ch)).expect("3-D view");
+    let (xs, ys) = (xs.as_standard_layout(), ys.as_standard_layout());
+    let xf = xs.as_slice().expect("standard layout");
+    let yf = ys.as_slice().expect("standard layout");
     let (p1, p2) = (h1 * w1, h2 * w2);
     let nx: Vec<f64> = xs.rows().into_iter().map(|r| r.dot(&r)).collect();
     let ny: Vec<f64> = ys.rows().into_iter().map(|r| r.dot(&r)).collect();
@@ -112,38 +121,82 @@ pub(crate) fn input(spec: &Spec, x: ArrayView3<f64>, y: ArrayView3<f64>, same: b
         h2,
         w2,
         n_in: ch as f64,
-        c: vec![0.0; p1 * p2],
-        th: vec![0.0; p1 * p2],
-        d: vec![0.0; p1 * p2],
-        dl: vec![0.0; p1 * p2],
+        c: take(p1 * p2),
+        th: take(p1 * p2),
+        d: take(p1 * p2),
+        dl: take(p1 * p2),
+        th_zero: true,
     };
+    pl.th.fill(0.0);
     for p in 0..p1 {
-        let xr = xs.row(p);
-        for q in 0..p2 {
-            let yr = ys.row(q);
-            let k = p * p2 + q;
-            if same && p == q {
-                pl.c[k] = nx[p] / div;
-                continue;
-            }
-            let g = xr.dot(&yr);
-            // Project onto the longer vector (ties: the first), as the FC first layer does.
-            let w = if nx[p] >= ny[q] {
-                wedge_small(xr, yr, nx[p], g)
-            } else {
-                wedge_small(yr, xr, ny[q], g)
-            };
-            let diff2: f64 = xr
-                .iter()
-                .zip(yr.iter())
-                .map(|(a, b)| (a - b) * (a - b))
-                .sum();
-            pl.c[k] = g / div;
-            pl.d[k] = w / (div * div);
-            pl.dl[k] = diff2 / div;
-        }
+        let r = p * p2..(p + 1) * p2;
+        let (c, d, dl) = (&mut pl.c[r.clone()], &mut pl.d[r.clone()], &mut pl.dl[r]);
+        let xr = (&xf[p * ch..(p + 1) * ch], nx[p]);
+        input_row(xr, (yf, &ny), ch, div, (same).then_some(p), (c, d, dl));
     }
     pl
+}
+
+/// Row p of [`input`]: x's pixel `xr` (with its squared norm) against every pixel of y (`yf`,
+/// C values each, norms `ny`); `diag`: the entry of the same pixel of the same image.
+fn input_row(
+    (xr, nxp): (&[f64], f64),
+    (yf, ny): (&[f64], &[f64]),
+    ch: usize,
+    div: f64,
+    diag: Option<usize>,
+    (c, d, dl): (&mut [f64], &mut [f64], &mut [f64]),
+) {
+    if ch == 1 {
+        return input_row_c1((xr[0], nxp), yf, div, diag, (c, d, dl));
+    }
+    let xv = ArrayView1::from(xr);
+    for (q, yr) in yf.chunks_exact(ch).enumerate() {
+        if diag == Some(q) {
+            c[q] = nxp / div;
+            d[q] = 0.0;
+            dl[q] = 0.0;
+            continue;
+        }
+        let yv = ArrayView1::from(yr);
+        let g = xv.dot(&yv);
+        // Project onto the longer vector (ties: the first), as the FC first layer does.
+        let w = if nxp >= ny[q] {
+            wedge_small(xv, yv, nxp, g)
+        } else {
+            wedge_small(yv, xv, ny[q], g)
+        };
+        let diff2: f64 = xr.iter().zip(yr).map(|(a, b)| (a - b) * (a - b)).sum();
+        c[q] = g / div;
+        d[q] = w / (div * div);
+        dl[q] = diff2 / div;
+    }
+}
+
+/// [`input_row`] for one channel, branch-free over the row, with the same values: ndarray's
+/// dot of two 1-vectors is `0 + x y` (its unrolled sum starts from zero), the Lagrange
+/// wedge of 1-vectors is the empty sum 0, and the sum of one squared difference is that
+/// square.
+fn input_row_c1(
+    (x0, nxp): (f64, f64),
+    yf: &[f64],
+    div: f64,
+    diag: Option<usize>,
+    (c, d, dl): (&mut [f64], &mut [f64], &mut [f64]),
+) {
+    let n = c.len();
+    let (yf, d, dl) = (&yf[..n], &mut d[..n], &mut dl[..n]);
+    for q in 0..n {
+        let y0 = yf[q];
+        c[q] = (0.0 + x0 * y0) / div;
+        d[q] = 0.0 / (div * div);
+        dl[q] = ((x0 - y0) * (x0 - y0)) / div;
+    }
+    if let Some(q) = diag {
+        c[q] = nxp / div;
+        d[q] = 0.0;
+        dl[q] = 0.0;
+    }
 }
 
 /// One layer on the planes of a pair; `k1`, `k2` are the per-pixel variances of x and y
@@ -157,9 +210,9 @@ pub(crate) fn layer(
     k2: &[f64],
 ) -> Planes {
     let out = match *l {
-        Layer::Conv { k, padding } => conv(spec, &pl, k, padding, k1, k2),
+        Layer::Conv { k, padding } => conv(spec, &pl, k, padding, (k1, k2), None, false).0,
         Layer::Dense if spec.normalization == Normalization::Arora && last => return pl,
-        Layer::Dense => conv(spec, &pl, 1, Padding::Valid, k1, k2),
+        Layer::Dense => conv(spec, &pl, 1, Padding::Valid, (k1, k2), None, false).0,
         Layer::Act(a) => return activation(a, pl, k1, k2),
         Layer::AvgPool { k } => pool(&pl, k),
         Layer::Gap => reduce(&pl, false),
@@ -167,6 +220,96 @@ pub(crate) fn layer(
     };
     pl.recycle();
     out
+}
+
+/// The result of [`conv_act`]: the planes after the activation (after the GAP if fused), and
+/// x's per-pixel variances after the conv and after the activation (for a self pair: the
+/// diagonals of Σ between the layers, bit for bit).
+pub(crate) struct Fused {
+    pub pl: Planes,
+    pub conv_var: Vec<f64>,
+    pub act_var: Vec<f64>,
+}
+
+/// A conv (or dense, not the last) layer `l` fused with the activation `a` that follows it
+/// and, if `gap`, with a global average pooling after that (the same bits as [`layer`] two
+/// or three times, one row pass instead of two or three plane passes); `k1`, `k2` are the
+/// variances before the conv.
+pub(crate) fn conv_act(
+    spec: &Spec,
+    l: &Layer,
+    a: Activation,
+    gap: bool,
+    pl: Planes,
+    (k1, k2): (&[f64], &[f64]),
+) -> Fused {
+    let (k, padding) = match *l {
+        Layer::Conv { k, padding } => (k, padding),
+        _ => (1, Padding::Valid),
+    };
+    let (out, conv_var, gap_acc) = conv(spec, &pl, k, padding, (k1, k2), Some(a), gap);
+    pl.recycle();
+    match gap_acc {
+        Some(acc) => Fused {
+            pl: acc.planes(&out),
+            conv_var,
+            act_var: acc.diag,
+        },
+        None => Fused {
+            act_var: out.diag(),
+            pl: out,
+            conv_var,
+        },
+    }
+}
+
+/// The running GAP of [`conv_rows`]: the sums of Σ and Θ over the rows in plane order (the
+/// same fold as `iter().sum()` over the whole plane), and the diagonal entries of Σ.
+struct GapAcc {
+    c: f64,
+    th: f64,
+    diag: Vec<f64>,
+}
+
+impl GapAcc {
+    fn new() -> Self {
+        // The neutral element `Sum for f64` starts from.
+        let zero: f64 = std::iter::empty::<f64>().sum();
+        GapAcc {
+            c: zero,
+            th: zero,
+            diag: Vec::new(),
+        }
+    }
+
+    /// Add one finished row p of the activation's output.
+    fn row(&mut self, p: usize, c: &[f64], th: &[f64]) {
+        // Both folds in one loop: two independent chains of the same sequential adds.
+        for (&a, &b) in c.iter().zip(th) {
+            self.c += a;
+            self.th += b;
+        }
+        if p < c.len() {
+            self.diag.push(c[p]);
+        }
+    }
+
+    /// The 1×1 planes of the GAP ([`reduce`] with `diag = false`): the means, D = Δ = 0.
+    fn planes(&self, rows: &Planes) -> Planes {
+        let m = (rows.p1() * rows.p2()) as f64;
+        Planes {
+            h1: 1,
+            w1: 1,
+            h2: 1,
+            w2: 1,
+            n_in: rows.n_in,
+            c: vec![self.c / m],
+            th: vec![self.th / m],
+            d: vec![0.0],
+            dl: vec![0.0],
+            th_zero: false,
+        }
+    }
 }
 
 thread_local! {
@@ -178,12 +321,22 @@ thread_local! {
 
 /// A buffer of length n from the pool (contents unspecified).
 fn take(n: usize) -> Vec<f64> {
+    if n < SMALL {
+        return vec![0.0; n];
+    }
     let mut v = POOL.with_borrow_mut(|p| p.pop()).unwrap_or_default();
     v.resize(n, 0.0);
     v
 }
 
+/// Buffers shorter than this are allocated directly, so that the pool's planes are never
+/// shrunk (and zero-filled again on the next `take`) by a small layer such as the readout.
+const SMALL: usize = 4096;
+
 fn give(v: Vec<f64>) {
+    if v.len() < SMALL {
+        return;
+    }
     POOL.with_borrow_mut(|p| {
         if p.len() < 16 {
             p.push(v)
@@ -191,55 +344,188 @@ fn give(v: Vec<f64>) {
     });
 }
 
-/// `dst[(i1,j1),(i2,j2)] = Σ_δ src[(i1+di−o, j1+dj−o), (i2+di−o, j2+dj−o)]` over the
-/// in-range offsets, δ in ascending (di, dj) order, as row slices over j2.
-#[allow(clippy::too_many_arguments)]
-fn shift_sum(
-    src: &[f64],
+/// Geometry of one conv layer on a pair: input H₁×W₁ and H₂×W₂, kernel K, offset o (SAME:
+/// (K−1)/2, VALID: 0), output Ho₁×Wo₁ and Ho₂×Wo₂; `flat`: y's output grid is its input
+/// grid (SAME, or K = 1), so a δ-shift of a plane row is one contiguous add.
+#[derive(Clone, Copy, Debug)]
+struct ConvGeom {
     h1: usize,
     w1: usize,
     h2: usize,
     w2: usize,
     k: usize,
     o: usize,
-    out: (usize, usize, usize, usize),
+    ho1: usize,
+    wo1: usize,
+    ho2: usize,
+    wo2: usize,
+    flat: bool,
+}
+
+impl ConvGeom {
+    fn new(pl: &Planes, k: usize, padding: Padding) -> Self {
+        let (o, (ho1, wo1, ho2, wo2)) = match padding {
+            Padding::Same => ((k - 1) / 2, (pl.h1, pl.w1, pl.h2, pl.w2)),
+            Padding::Valid => (
+                0,
+                (pl.h1 + 1 - k, pl.w1 + 1 - k, pl.h2 + 1 - k, pl.w2 + 1 - k),
+            ),
+        };
+        let flat = ho2 == pl.h2 && wo2 == pl.w2;
+        let (h1, w1, h2, w2) = (pl.h1, pl.w1, pl.h2, pl.w2);
+        ConvGeom {
+            h1,
+            w1,
+            h2,
+            w2,
+            k,
+            o,
+            ho1,
+            wo1,
+            ho2,
+            wo2,
+            flat,
+        }
+    }
+}
+
+/// Row p (output pixel (i1, j1) of x) of the K×K shifted sum, before its 1/K² scale:
+/// `dst[(i2,j2)] = Σ_δ src[(i1+di−o, j1+dj−o), (i2+di−o, j2+dj−o)]` over the in-range
+/// offsets, δ in ascending (di, dj) order, starting from 0 — for every entry the same
+/// additions in the same order, whatever the row, tile or thread.
+fn shift_row(
+    src: &[f64],
+    g: &ConvGeom,
+    plan: &[FlatShift],
+    p: usize,
     dst: &mut [f64],
+    save: &mut Vec<f64>,
 ) {
-    let (ho1, wo1, ho2, wo2) = out;
-    let p2 = h2 * w2;
-    let po2 = ho2 * wo2;
     dst.fill(0.0);
-    for i1 in 0..ho1 {
-        for j1 in 0..wo1 {
-            let r = (i1 * wo1 + j1) * po2;
-            for i2 in 0..ho2 {
-                let drow = &mut dst[r + i2 * wo2..r + (i2 + 1) * wo2];
-                for di in 0..k {
-                    let (a1, a2) = (i1 + di, i2 + di);
-                    if a1 < o || a2 < o || a1 - o >= h1 || a2 - o >= h2 {
-                        continue;
-                    }
-                    let (a1, a2) = (a1 - o, a2 - o);
-                    for dj in 0..k {
-                        let b1 = j1 + dj;
-                        if b1 < o || b1 - o >= w1 {
-                            continue;
-                        }
-                        let b1 = b1 - o;
-                        // j2 + dj − o ∈ [0, w2)
-                        let lo = o.saturating_sub(dj);
-                        let hi = (w2 + o).saturating_sub(dj).min(wo2);
-                        if lo >= hi {
-                            continue;
-                        }
-                        let s0 = (a1 * w1 + b1) * p2 + a2 * w2 + lo + dj - o;
-                        let srow = &src[s0..s0 + (hi - lo)];
-                        for (dv, sv) in drow[lo..hi].iter_mut().zip(srow) {
-                            *dv += *sv;
-                        }
-                    }
-                }
+    let (i1, j1) = (p / g.wo1, p % g.wo1);
+    let p2 = g.h2 * g.w2;
+    for di in 0..g.k {
+        let a1 = i1 + di;
+        if a1 < g.o || a1 - g.o >= g.h1 {
+            continue;
+        }
+        for dj in 0..g.k {
+            let b1 = j1 + dj;
+            if b1 < g.o || b1 - g.o >= g.w1 {
+                continue;
             }
+            let s = ((a1 - g.o) * g.w1 + b1 - g.o) * p2;
+            let srow = &src[s..s + p2];
+            if g.flat {
+                plan[di * g.k + dj].add(srow, dst, save);
+            } else {
+                add_segments(srow, g, (di, dj), dst);
+            }
+        }
+    }
+}
+
+/// One δ = (di, dj) of a shifted sum when y's output grid is its input grid:
+/// `dst[(i2,j2)] += srow[(i2+di−o, j2+dj−o)]` over the in-range positions is one contiguous
+/// add `dst[q0..q1] += srow[s0..]` (shift (di−o)·W₂ + dj−o) except at the `wraps` entries,
+/// whose column wraps into the neighbouring row: saved before and restored after (exact).
+#[derive(Clone, Debug, Default)]
+struct FlatShift {
+    q0: usize,
+    q1: usize,
+    s0: usize,
+    wraps: Vec<usize>,
+}
+
+impl FlatShift {
+    /// The plan of every δ (index di·K + dj) of a layer with a flat y side.
+    fn plan(g: &ConvGeom) -> Vec<FlatShift> {
+        if !g.flat {
+            return Vec::new();
+        }
+        let (k, o, h2, w2) = (g.k, g.o, g.h2, g.w2);
+        let one = |di: usize, dj: usize| {
+            let (ilo, ihi) = (o.saturating_sub(di), (h2 + o).saturating_sub(di).min(h2));
+            let (jlo, jhi) = (o.saturating_sub(dj), (w2 + o).saturating_sub(dj).min(w2));
+            if ilo >= ihi || jlo >= jhi {
+                return FlatShift::default();
+            }
+            let (q0, q1) = (ilo * w2 + jlo, (ihi - 1) * w2 + jhi);
+            let wraps = (ilo..ihi)
+                .flat_map(|i2| (0..jlo).chain(jhi..w2).map(move |j2| i2 * w2 + j2))
+                .filter(|&q| q0 <= q && q < q1)
+                .collect();
+            let s0 = (ilo + di - o) * w2 + jlo + dj - o;
+            FlatShift { q0, q1, s0, wraps }
+        };
+        (0..k * k).map(|i| one(i / k, i % k)).collect()
+    }
+
+    fn add(&self, srow: &[f64], dst: &mut [f64], save: &mut Vec<f64>) {
+        let n = self.q1 - self.q0;
+        if n == 0 {
+            return;
+        }
+        save.clear();
+        save.extend(self.wraps.iter().map(|&q| dst[q]));
+        add_slice(&mut dst[self.q0..self.q1], &srow[self.s0..self.s0 + n]);
+        for (&q, &v) in self.wraps.iter().zip(save.iter()) {
+            dst[q] = v;
+        }
+    }
+}
+
+/// `dst[i] += src[i]`, dispatched on the SIMD level (exact per lane: the same bits on every
+/// path).
+fn add_slice(dst: &mut [f64], src: &[f64]) {
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports the enabled features (checked by `level`).
+        Level::Avx512 => unsafe { add_slice_avx512(dst, src) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Level::Avx2 => unsafe { add_slice_avx2(dst, src) },
+        _ => add_slice_generic(dst, src),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+unsafe fn add_slice_avx512(dst: &mut [f64], src: &[f64]) {
+    add_slice_generic(dst, src)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn add_slice_avx2(dst: &mut [f64], src: &[f64]) {
+    add_slice_generic(dst, src)
+}
+
+#[inline(always)]
+fn add_slice_generic(dst: &mut [f64], src: &[f64]) {
+    for (dv, sv) in dst.iter_mut().zip(src) {
+        *dv += *sv;
+    }
+}
+
+/// [`add_flat`] for any output grid (VALID): one add per output row of y's pixels.
+fn add_segments(srow: &[f64], g: &ConvGeom, (di, dj): (usize, usize), dst: &mut [f64]) {
+    let (h2, w2, o, wo2) = (g.h2, g.w2, g.o, g.wo2);
+    // j2 + dj − o ∈ [0, w2)
+    let lo = o.saturating_sub(dj);
+    let hi = (w2 + o).saturating_sub(dj).min(wo2);
+    if lo >= hi {
+        return;
+    }
+    for i2 in 0..g.ho2 {
+        let a2 = i2 + di;
+        if a2 < o || a2 - o >= h2 {
+            continue;
+        }
+        let s0 = (a2 - o) * w2 + lo + dj - o;
+        let drow = &mut dst[i2 * wo2 + lo..i2 * wo2 + hi];
+        for (dv, sv) in drow.iter_mut().zip(&srow[s0..s0 + (hi - lo)]) {
+            *dv += *sv;
         }
     }
 }
@@ -264,140 +550,430 @@ fn conv_diag(k1: &[f64], h: usize, w: usize, k: usize, o: usize, ho: usize, wo: 
     out
 }
 
-fn conv(spec: &Spec, pl: &Planes, k: usize, padding: Padding, k1: &[f64], k2: &[f64]) -> Planes {
-    let (o, (ho1, wo1, ho2, wo2)) = match padding {
-        Padding::Same => ((k - 1) / 2, (pl.h1, pl.w1, pl.h2, pl.w2)),
-        Padding::Valid => (
-            0,
-            (pl.h1 + 1 - k, pl.w1 + 1 - k, pl.h2 + 1 - k, pl.w2 + 1 - k),
-        ),
+/// The constants of one conv layer's formulas (module docs): 1/K², σ_w², σ_b², the standard
+/// parameterization's fan-in n_in K² and bias 1.
+struct ConvConsts {
+    inv: f64,
+    sw2: f64,
+    sb2: f64,
+    bias_one: f64,
+    std: bool,
+    fan: f64,
+}
+
+impl ConvConsts {
+    fn new(spec: &Spec, n_in: f64, k: usize) -> Self {
+        ConvConsts {
+            inv: 1.0 / (k * k) as f64,
+            sw2: spec.sigma_w * spec.sigma_w,
+            sb2: spec.sigma_b.map_or(0.0, |b| b * b),
+            bias_one: if spec.sigma_b.is_some() { 1.0 } else { 0.0 },
+            std: spec.parameterization == Parameterization::Standard,
+            fan: n_in * (k * k) as f64,
+        }
+    }
+
+    /// The output variances `σ_w² (conv_diag · 1/K²) + σ_b²` (= the diagonal of Σ' of a self
+    /// pair, bit for bit: the same sum in the same order).
+    fn variances(&self, kd: &[f64]) -> Vec<f64> {
+        kd.iter()
+            .map(|&v| self.sw2 * (v * self.inv) + self.sb2)
+            .collect()
+    }
+}
+
+/// A conv layer (`act`: fused with the activation that follows it), row by row of the output
+/// planes: per output pixel p of x the three K×K shifted sums of c, Θ, Δ ([`shift_row`]),
+/// the conv formulas ([`conv_row`]), SAME's one-sided Δ ([`OneSided`]), the exact determinant
+/// where D cancels ([`det_row`]) and the activation ([`act_row`]) run on the row while it is
+/// in cache — each entry gets the same operations in the same order as the layer-by-layer
+/// recursion. Also returns x's output variances (the activation's k11).
+fn conv(
+    spec: &Spec,
+    pl: &Planes,
+    k: usize,
+    padding: Padding,
+    (k1, k2): (&[f64], &[f64]),
+    act: Option<Activation>,
+    gap: bool,
+) -> (Planes, Vec<f64>, Option<GapAcc>) {
+    let g = ConvGeom::new(pl, k, padding);
+    let cc = ConvConsts::new(spec, pl.n_in, k);
+    let q1 = cc.variances(&conv_diag(k1, g.h1, g.w1, k, g.o, g.ho1, g.wo1));
+    let q2 = cc.variances(&conv_diag(k2, g.h2, g.w2, k, g.o, g.ho2, g.wo2));
+    // GAP fused: the rows go to one row of scratch (the planes' geometry is kept).
+    let n = if gap {
+        g.ho2 * g.wo2
+    } else {
+        g.ho1 * g.wo1 * g.ho2 * g.wo2
     };
-    let n = ho1 * wo1 * ho2 * wo2;
-    let inv = 1.0 / (k * k) as f64;
-    let sw2 = spec.sigma_w * spec.sigma_w;
-    let sb2 = spec.sigma_b.map_or(0.0, |b| b * b);
-    let bias_one = if spec.sigma_b.is_some() { 1.0 } else { 0.0 };
-    let std = spec.parameterization == Parameterization::Standard;
     let mut out = Planes {
-        h1: ho1,
-        w1: wo1,
-        h2: ho2,
-        w2: wo2,
+        h1: g.ho1,
+        w1: g.wo1,
+        h2: g.ho2,
+        w2: g.wo2,
         n_in: spec.width as f64,
         c: take(n),
         th: take(n),
         d: take(n),
         dl: take(n),
+        th_zero: false,
     };
-    let g = (ho1, wo1, ho2, wo2);
-    let mut a = take(n);
-    shift_sum(&pl.c, pl.h1, pl.w1, pl.h2, pl.w2, k, o, g, &mut a);
-    let mut at = take(n);
-    shift_sum(&pl.th, pl.h1, pl.w1, pl.h2, pl.w2, k, o, g, &mut at);
-    shift_sum(&pl.dl, pl.h1, pl.w1, pl.h2, pl.w2, k, o, g, &mut out.dl);
-    let kd1 = conv_diag(k1, pl.h1, pl.w1, k, o, ho1, wo1);
-    let kd2 = conv_diag(k2, pl.h2, pl.w2, k, o, ho2, wo2);
-    let fan = pl.n_in * (k * k) as f64;
-    let po2 = ho2 * wo2;
-    for p in 0..ho1 * wo1 {
-        let q1 = sw2 * (kd1[p] * inv) + sb2;
-        for q in 0..po2 {
-            let e = p * po2 + q;
-            let an = a[e] * inv;
-            let c = sw2 * an + sb2;
-            out.c[e] = c;
-            out.th[e] = if std {
-                fan * an + bias_one + sw2 * (at[e] * inv)
-            } else {
-                c + sw2 * (at[e] * inv)
-            };
-            let dl = out.dl[e] * inv;
-            out.dl[e] = sw2 * dl;
-            let q2 = sw2 * (kd2[q] * inv) + sb2;
-            out.d[e] = pos(q1 * q2 - c * c);
+    let os = (padding == Padding::Same && k > 1).then(|| OneSided::new(&g, k2));
+    let d2: Vec<Diag> = act.map_or(Vec::new(), |a| q2.iter().map(|&q| a.diag(q)).collect());
+    let acx = act.map(|a| ActCx {
+        a,
+        relu: relu_consts(a),
+        k2: &q2,
+        d2: &d2,
+        sq2: d2.iter().map(|d| d.sq).collect(),
+        scratch: Default::default(),
+    });
+    let plan = FlatShift::plan(&g);
+    let rc = RowCx {
+        spec_g: g,
+        plan: &plan,
+        cc,
+        pl,
+        k1,
+        k2,
+        q1: &q1,
+        q2: &q2,
+        os: os.as_ref(),
+        act: acx.as_ref(),
+    };
+    let mut acc = gap.then(GapAcc::new);
+    conv_rows(&rc, &mut out, acc.as_mut());
+    (out, q1, acc)
+}
+
+/// Everything [`conv_rows`] reads.
+struct RowCx<'a> {
+    spec_g: ConvGeom,
+    plan: &'a [FlatShift],
+    cc: ConvConsts,
+    pl: &'a Planes,
+    k1: &'a [f64],
+    k2: &'a [f64],
+    q1: &'a [f64],
+    q2: &'a [f64],
+    os: Option<&'a OneSided>,
+    act: Option<&'a ActCx<'a>>,
+}
+
+/// The row loop of [`conv`].
+fn conv_rows(rc: &RowCx, out: &mut Planes, mut gap: Option<&mut GapAcc>) {
+    let g = &rc.spec_g;
+    let po2 = g.ho2 * g.wo2;
+    let (mut a, mut at) = (vec![0.0; po2], vec![0.0; po2]);
+    let mut save = Vec::new();
+    let mut ws = Vec::with_capacity(g.k * g.k);
+    for p in 0..g.ho1 * g.wo1 {
+        let r = if gap.is_some() {
+            0..po2
+        } else {
+            p * po2..(p + 1) * po2
+        };
+        let (c, th) = (&mut out.c[r.clone()], &mut out.th[r.clone()]);
+        let (d, dl) = (&mut out.d[r.clone()], &mut out.dl[r]);
+        shift_row(&rc.pl.c, g, rc.plan, p, &mut a, &mut save);
+        if !rc.pl.th_zero {
+            shift_row(&rc.pl.th, g, rc.plan, p, &mut at, &mut save);
+        }
+        shift_row(&rc.pl.dl, g, rc.plan, p, dl, &mut save);
+        let cancel = conv_row(&rc.cc, rc.q1[p], rc.q2, (&a, &at), c, th, d, dl);
+        if let Some(os) = rc.os {
+            os.row(g, p, (rc.k1, rc.k2), rc.cc.sw2 * rc.cc.inv, dl);
+        }
+        if cancel {
+            det_row(rc, p, d, dl, &mut ws);
+        }
+        if let Some(cx) = rc.act {
+            act_row(cx, rc.q1[p], c, th, d, dl);
+        }
+        if let Some(acc) = gap.as_deref_mut() {
+            acc.row(p, c, th);
         }
     }
-    if padding == Padding::Same && k > 1 {
-        one_sided_delta(&mut out.dl, pl, k1, k2, k, o, sw2 * inv);
+}
+
+/// [`conv_row_generic`], dispatched on the SIMD level (exact IEEE lanes, no FMA contraction:
+/// the same bits on every path).
+#[allow(clippy::too_many_arguments)]
+fn conv_row(
+    cc: &ConvConsts,
+    q1: f64,
+    q2: &[f64],
+    a: (&[f64], &[f64]),
+    c: &mut [f64],
+    th: &mut [f64],
+    d: &mut [f64],
+    dl: &mut [f64],
+) -> bool {
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports the enabled features (checked by `level`).
+        Level::Avx512 => unsafe { conv_row_avx512(cc, q1, q2, a, c, th, d, dl) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Level::Avx2 => unsafe { conv_row_avx2(cc, q1, q2, a, c, th, d, dl) },
+        _ => conv_row_generic(cc, q1, q2, a, c, th, d, dl),
     }
-    // Pixel pairs whose naive D cancels: the exact determinant of the averaged 2×2 covariances
-    // (below), plus the bias term σ_w² σ_b² Δ̄ (matrix determinant lemma).
-    let mut ws = Vec::with_capacity(k * k);
-    for p in 0..ho1 * wo1 {
-        let q1 = sw2 * (kd1[p] * inv) + sb2;
-        for q in 0..po2 {
-            let e = p * po2 + q;
-            let q2 = sw2 * (kd2[q] * inv) + sb2;
-            if out.d[e] > 1e-2 * q1 * q2 {
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn conv_row_avx512(
+    cc: &ConvConsts,
+    q1: f64,
+    q2: &[f64],
+    a: (&[f64], &[f64]),
+    c: &mut [f64],
+    th: &mut [f64],
+    d: &mut [f64],
+    dl: &mut [f64],
+) -> bool {
+    conv_row_generic(cc, q1, q2, a, c, th, d, dl)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn conv_row_avx2(
+    cc: &ConvConsts,
+    q1: f64,
+    q2: &[f64],
+    a: (&[f64], &[f64]),
+    c: &mut [f64],
+    th: &mut [f64],
+    d: &mut [f64],
+    dl: &mut [f64],
+) -> bool {
+    conv_row_generic(cc, q1, q2, a, c, th, d, dl)
+}
+
+/// The conv formulas on one output row from its shifted sums `a` (of Σ), `at` (of Θ) and `dl`
+/// (of Δ, in place), with `an = a/K²`:
+/// Σ' = σ_w² an + σ_b²; Θ' = Σ' + σ_w² (at/K²) (NTK) or n_in K² an + [bias] + σ_w² (at/K²)
+/// (standard); Δ' = σ_w² (dl/K²); D' = max(q₁ q₂ − Σ'², 0) with the output variances q.
+/// Returns whether some D' may cancel (the test of [`det_row`]: not D' > 10⁻² q₁ q₂).
+#[inline(always)]
+#[allow(clippy::too_many_arguments, clippy::neg_cmp_op_on_partial_ord)]
+fn conv_row_generic(
+    cc: &ConvConsts,
+    q1: f64,
+    q2: &[f64],
+    (a, at): (&[f64], &[f64]),
+    c: &mut [f64],
+    th: &mut [f64],
+    d: &mut [f64],
+    dl: &mut [f64],
+) -> bool {
+    let n = c.len();
+    let (q2, a, at, th, d, dl) = (
+        &q2[..n],
+        &a[..n],
+        &at[..n],
+        &mut th[..n],
+        &mut d[..n],
+        &mut dl[..n],
+    );
+    let t = 1e-2 * q1;
+    let mut cancel = false;
+    for q in 0..n {
+        let an = a[q] * cc.inv;
+        let cv = cc.sw2 * an + cc.sb2;
+        c[q] = cv;
+        th[q] = if cc.std {
+            cc.fan * an + cc.bias_one + cc.sw2 * (at[q] * cc.inv)
+        } else {
+            cv + cc.sw2 * (at[q] * cc.inv)
+        };
+        dl[q] = cc.sw2 * (dl[q] * cc.inv);
+        let dq = pos(q1 * q2[q] - cv * cv);
+        d[q] = dq;
+        // Negated so that a NaN counts as a possible cancellation (as in `det_row`).
+        cancel |= !(dq > t * q2[q]);
+    }
+    cancel
+}
+
+/// Pixel pairs of output row p whose naive D cancels (D ≤ 10⁻² q₁ q₂): the exact determinant
+/// of the averaged 2×2 covariances ([`avg_det`]) plus the bias term σ_w² σ_b² Δ̄ (matrix
+/// determinant lemma): `D = σ_w⁴ det/K⁴ + σ_w² σ_b² max(Δ'/σ_w², 0)`.
+#[inline(always)]
+fn det_row(rc: &RowCx, p: usize, d: &mut [f64], dl: &[f64], ws: &mut Vec<(f64, f64)>) {
+    let (g, cc, q1) = (&rc.spec_g, &rc.cc, rc.q1[p]);
+    let t = 1e-2 * q1;
+    const B: usize = 8;
+    for b0 in (0..d.len()).step_by(B) {
+        let e = (b0 + B).min(d.len());
+        // A branch-free test of the block first: most blocks have no cancelling pair.
+        let ok = d[b0..e]
+            .iter()
+            .zip(&rc.q2[b0..e])
+            .fold(true, |ok, (&dv, &qv)| ok & (dv > t * qv));
+        if ok {
+            continue;
+        }
+        for q in b0..e {
+            if d[q] > t * rc.q2[q] {
                 continue;
             }
-            let det = avg_det(
-                pl,
-                k1,
-                k2,
-                k,
-                o,
-                (p / wo1, p % wo1),
-                (q / wo2, q % wo2),
-                &mut ws,
-            ) * inv
-                * inv;
-            out.d[e] = sw2 * sw2 * det + sw2 * sb2 * (out.dl[e] / sw2).max(0.0);
+            let pq = ((p / g.wo1, p % g.wo1), (q / g.wo2, q % g.wo2));
+            let det = avg_det(rc.pl, rc.k1, rc.k2, g.k, g.o, pq.0, pq.1, ws) * cc.inv * cc.inv;
+            d[q] = cc.sw2 * cc.sw2 * det + cc.sw2 * cc.sb2 * (dl[q] / cc.sw2).max(0.0);
         }
     }
-    give(a);
-    give(at);
-    out
 }
 
 /// SAME padding: Δ of a pixel pair also gets the variances of the offsets that fall inside one
 /// image only (the other side is padding, C_δ = [[a, 0], [0, 0]] or [[0, 0], [0, b]]):
-/// `dl += scale · (Σ_{δ: p only} a_δ + Σ_{δ: q only} b_δ)`, for the border pairs (pairs of
-/// interior pixels have no such offset).
-fn one_sided_delta(
-    dl: &mut [f64],
-    pl: &Planes,
-    k1: &[f64],
-    k2: &[f64],
-    k: usize,
-    o: usize,
-    scale: f64,
-) {
-    let (h1, w1, h2, w2) = (pl.h1, pl.w1, pl.h2, pl.w2);
-    let at = |i: usize, j: usize, h: usize, w: usize| {
-        (i >= o && j >= o && i - o < h && j - o < w).then(|| (i - o) * w + (j - o))
-    };
-    let interior = |i: usize, j: usize, h: usize, w: usize| {
-        i >= o && j >= o && i + k - o <= h && j + k - o <= w
-    };
-    let p2 = h2 * w2;
-    // The border pixels of y: the only partners of an interior pixel of x with an extra term.
-    let border2: Vec<usize> = (0..p2)
-        .filter(|&q| !interior(q / w2, q % w2, h2, w2))
-        .collect();
-    let all2: Vec<usize> = (0..p2).collect();
-    for p in 0..h1 * w1 {
-        let (pi, pj) = (p / w1, p % w1);
-        let qs = if interior(pi, pj, h1, w1) {
-            &border2
-        } else {
-            &all2
-        };
-        for &q in qs {
-            let (qi, qj) = (q / w2, q % w2);
-            let mut extra = 0.0;
-            for di in 0..k {
-                for dj in 0..k {
-                    match (at(pi + di, pj + dj, h1, w1), at(qi + di, qj + dj, h2, w2)) {
-                        (Some(a), None) => extra += k1[a],
-                        (None, Some(b)) => extra += k2[b],
-                        _ => {}
-                    }
-                }
+/// `dl += scale · (Σ_{δ: p only} a_δ + Σ_{δ: q only} b_δ)` (δ ascending), for the pairs with a
+/// border pixel (pairs of interior pixels have no such offset). Precomputed per layer: y's
+/// border pixels, and for each the offsets that leave y (the only terms when p is interior).
+struct OneSided {
+    /// y's border pixels.
+    border2: Vec<usize>,
+    /// Per border pixel of y: index into `outs` of its list of offsets leaving y.
+    class2: Vec<usize>,
+    /// The distinct lists of offsets (di, dj), ascending, that leave y at a border pixel.
+    outs: Vec<Vec<(usize, usize)>>,
+    /// y's interior pixels.
+    inner2: Vec<usize>,
+    /// The distinct lists of offsets (di, dj), ascending, that leave x at a border pixel, each
+    /// with its one-sided sums `Σ_{δ in list} k2[q+δ]` for every interior q of y (index into
+    /// `inner2`): the only terms of a border p with an interior q.
+    xouts: Vec<(Offsets, Vec<f64>)>,
+}
+
+/// A list of conv offsets (di, dj).
+type Offsets = Vec<(usize, usize)>;
+
+impl OneSided {
+    fn new(g: &ConvGeom, k2: &[f64]) -> Self {
+        let (h2, w2) = (g.h2, g.w2);
+        let interior2: Vec<bool> = (0..h2 * w2)
+            .map(|q| interior(g, q / w2, q % w2, h2, w2))
+            .collect();
+        let border2: Vec<usize> = (0..h2 * w2).filter(|&q| !interior2[q]).collect();
+        let mut outs: Vec<Vec<(usize, usize)>> = Vec::new();
+        let class2 = border2
+            .iter()
+            .map(|&q| {
+                let l = offsets(g, (q / w2, q % w2), (h2, w2), false);
+                outs.iter().position(|o| *o == l).unwrap_or_else(|| {
+                    outs.push(l);
+                    outs.len() - 1
+                })
+            })
+            .collect();
+        let inner2: Vec<usize> = (0..h2 * w2).filter(|&q| interior2[q]).collect();
+        let mut xouts: Vec<(Offsets, Vec<f64>)> = Vec::new();
+        for p in 0..g.h1 * g.w1 {
+            let (pi, pj) = (p / g.w1, p % g.w1);
+            if interior(g, pi, pj, g.h1, g.w1) {
+                continue;
             }
-            dl[p * p2 + q] += scale * extra;
+            let l = offsets(g, (pi, pj), (g.h1, g.w1), false);
+            if xouts.iter().any(|(o, _)| *o == l) {
+                continue;
+            }
+            let sums = inner2
+                .iter()
+                .map(|&q| {
+                    let (qi, qj) = (q / w2, q % w2);
+                    l.iter().fold(0.0, |s, &(di, dj)| {
+                        s + k2[(qi + di - g.o) * w2 + qj + dj - g.o]
+                    })
+                })
+                .collect();
+            xouts.push((l, sums));
+        }
+        OneSided {
+            border2,
+            class2,
+            outs,
+            inner2,
+            xouts,
         }
     }
+
+    /// The one-sided term of output row p (= pixel p of x) added to its Δ row `dl`.
+    fn row(&self, g: &ConvGeom, p: usize, (k1, k2): (&[f64], &[f64]), scale: f64, dl: &mut [f64]) {
+        let (pi, pj) = (p / g.w1, p % g.w1);
+        if interior(g, pi, pj, g.h1, g.w1) {
+            // Only offsets leaving y contribute: Σ k1[p+δ] over q's class of offsets.
+            let sums: Vec<f64> = self
+                .outs
+                .iter()
+                .map(|l| {
+                    l.iter().fold(0.0, |s, &(di, dj)| {
+                        s + k1[(pi + di - g.o) * g.w1 + pj + dj - g.o]
+                    })
+                })
+                .collect();
+            for (&q, &cl) in self.border2.iter().zip(&self.class2) {
+                dl[q] += scale * sums[cl];
+            }
+            return;
+        }
+        let pout = offsets(g, (pi, pj), (g.h1, g.w1), false);
+        let (_, sums) = self
+            .xouts
+            .iter()
+            .find(|(o, _)| *o == pout)
+            .expect("every border class of x is precomputed");
+        // Interior q: only offsets leaving x contribute, Σ k2[q+δ] (precomputed).
+        for (&q, &s) in self.inner2.iter().zip(sums) {
+            dl[q] += scale * s;
+        }
+        let w2 = g.w2;
+        for &q in &self.border2 {
+            dl[q] += scale * border_extra(g, (pi, pj), (q / w2, q % w2), k1, k2);
+        }
+    }
+}
+
+/// Whether pixel (i, j) of an h×w image has all K×K offsets inside.
+fn interior(g: &ConvGeom, i: usize, j: usize, h: usize, w: usize) -> bool {
+    i >= g.o && j >= g.o && i + g.k - g.o <= h && j + g.k - g.o <= w
+}
+
+/// Flat index of offset position (i − o, j − o) in an h×w image, if inside.
+fn at(g: &ConvGeom, i: usize, j: usize, h: usize, w: usize) -> Option<usize> {
+    (i >= g.o && j >= g.o && i - g.o < h && j - g.o < w).then(|| (i - g.o) * w + (j - g.o))
+}
+
+/// The offsets δ (ascending) with pixel + δ inside (`inside`) or outside the h×w image.
+fn offsets(
+    g: &ConvGeom,
+    (i, j): (usize, usize),
+    (h, w): (usize, usize),
+    inside: bool,
+) -> Vec<(usize, usize)> {
+    (0..g.k)
+        .flat_map(|di| (0..g.k).map(move |dj| (di, dj)))
+        .filter(|&(di, dj)| at(g, i + di, j + dj, h, w).is_some() == inside)
+        .collect()
+}
+
+/// The one-sided sum of a pair of border pixels, every offset tested (δ ascending).
+fn border_extra(g: &ConvGeom, p: (usize, usize), q: (usize, usize), k1: &[f64], k2: &[f64]) -> f64 {
+    let mut extra = 0.0;
+    for di in 0..g.k {
+        for dj in 0..g.k {
+            let a = at(g, p.0 + di, p.1 + dj, g.h1, g.w1);
+            let b = at(g, q.0 + di, q.1 + dj, g.h2, g.w2);
+            match (a, b) {
+                (Some(a), None) => extra += k1[a],
+                (None, Some(b)) => extra += k2[b],
+                _ => {}
+            }
+        }
+    }
+    extra
 }
 
 /// det(Σ_δ C_δ) for the 2×2 pixel-pair covariances C_δ = [[a, c], [c, b]] entering one conv
@@ -468,17 +1044,16 @@ fn pos(x: f64) -> f64 {
 /// one branch-free lane function per row of the plane (vectorisable; the same operations as
 /// [`Activation::dual_pair`], hence the same bits).
 fn activation(a: Activation, mut pl: Planes, k1: &[f64], k2: &[f64]) -> Planes {
+    pl.th_zero = false;
     let p2 = pl.p2();
     let d2: Vec<Diag> = k2.iter().map(|&q| a.diag(q)).collect();
-    let relu = match a {
-        Activation::AbRelu { a, b } => ReluConsts::new(a, b),
-        _ => ReluConsts::new(0.0, 1.0),
-    };
     let cx = ActCx {
         a,
-        relu,
+        relu: relu_consts(a),
         k2,
         d2: &d2,
+        sq2: d2.iter().map(|d| d.sq).collect(),
+        scratch: Default::default(),
     };
     for (p, &q1) in k1.iter().enumerate() {
         let r = p * p2..(p + 1) * p2;
@@ -489,12 +1064,24 @@ fn activation(a: Activation, mut pl: Planes, k1: &[f64], k2: &[f64]) -> Planes {
     pl
 }
 
+/// The (a, b)-ReLU constants of an activation (plain ReLU: a = 0, b = 1; unused otherwise).
+fn relu_consts(a: Activation) -> ReluConsts {
+    match a {
+        Activation::AbRelu { a, b } => ReluConsts::new(a, b),
+        _ => ReluConsts::new(0.0, 1.0),
+    }
+}
+
 /// The per-plane constants of [`activation`].
 struct ActCx<'a> {
     a: Activation,
     relu: ReluConsts,
     k2: &'a [f64],
     d2: &'a [Diag],
+    /// `d2[q].sq` contiguous (a vectorisable load in [`relu_row`]).
+    sq2: Vec<f64>,
+    /// Per-row temporaries of [`relu_row`].
+    scratch: std::cell::RefCell<Vec<f64>>,
 }
 
 /// One row of [`activation`], dispatched on the SIMD level (`crate::simd::level`): the same
@@ -548,6 +1135,9 @@ fn act_row_generic(
     d: &mut [f64],
     dl: &mut [f64],
 ) {
+    if matches!(cx.a, Activation::Relu | Activation::AbRelu { .. }) {
+        return relu_row(cx, q1, c, th, d, dl);
+    }
     let (a, k2) = (cx.a, cx.k2);
     let d1 = a.diag(q1);
     let n = c.len();
@@ -565,6 +1155,58 @@ fn act_row_generic(
             Activation::Erf => erf_lane(q1 + k2[q], d[q], cz, d1.t, d2[q].t),
             _ => relu_lane(&cx.relu, cz, d[q], dl[q], d1.sq * d2[q].sq),
         };
+        c[q] = t12;
+        th[q] *= tdot;
+        d[q] = td;
+        dl[q] = tdl;
+    }
+}
+
+/// The (a, b)-ReLU dual of one row ([`relu_lane`] per entry) in passes over the row — the
+/// zeroed k12 and √D; the reduced atan2 argument; `atan_core`; the angle and `h_series`; the
+/// rest ([`relu_lane_post`]) — so that each pass has short dependency chains and independent
+/// iterations (as `kernel::batch`); the same operations in the same order per entry as
+/// `relu_lane`, hence the same bits.
+#[inline(always)]
+fn relu_row(cx: &ActCx, q1: f64, c: &mut [f64], th: &mut [f64], d: &mut [f64], dl: &mut [f64]) {
+    let n = c.len();
+    let mut s = cx.scratch.borrow_mut();
+    s.resize(4 * n, 0.0);
+    let (cz, rest) = s.split_at_mut(n);
+    let (sd, rest) = rest.split_at_mut(n);
+    let (t, hs) = rest.split_at_mut(n);
+    let (th, d, dl, k2, sq2, hs) = (
+        &mut th[..n],
+        &mut d[..n],
+        &mut dl[..n],
+        &cx.k2[..n],
+        &cx.sq2[..n],
+        &mut hs[..n],
+    );
+    let sq1 = cx.a.diag(q1).sq;
+    // A local copy: `cx` holds a RefCell, so its fields could change under the scratch
+    // stores as far as the compiler knows (no hoisting, no vectorising).
+    let k = cx.relu;
+    for q in 0..n {
+        cz[q] = if q1 == 0.0 || k2[q] == 0.0 { 0.0 } else { c[q] };
+        sd[q] = pos(d[q]).sqrt();
+    }
+    for q in 0..n {
+        let ac = if cz[q] < 0.0 { -cz[q] } else { cz[q] };
+        t[q] = atan2_reduce(sd[q], ac);
+    }
+    for tq in t.iter_mut() {
+        *tq = atan_core(*tq);
+    }
+    for q in 0..n {
+        let ac = if cz[q] < 0.0 { -cz[q] } else { cz[q] };
+        let psi = atan2_finish(sd[q], ac, t[q]);
+        t[q] = psi;
+        hs[q] = h_series(psi);
+    }
+    for q in 0..n {
+        let r = sq1 * sq2[q];
+        let (t12, tdot, td, tdl) = relu_lane_post(&k, cz[q], d[q], dl[q], r, sd[q], t[q], hs[q]);
         c[q] = t12;
         th[q] *= tdot;
         d[q] = td;
@@ -590,6 +1232,7 @@ fn pool(pl: &Planes, k: usize) -> Planes {
         th: vec![0.0; n],
         d: vec![0.0; n],
         dl: vec![0.0; n],
+        th_zero: false,
     };
     for i1 in 0..ho1 {
         for j1 in 0..wo1 {
@@ -646,6 +1289,7 @@ fn reduce(pl: &Planes, diag: bool) -> Planes {
         th: vec![th],
         d: vec![0.0],
         dl: vec![dl],
+        th_zero: false,
     }
 }
 
