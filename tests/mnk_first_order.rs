@@ -57,8 +57,9 @@ fn depth0_phi_fo_is_exact_first_order_kernel() {
         BaseKernel::Precomputed(Precomputed { ntk: k, nngp: None }),
         Schedule::steps(lr, tau),
     );
-    let fo = mnk.phi_first_order(&set).unwrap();
-    let phi = mnk.phi(&set).unwrap();
+    let idx = gbml_testbed::mnk::layout::index_tasks(&set, 0).unwrap();
+    let fo = mnk.phi_first_order(&idx).unwrap();
+    let phi = mnk.phi(&idx).unwrap();
     // against the network's own Jacobians: J_F (second order) and J_q (λ = 0: un-adapted)
     let theta = net.init(3);
     let jf = meta_jacobian(&net, theta.view(), &ts, &MamlConfig::new(lr, tau)).unwrap();

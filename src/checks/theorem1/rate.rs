@@ -87,7 +87,7 @@ pub fn rate_plan(st: &Settings, sw: &Sweep) -> Result<RatePlan> {
         inner,
         spectrum,
         eta,
-        steps: st.pick(150, 150, 200),
+        steps: st.pick(250, 250, 300),
         pred: spectrum.loss_ratio(eta),
         first_order,
     })
@@ -191,51 +191,87 @@ pub struct WidthRatios {
     pub ratios: Vec<Option<f64>>,
 }
 
-/// Mean signed relative rate error e = mean(−ln ratio)/(−ln pred) − 1 over the seeds with a
-/// window, and its t interval at [`RATE_CI_LEVEL`] (NaN ends for fewer than 2 windows).
-pub fn rel_error_ci(ratios: &[Option<f64>], pred: f64) -> (f64, f64, f64, usize) {
-    let r: Vec<f64> = ratios.iter().flatten().map(|v| -v.ln()).collect();
-    let n = r.len();
+/// Per-width statistics of the relative rate errors e_i = (−ln ratio_i)/(−ln pred) − 1 over
+/// the seeds with a window.
+#[derive(Clone, Copy, Debug)]
+pub struct RelErr {
+    /// Mean e.
+    pub mean: f64,
+    /// t interval of the mean at [`RATE_CI_LEVEL`] (NaN for fewer than 2 windows).
+    pub lo: f64,
+    pub hi: f64,
+    /// Root mean square of the per-seed e_i (the finite-width deviation, ~width^(−½)).
+    pub rms: f64,
+    /// Seeds with a window.
+    pub n: usize,
+}
+
+/// [`RelErr`] of one width's late ratios against `pred`.
+pub fn rel_error_ci(ratios: &[Option<f64>], pred: f64) -> RelErr {
     let p = -pred.ln();
+    let e: Vec<f64> = ratios.iter().flatten().map(|v| -v.ln() / p - 1.0).collect();
+    let n = e.len();
+    let nan = f64::NAN;
     if n == 0 {
-        return (f64::NAN, f64::NAN, f64::NAN, 0);
+        return RelErr {
+            mean: nan,
+            lo: nan,
+            hi: nan,
+            rms: nan,
+            n,
+        };
     }
-    let mean = r.iter().sum::<f64>() / n as f64;
+    let mean = e.iter().sum::<f64>() / n as f64;
+    let rms = (e.iter().map(|v| v * v).sum::<f64>() / n as f64).sqrt();
     if n < 2 {
-        return (mean / p - 1.0, f64::NAN, f64::NAN, n);
+        return RelErr {
+            mean,
+            lo: nan,
+            hi: nan,
+            rms,
+            n,
+        };
     }
-    let var = r.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let var = e.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
     let t = StudentsT::new(0.0, 1.0, (n - 1) as f64)
         .expect("dof ≥ 1")
         .inverse_cdf(0.5 + RATE_CI_LEVEL / 2.0);
-    let h = t * (var / n as f64).sqrt() / p;
-    (mean / p - 1.0, mean / p - 1.0 - h, mean / p - 1.0 + h, n)
+    let h = t * (var / n as f64).sqrt();
+    RelErr {
+        mean,
+        lo: mean - h,
+        hi: mean + h,
+        rms,
+        n,
+    }
 }
 
-/// The checker of `theorem1.asymptotic_ratio` (the width-trend rule). Per width, e_w with its t
-/// interval [lo, hi] ([`rel_error_ci`]); W the largest width, w₀ the smallest width with ≥ 2
-/// windows other than W.
+/// The checker of `theorem1.asymptotic_ratio` (the width-trend rule). Per width, the mean
+/// relative rate error e_w with its t interval [lo, hi] and the per-seed RMS error
+/// ([`rel_error_ci`]); W the largest width, w₀ the smallest other width with ≥ 2 windows.
 ///
-/// - PASS: at W the whole interval lies within ±[`ANALYTIC_RATE_REL`], and |e_W| < |e_w₀| (the
-///   error shrinks with width);
-/// - FAIL: at W the interval lies wholly outside ±tol, or it lies within but |e_W| ≥ |e_w₀|;
+/// - PASS: at W the whole interval lies within ±[`ANALYTIC_RATE_REL`], and rms_W < rms_w₀ (the
+///   finite-width error shrinks with width);
+/// - FAIL: at W the interval lies wholly outside ±tol, or it lies within but rms_W ≥ rms_w₀;
 /// - INCONCLUSIVE otherwise (fewer than 2 windows at W, no w₀, or the interval straddles ±tol).
 ///
-/// Margin = min(tol − max(|lo|, |hi|), |e_w₀| − |e_W|) at W (negative on FAIL).
+/// Margin = min(tol − max(|lo|, |hi|), rms_w₀ − rms_W) at W (negative on FAIL).
 pub fn trend_claim(id: &str, claim: &str, data: &[WidthRatios], pred: f64) -> ClaimResult {
     let tol = ANALYTIC_RATE_REL;
-    let stats: Vec<(usize, (f64, f64, f64, usize))> = data
+    let stats: Vec<(usize, RelErr)> = data
         .iter()
         .map(|d| (d.width, rel_error_ci(&d.ratios, pred)))
         .collect();
     let per_width = stats
         .iter()
-        .map(|(w, (e, lo, hi, n))| {
+        .map(|(w, s)| {
             format!(
-                "{w}: {} [{}, {}] ({n} windows)",
-                fmt_num(*e),
-                fmt_num(*lo),
-                fmt_num(*hi)
+                "{w}: {} [{}, {}], rms {} ({} windows)",
+                fmt_num(s.mean),
+                fmt_num(s.lo),
+                fmt_num(s.hi),
+                fmt_num(s.rms),
+                s.n
             )
         })
         .collect::<Vec<_>>()
@@ -246,42 +282,42 @@ pub fn trend_claim(id: &str, claim: &str, data: &[WidthRatios], pred: f64) -> Cl
         f64::NAN,
         "",
         format!(
-            "|rel. rate err| CI ⊂ [0, {tol}] at the largest width, shrinking with width; pred {}",
+            "mean rel. rate err CI ⊂ ±{tol} at the largest width, rms shrinking with width; pred {}",
             fmt_num(pred)
         ),
         f64::NAN,
         Verdict::Inconclusive,
         format!(
-            "rule: per width the mean late rate −ln(ratio) over seeds (window: the run's own slow \
-             direction ≥ 99% of ‖r_t‖², before the f64 rounding floor, ≥ {MIN_WINDOW} steps), its \
-             relative error e against −ln((1 − ηλ_min(Φ))²) with a {}% t interval over seeds; PASS \
-             if the interval at the largest width lies within ±{tol} and |e| there is below |e| at \
-             the smallest width; FAIL if that interval lies outside ±{tol} or |e| does not shrink; \
-             else INCONCLUSIVE. margin = min(tol − max|CI end|, |e_smallest| − |e_largest|). Per \
-             width e [CI]: {per_width}",
+            "rule: per width and seed the late rate −ln(ratio) (window: the run's own slow \
+             direction ≥ 99% of ‖r_t‖², before the f64 rounding floor, ≥ {MIN_WINDOW} steps) and \
+             its relative error e against −ln((1 − ηλ_min(Φ))²); per width the mean e with a {}% t \
+             interval over seeds and the rms of e. PASS if the interval at the largest width lies \
+             within ±{tol} and the rms there is below the rms at the smallest width; FAIL if that \
+             interval lies outside ±{tol}, or within but the rms does not shrink; else \
+             INCONCLUSIVE. margin = min(tol − max|CI end|, rms_smallest − rms_largest). Per width \
+             e [CI], rms: {per_width}",
             100.0 * RATE_CI_LEVEL
         ),
     );
-    let Some(&(wl, (el, lo, hi, nl))) = stats.last() else {
+    let Some(&(wl, last)) = stats.last() else {
         return base.with_measured_text("no widths");
     };
-    let small = stats[..stats.len() - 1].iter().find(|s| s.1 .3 >= 2);
+    let small = stats[..stats.len() - 1].iter().find(|s| s.1.n >= 2);
     let head = format!(
-        "e = {} [{}, {}] at width {wl} ({nl} windows)",
-        fmt_num(el),
-        fmt_num(lo),
-        fmt_num(hi)
+        "e = {} [{}, {}] at width {wl} ({} windows)",
+        fmt_num(last.mean),
+        fmt_num(last.lo),
+        fmt_num(last.hi),
+        last.n
     );
-    if nl < 2 {
-        return ClaimResult {
-            measured: el.abs(),
-            ..base
-        }
-        .with_measured_text(format!("{head}: fewer than 2 windows"));
+    let measured = last.mean.abs();
+    if last.n < 2 {
+        return ClaimResult { measured, ..base }
+            .with_measured_text(format!("{head}: fewer than 2 windows"));
     }
-    let ci_margin = tol - lo.abs().max(hi.abs());
-    let outside = lo > tol || hi < -tol;
-    let inside = lo >= -tol && hi <= tol;
+    let ci_margin = tol - last.lo.abs().max(last.hi.abs());
+    let outside = last.lo > tol || last.hi < -tol;
+    let inside = last.lo >= -tol && last.hi <= tol;
     let (verdict, margin, tail) = match small {
         _ if outside => (Verdict::Fail, ci_margin, String::new()),
         None => (
@@ -289,20 +325,28 @@ pub fn trend_claim(id: &str, claim: &str, data: &[WidthRatios], pred: f64) -> Cl
             ci_margin,
             "; no smaller width with 2 windows".into(),
         ),
-        Some(&(w0, (e0, ..))) => {
-            let m = ci_margin.min(e0.abs() - el.abs());
-            let v = if inside && el.abs() < e0.abs() {
+        Some(&(w0, s0)) => {
+            let m = ci_margin.min(s0.rms - last.rms);
+            let v = if inside && last.rms < s0.rms {
                 Verdict::Pass
             } else if inside {
                 Verdict::Fail
             } else {
                 Verdict::Inconclusive
             };
-            (v, m, format!("; e = {} at width {w0}", fmt_num(e0)))
+            (
+                v,
+                m,
+                format!(
+                    "; rms {} at {wl} vs {} at {w0}",
+                    fmt_num(last.rms),
+                    fmt_num(s0.rms)
+                ),
+            )
         }
     };
     ClaimResult {
-        measured: el.abs(),
+        measured,
         margin,
         verdict,
         ..base
