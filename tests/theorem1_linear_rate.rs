@@ -154,3 +154,65 @@ fn asymptotic_window_on_synthetic_modes() {
     // no window when the run ends before the slow mode dominates
     assert!(asymptotic_window(&resid[..85], u1.view(), 1.0).is_none());
 }
+
+/// The width-trend rule of `theorem1.asymptotic_ratio` on hand data (pred = 0.8, rates given as
+/// multiples of −ln 0.8): PASS (CI at the largest width within ±2.5%, rms error shrinking), FAIL
+/// (CI outside), FAIL (within but the rms error does not shrink), INCONCLUSIVE (CI straddles the tolerance, or fewer
+/// than 2 windows at the largest width).
+#[test]
+fn width_trend_rule_on_hand_data() {
+    use gbml_testbed::checks::theorem1::{trend_claim, WidthRatios};
+    let pred = 0.8f64;
+    let p = -pred.ln();
+    let w = |width: usize, mult: &[f64]| WidthRatios {
+        width,
+        ratios: mult.iter().map(|m| Some((-m * p).exp())).collect(),
+    };
+    let run = |d: &[WidthRatios]| trend_claim("t.x", "claim", d, pred);
+    let pass = run(&[w(64, &[1.20, 1.18, 1.22]), w(4096, &[1.005, 1.00, 0.995])]);
+    assert_eq!(pass.verdict, Verdict::Pass, "{}", pass.measured_text);
+    assert!(pass.margin > 0.0);
+    let out = run(&[w(64, &[1.30, 1.28, 1.32]), w(4096, &[1.20, 1.21, 1.19])]);
+    assert_eq!(out.verdict, Verdict::Fail, "{}", out.measured_text);
+    assert!(out.margin < 0.0);
+    let flat = run(&[w(64, &[1.0, 1.001, 0.999]), w(4096, &[1.02, 1.021, 1.019])]);
+    assert_eq!(flat.verdict, Verdict::Fail, "{}", flat.measured_text);
+    assert!(flat.margin < 0.0);
+    let wide = run(&[w(64, &[1.3, 1.3, 1.3]), w(4096, &[1.0, 1.1, 0.95])]);
+    assert_eq!(
+        wide.verdict,
+        Verdict::Inconclusive,
+        "{}",
+        wide.measured_text
+    );
+    let mut few = w(4096, &[1.0, 1.0]);
+    few.ratios[1] = None;
+    let none = run(&[w(64, &[1.2, 1.2, 1.2]), few]);
+    assert_eq!(
+        none.verdict,
+        Verdict::Inconclusive,
+        "{}",
+        none.measured_text
+    );
+}
+
+/// The run's own slow direction picks the same window as the known slow eigenvector on the
+/// synthetic three-mode residuals (first-order runs have no symmetric Φ̂ to take it from).
+#[test]
+fn self_window_matches_known_direction() {
+    use gbml_testbed::checks::theorem1::{asymptotic_window, self_window};
+    use ndarray::{Array1, Array2};
+    let n = 6;
+    let u = |k: usize| Array1::from_shape_fn(n, |i| if i == k { 1.0 } else { 0.0 });
+    let resid: Vec<Array2<f64>> = (0..120)
+        .map(|t| {
+            let t = t as f64;
+            let v =
+                &u(0) * (1e-3 * 0.9f64.powf(t)) + &u(1) * 0.6f64.powf(t) + &u(2) * 0.5f64.powf(t);
+            v.into_shape_with_order((n, 1)).unwrap()
+        })
+        .collect();
+    let known = asymptotic_window(&resid, u(0).view(), 1.0).expect("window");
+    let own = self_window(&resid, 1.0).expect("window");
+    assert_eq!(own, known);
+}

@@ -215,6 +215,47 @@ impl Mnk {
         Ok(self.kernel.blocks_rows(z.view(), rows)?.ntk)
     }
 
+    /// The **first-order** MNK Φ_FO (Σn × Σn, not symmetric): the kernel of first-order MAML's
+    /// outer step in the kernel regime (MATH.md §3, §4; MAML variant only).
+    ///
+    /// Derivation. Meta-output F_i(θ) = f_{θ'_i}(X_i), θ'_i = θ after τ inner steps at rate λ on
+    /// (X'_i, Y'_i); linearised, F_i(θ) = f_θ(X_i) − Θ(X_i, X'_i) T_i (f_θ(X'_i) − Y'_i), so its
+    /// Jacobian is J_F,i = J(X_i) − A_i J(X'_i), A_i = Θ(X_i, X'_i) T_i (T_i of the (λ, τ)
+    /// schedule, [`Schedule`]). Second-order MAML steps θ ← θ − η Σ_j J_F,jᵀ r_j, r_j = F_j − Y_j;
+    /// first-order MAML drops the Hessian terms of the inner loop, i.e. takes ∂θ'_j/∂θ = I, so
+    /// its step is θ ← θ − η Σ_j J(X_j; θ'_j)ᵀ r_j, and in the kernel regime J(X_j; θ'_j) = J(X_j)
+    /// (the un-adapted query Jacobian). The meta-outputs then move by
+    /// ΔF_i = J_F,i Δθ = −η Σ_j J_F,i J(X_j)ᵀ r_j, i.e. r ← (I − η Φ_FO) r with
+    ///
+    /// ```text
+    /// Φ_FO,ij = J_F,i J(X_j)ᵀ = Θ(X_i, X_j) − A_i Θ(X'_i, X_j)      Φ_FO = K_qq − P K_sq
+    /// ```
+    ///
+    /// (the inner-step factor E_i = [I, −A_i] on the left side only; compare Φ_ij = E_i K E_jᵀ).
+    /// Exact for a model linear in θ (depth 0); for wide networks up to the O(width^(−½)) motion
+    /// of the kernel. λ = 0 or τ = 0 gives Φ_FO = Φ = K_qq. Its slow mode:
+    /// [`super::SlowMode`].
+    pub fn phi_first_order(&self, set: &TaskSet) -> Result<Array2<f64>> {
+        if self.variant != Variant::Maml {
+            return Err(Error::param(
+                "variant",
+                format!("{:?}", self.variant),
+                "the first-order MNK is implemented for the MAML variant only",
+            ));
+        }
+        let ad = self.adapters(set)?;
+        let k = self.kernel.outer_gram(set.points().view())?;
+        let (nq, qo, so) = (set.n_query(), set.query_offsets(), set.support_offsets());
+        let mut out = k.slice(s![..nq, ..nq]).to_owned();
+        for (i, a) in ad.a.iter().enumerate() {
+            let ksq = k.slice(s![nq + so[i]..nq + so[i + 1], ..nq]);
+            let pk = small_matmul(a.view(), ksq);
+            let mut rows = out.slice_mut(s![qo[i]..qo[i + 1], ..]);
+            rows -= &pk;
+        }
+        Ok(out)
+    }
+
     /// The cross kernel Φ(test, train) (Σn̂ × Σn).
     pub fn cross(&self, test: &TaskSet, train: &TaskSet) -> Result<Array2<f64>> {
         let at = self.adapters(test)?;

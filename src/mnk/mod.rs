@@ -37,5 +37,5 @@ pub use base::{BaseKernel, KernelFn, LayerKernel, Precomputed, Variant};
 pub use gram::{assemble_phi, Adapters, Mnk};
 pub use inner::{inner_operator, InnerTime, OuterTime, RidgeMode, Schedule, Time};
 pub use predict::{accuracy, argmax_rows, centred_one_hot, g_term, predict_from, Prediction, F0};
-pub use spectral::Spectrum;
+pub use spectral::{SlowMode, Spectrum};
 pub use tasks::{Task, TaskSet};
