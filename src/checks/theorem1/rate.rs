@@ -19,6 +19,7 @@ use crate::maml::{self, MamlConfig, Order, TrainConfig};
 use crate::mnk::{Schedule, SlowMode, Spectrum};
 use crate::net::Mlp;
 use ndarray::{Array1, Array2, ArrayView1};
+use rayon::prelude::*;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// Rounding floor of the meta-residual, relative to its scale S = max(‖Y‖_F, ‖r_0‖_F): the
@@ -388,28 +389,30 @@ pub fn rate_runs(
     let mut out = Vec::new();
     for w in rate_widths(sw) {
         let mlp = Mlp::new(&sw.arch.clone().with_width(w), sw.train.d(), 1)?;
-        let mut ratios = Vec::new();
-        for s in 0..rate_seeds(sw) {
-            let theta0 = mlp.init(init_seed(st.seed, w, s));
-            let tc = TrainConfig::new(factor * plan.eta, plan.steps).with_residuals(true);
-            let res = match maml::train(
-                &mlp,
-                theta0.view(),
-                sw.train.tasks(),
-                &cfg,
-                &tc,
-                &mut |_, _| {},
-            ) {
-                Ok(r) => r,
-                Err(Error::Diverged { .. }) => {
-                    ratios.push(None);
-                    continue;
+        // Seeds run in parallel (rayon; each run is independent and deterministic, and `collect`
+        // keeps seed order), so the bits do not depend on the thread count.
+        let ratios = (0..rate_seeds(sw))
+            .into_par_iter()
+            .map(|s| {
+                let theta0 = mlp.init(init_seed(st.seed, w, s));
+                let tc = TrainConfig::new(factor * plan.eta, plan.steps).with_residuals(true);
+                match maml::train(
+                    &mlp,
+                    theta0.view(),
+                    sw.train.tasks(),
+                    &cfg,
+                    &tc,
+                    &mut |_, _| {},
+                ) {
+                    Ok(res) => {
+                        let l: Vec<f64> = res.records.iter().map(|x| x.meta_loss).collect();
+                        Ok(late_ratio(&l, &res.residuals, y_norm))
+                    }
+                    Err(Error::Diverged { .. }) => Ok(None),
+                    Err(e) => Err(e),
                 }
-                Err(e) => return Err(e),
-            };
-            let l: Vec<f64> = res.records.iter().map(|x| x.meta_loss).collect();
-            ratios.push(late_ratio(&l, &res.residuals, y_norm));
-        }
+            })
+            .collect::<Result<Vec<_>>>()?;
         out.push(WidthRatios { width: w, ratios });
     }
     Ok(out)
