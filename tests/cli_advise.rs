@@ -105,5 +105,8 @@ fn isolated_task_is_reported_as_an_outlier() {
         .lines()
         .find(|l| l.contains("group 1:"))
         .unwrap_or_else(|| panic!("{out}"));
-    assert!(line.contains("tasks 46;") && line.contains("isolated"), "{line}");
+    assert!(
+        line.contains("tasks 46;") && line.contains("isolated"),
+        "{line}"
+    );
 }

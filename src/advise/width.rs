@@ -21,9 +21,9 @@ use super::cv::{mean_se, t_quantile, LEVEL};
 use crate::error::{Error, Result};
 use crate::kernel::Arch;
 use crate::maml::{empirical_mnk, Adapt, MamlConfig};
-use crate::task::Task;
 use crate::mnk::{BaseKernel, Mnk, TaskSet, Time, Variant};
 use crate::net::Mlp;
+use crate::task::Task;
 use ndarray::s;
 use serde::Serialize;
 
