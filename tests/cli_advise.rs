@@ -1,19 +1,9 @@
 //! `gbml advise` on the command line: the Omniglot example's JSON verdicts, typed errors (too few
 //! tasks, unknown task source) exit 2.
 
-use std::process::Command;
-
-fn gbml(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gbml"))
-        .args(args)
-        .output()
-        .expect("run gbml");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+#[path = "common/cli.rs"]
+mod cli;
+use cli::gbml;
 
 fn verdict(tasks: &str) -> String {
     let (code, out, err) = gbml(&[

@@ -1,19 +1,9 @@
 //! `gbml mnk --layers`: an FC layer list gives the `--depth` path's Φ bit for bit, a conv layer
 //! list runs on images, bad specs and shapes exit 2.
 
-use std::process::Command;
-
-fn gbml(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gbml"))
-        .args(args)
-        .output()
-        .expect("run gbml");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+#[path = "common/cli.rs"]
+mod cli;
+use cli::gbml;
 
 fn read(p: &std::path::Path) -> Vec<u64> {
     let a: ndarray::Array2<f64> =

@@ -1,18 +1,8 @@
 //! `gbml omniglot`: writes the plot and the JSON report, prints the claims; bad input exits 2.
 
-use std::process::Command;
-
-fn gbml(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gbml"))
-        .args(args)
-        .output()
-        .expect("run gbml");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+#[path = "common/cli.rs"]
+mod cli;
+use cli::gbml;
 
 #[test]
 fn quick_run_writes_the_cntk_row_to_plot_and_json() {

@@ -10,7 +10,6 @@ use ndarray::{Array2, Array3};
 use ndarray_npy::{read_npy, write_npy};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::Command;
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("gbml-xprec-cli-{}", std::process::id()));
@@ -18,17 +17,9 @@ fn tmp(name: &str) -> PathBuf {
     d.join(name)
 }
 
-fn gbml(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_gbml"))
-        .args(args)
-        .output()
-        .expect("run gbml");
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into(),
-        String::from_utf8_lossy(&o.stderr).into(),
-    )
-}
+#[path = "common/cli.rs"]
+mod cli;
+use cli::gbml;
 
 fn load(rel: &str) -> Value {
     let path = format!("{}/{rel}", env!("CARGO_MANIFEST_DIR"));
