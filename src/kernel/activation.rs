@@ -358,6 +358,39 @@ fn relu_family(a: f64, b: f64, s: &PairState, d1: &Diag, d2: &Diag) -> Dual {
     }
 }
 
+/// The angle passes of the ReLU dual over a row of pairs with correlations `c` and determinants
+/// `d`: sd = √max(D, 0), then ψ = atan2(sd, |c|) by [`atan2_reduce`] → [`atan_core`] →
+/// [`atan2_finish`] and hs = [`h_series`](ψ), written to `t` (ψ) and `hs`. Each stage is its own
+/// pass over the row so that it vectorises; shared by the FC batch lanes and the conv plane rows
+/// (`relu_lane_post` finishes both).
+#[inline(always)]
+pub(crate) fn relu_angle_passes(
+    c: &[f64],
+    d: &[f64],
+    sd: &mut [f64],
+    t: &mut [f64],
+    hs: &mut [f64],
+) {
+    let n = c.len();
+    let (d, sd, t, hs) = (&d[..n], &mut sd[..n], &mut t[..n], &mut hs[..n]);
+    for m in 0..n {
+        sd[m] = pos(d[m]).sqrt();
+    }
+    for m in 0..n {
+        let ac = if c[m] < 0.0 { -c[m] } else { c[m] };
+        t[m] = atan2_reduce(sd[m], ac);
+    }
+    for tm in t.iter_mut() {
+        *tm = atan_core(*tm);
+    }
+    for m in 0..n {
+        let ac = if c[m] < 0.0 { -c[m] } else { c[m] };
+        let psi = atan2_finish(sd[m], ac, t[m]);
+        t[m] = psi;
+        hs[m] = h_series(psi);
+    }
+}
+
 /// `max(x, 0)` as a select (NaN → 0, −0 → +0): the same bits in scalar and SIMD code.
 #[inline(always)]
 pub(crate) fn pos(x: f64) -> f64 {

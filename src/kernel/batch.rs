@@ -17,8 +17,8 @@
 
 use super::activation::Activation;
 use super::activation::{
-    atan2_finish, atan2_reduce, atan_core, erf_lane_post, erf_sp, h_series, pos, relu_lane_post,
-    ReluConsts,
+    atan2_finish, atan2_reduce, atan_core, erf_lane_post, erf_sp, pos, relu_angle_passes,
+    relu_lane_post, ReluConsts,
 };
 use super::arch::{Arch, Parameterization};
 use super::pair::{diag_chain, first_layer, point_scales, row_norms2, scaled_first};
@@ -510,22 +510,7 @@ impl LayerKind for ReluLayer {
             t,
             hs,
         } = ln.split(n);
-        for m in 0..n {
-            sd[m] = pos(d[m]).sqrt();
-        }
-        for m in 0..n {
-            let ac = if c[m] < 0.0 { -c[m] } else { c[m] };
-            t[m] = atan2_reduce(sd[m], ac);
-        }
-        for tm in t.iter_mut() {
-            *tm = atan_core(*tm);
-        }
-        for m in 0..n {
-            let ac = if c[m] < 0.0 { -c[m] } else { c[m] };
-            let psi = atan2_finish(sd[m], ac, t[m]);
-            t[m] = psi;
-            hs[m] = h_series(psi);
-        }
+        relu_angle_passes(c, d, sd, t, hs);
         for m in 0..n {
             let du = relu_lane_post(&k, c[m], d[m], dl[m], sq1 * sq2[m], sd[m], t[m], hs[m]);
             update::<STD, LAST>(

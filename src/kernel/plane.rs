@@ -25,8 +25,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::activation::{
-    atan2_finish, atan2_reduce, atan_core, erf_lane, h_series, relu_lane, relu_lane_post,
-    Activation, Diag, ReluConsts,
+    erf_lane, pos, relu_angle_passes, relu_lane, relu_lane_post, Activation, Diag, ReluConsts,
 };
 use super::arch::Parameterization;
 use super::pair::wedge2;
@@ -1032,14 +1031,6 @@ fn avg_det(
     pos(det + ee * (2.0 * cw - ee))
 }
 
-fn pos(x: f64) -> f64 {
-    if x > 0.0 {
-        x
-    } else {
-        0.0
-    }
-}
-
 /// The activation's dual on every pixel pair (the FC dual kernels, stable angles), in place,
 /// one branch-free lane function per row of the plane (vectorisable; the same operations as
 /// [`Activation::dual_pair`], hence the same bits).
@@ -1189,21 +1180,8 @@ fn relu_row(cx: &ActCx, q1: f64, c: &mut [f64], th: &mut [f64], d: &mut [f64], d
     let k = cx.relu;
     for q in 0..n {
         cz[q] = if q1 == 0.0 || k2[q] == 0.0 { 0.0 } else { c[q] };
-        sd[q] = pos(d[q]).sqrt();
     }
-    for q in 0..n {
-        let ac = if cz[q] < 0.0 { -cz[q] } else { cz[q] };
-        t[q] = atan2_reduce(sd[q], ac);
-    }
-    for tq in t.iter_mut() {
-        *tq = atan_core(*tq);
-    }
-    for q in 0..n {
-        let ac = if cz[q] < 0.0 { -cz[q] } else { cz[q] };
-        let psi = atan2_finish(sd[q], ac, t[q]);
-        t[q] = psi;
-        hs[q] = h_series(psi);
-    }
+    relu_angle_passes(cz, d, sd, t, hs);
     for q in 0..n {
         let r = sq1 * sq2[q];
         let (t12, tdot, td, tdl) = relu_lane_post(&k, cz[q], d[q], dl[q], r, sd[q], t[q], hs[q]);
