@@ -95,6 +95,12 @@ fn generalization_bound_full() {
     ] {
         assert_ne!(verdict(&r, id), Verdict::Fail, "{id}: {:?}", r.claim(id));
     }
+    // The ReLU version of maml_follows_mnk (outside Theorem 1's smoothness assumption) is
+    // reported, never counted.
+    assert_eq!(
+        verdict(&r, "generalization.maml_follows_mnk_relu"),
+        Verdict::Info
+    );
 }
 
 /// The bounded loss against hand values: min(1, ‖ŷ − y‖₂) averaged over rows.

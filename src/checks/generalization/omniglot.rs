@@ -62,6 +62,7 @@ pub(super) fn push_follows_claim_omniglot(
             train_test(Family::Omniglot, n, sizes.test_tasks, 0.0, base, Some(omni))?;
         let cmp = maml_vs_mnk(
             Family::Omniglot,
+            &Family::Omniglot.arch(),
             &train,
             &test,
             o_width,
