@@ -424,6 +424,188 @@ fn shift_row(
     }
 }
 
+/// The separable form of the K×K shifted sum when y's output grid is its input grid (SAME or
+/// K = 1): [`shift_row`] in 2K instead of K² adds per entry, each output row in two fused
+/// passes ([`sum_terms`]). First the column sums
+/// `V[(i1,b1),(i2,b2)] = Σ_di src[(i1+di−o, b1), (i2+di−o, b2)]`, then
+/// `dst[(i1,j1),(i2,j2)] = Σ_dj V[(i1, j1+dj−o), (i2, j2+dj−o)]`; each sum from 0 over the
+/// in-range offsets ascending, so every entry gets the same adds in the same order (whatever
+/// the row, tile or thread). V is kept for the K columns b1 of x's grid that output row p
+/// needs (slot b1 mod K): K·P₂ scratch, in L1 for 28×28 images.
+struct ColSums {
+    ring: Vec<f64>,
+    /// The pixel (i1, b1) of x's grid (flat index) whose V each slot holds.
+    tag: Vec<usize>,
+}
+
+impl ColSums {
+    fn new(g: &ConvGeom) -> Self {
+        ColSums {
+            ring: vec![0.0; g.k * g.h2 * g.w2],
+            tag: vec![usize::MAX; g.k],
+        }
+    }
+
+    /// Output row p (pixel (i1, j1) of x) of the shifted sum of `src` into `dst`.
+    fn row(&mut self, src: &[f64], g: &ConvGeom, p: usize, dst: &mut [f64]) {
+        let (i1, j1) = (p / g.w1, p % g.w1);
+        let p2 = g.h2 * g.w2;
+        let mut slots = [None; MAX_K];
+        for dj in 0..g.k {
+            let b1 = j1 + dj;
+            if b1 < g.o || b1 - g.o >= g.w1 {
+                continue;
+            }
+            let slot = (b1 - g.o) % g.k;
+            let at = i1 * g.w1 + b1 - g.o;
+            if self.tag[slot] != at {
+                let v = &mut self.ring[slot * p2..(slot + 1) * p2];
+                col_sum(src, g, (i1, b1 - g.o), v);
+                self.tag[slot] = at;
+            }
+            slots[dj] = Some(slot);
+        }
+        let v = slots.map(|s| s.map(|s| &self.ring[s * p2..(s + 1) * p2]));
+        row_sum(&v[..g.k], g, dst);
+    }
+}
+
+/// The largest K of the separable path (the rest use [`shift_row`]).
+const MAX_K: usize = 16;
+
+/// `v[(i2,b2)] = Σ_di src[(i1+di−o, b1), (i2+di−o, b2)]` over the in-range di ascending: the
+/// y side is a shift by whole rows of y (no wrapped entries), so y's rows are grouped by
+/// their set of in-range di and each group is one [`sum_terms`].
+fn col_sum(src: &[f64], g: &ConvGeom, (i1, b1): (usize, usize), v: &mut [f64]) {
+    let (p2, w2) = (g.h2 * g.w2, g.w2);
+    let mut rows: [Option<&[f64]>; MAX_K] = [None; MAX_K];
+    for (di, r) in rows.iter_mut().enumerate().take(g.k) {
+        let a1 = i1 + di;
+        if a1 >= g.o && a1 - g.o < g.h1 {
+            let s = ((a1 - g.o) * g.w1 + b1) * p2;
+            *r = Some(&src[s..s + p2]);
+        }
+    }
+    // The di with both sides in range for y row i2, as a bit set.
+    let set = |i2: usize| {
+        (0..g.k).fold(0u32, |m, di| {
+            let a2 = i2 + di;
+            let ok = rows[di].is_some() && a2 >= g.o && a2 - g.o < g.h2;
+            m | ((ok as u32) << di)
+        })
+    };
+    let mut i2 = 0;
+    let mut terms: [&[f64]; MAX_K] = [&[]; MAX_K];
+    while i2 < g.h2 {
+        let m = set(i2);
+        let mut e = i2 + 1;
+        while e < g.h2 && set(e) == m {
+            e += 1;
+        }
+        let (q0, q1) = (i2 * w2, e * w2);
+        let mut n = 0;
+        for di in (0..g.k).filter(|di| m >> di & 1 == 1) {
+            let (s0, s1) = ((q0 + di * w2) - g.o * w2, (q1 + di * w2) - g.o * w2);
+            terms[n] = &rows[di].expect("in range")[s0..s1];
+            n += 1;
+        }
+        sum_terms(&mut v[q0..q1], &terms[..n]);
+        i2 = e;
+    }
+}
+
+/// `dst[(i2,j2)] = Σ_dj v[dj][(i2, j2+dj−o)]` over the in-range dj ascending (`v[dj]`: `None`
+/// when x's column is out of range): one [`sum_terms`] over the positions whose K columns are
+/// all inside their row of y, then the first o and last K−1−o columns of every row of y
+/// again with their in-range terms only (the fused pass read the neighbouring row there).
+fn row_sum(v: &[Option<&[f64]>], g: &ConvGeom, dst: &mut [f64]) {
+    let (p2, w2, k, o) = (g.h2 * g.w2, g.w2, g.k, g.o);
+    let (lo, hi) = (o, (p2 + o + 1).saturating_sub(k));
+    if lo < hi {
+        let mut terms: [&[f64]; MAX_K] = [&[]; MAX_K];
+        let mut n = 0;
+        for (dj, s) in v.iter().enumerate() {
+            if let Some(s) = s {
+                terms[n] = &s[lo + dj - o..hi + dj - o];
+                n += 1;
+            }
+        }
+        sum_terms(&mut dst[lo..hi], &terms[..n]);
+    }
+    let edges = (0..o.min(w2)).chain((w2 + o + 1).saturating_sub(k).max(o)..w2);
+    for j2 in edges {
+        // The terms of column j2: dj with x's column and y's column j2 + dj − o in range.
+        let mut terms: [(&[f64], usize); MAX_K] = [(&[], 0); MAX_K];
+        let mut n = 0;
+        for (dj, s) in v.iter().enumerate() {
+            let b2 = j2 + dj;
+            if let (Some(s), true) = (s, b2 >= o && b2 - o < w2) {
+                terms[n] = (s, b2 - o);
+                n += 1;
+            }
+        }
+        for i2 in 0..g.h2 {
+            let row = i2 * w2;
+            dst[row + j2] = terms[..n].iter().fold(0.0, |acc, &(s, b)| acc + s[row + b]);
+        }
+    }
+}
+
+/// `dst[i] = ((0 + t₀[i]) + t₁[i]) + …` (0 with no terms): the sequential sum of the terms,
+/// fused into one pass for up to three, dispatched on the SIMD level (exact per lane: the
+/// same bits on every path and as a zero fill followed by one add per term).
+fn sum_terms(dst: &mut [f64], terms: &[&[f64]]) {
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports the enabled features (checked by `level`).
+        Level::Avx512 => unsafe { sum_terms_avx512(dst, terms) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Level::Avx2 => unsafe { sum_terms_avx2(dst, terms) },
+        _ => sum_terms_generic(dst, terms),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+unsafe fn sum_terms_avx512(dst: &mut [f64], terms: &[&[f64]]) {
+    sum_terms_generic(dst, terms)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sum_terms_avx2(dst: &mut [f64], terms: &[&[f64]]) {
+    sum_terms_generic(dst, terms)
+}
+
+#[inline(always)]
+fn sum_terms_generic(dst: &mut [f64], terms: &[&[f64]]) {
+    let n = dst.len();
+    match terms {
+        [] => dst.fill(0.0),
+        [a] => {
+            for (d, &x) in dst.iter_mut().zip(&a[..n]) {
+                *d = 0.0 + x;
+            }
+        }
+        [a, b] => {
+            let (a, b) = (&a[..n], &b[..n]);
+            for i in 0..n {
+                dst[i] = (0.0 + a[i]) + b[i];
+            }
+        }
+        [a, b, c, rest @ ..] => {
+            let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
+            for i in 0..n {
+                dst[i] = ((0.0 + a[i]) + b[i]) + c[i];
+            }
+            for r in rest {
+                add_slice_generic(dst, r);
+            }
+        }
+    }
+}
+
 /// One δ = (di, dj) of a shifted sum when y's output grid is its input grid:
 /// `dst[(i2,j2)] += srow[(i2+di−o, j2+dj−o)]` over the in-range positions is one contiguous
 /// add `dst[q0..q1] += srow[s0..]` (shift (di−o)·W₂ + dj−o) except at the `wraps` entries,
@@ -529,18 +711,31 @@ fn add_segments(srow: &[f64], g: &ConvGeom, (di, dj): (usize, usize), dst: &mut 
     }
 }
 
-/// `k1'` per output pixel: the diagonal of a conv applied to variances `k1` (H×W).
-fn conv_diag(k1: &[f64], h: usize, w: usize, k: usize, o: usize, ho: usize, wo: usize) -> Vec<f64> {
+/// `k1'` per output pixel: the diagonal of a conv applied to variances `k1` (H×W), summed in
+/// the order of the plane's shifted sum (so that it is the self pair's diagonal bit for bit):
+/// `sep` ([`ColSums`]): `Σ_dj (Σ_di k1[i+di−o, j+dj−o])`, each sum from 0; otherwise
+/// ([`shift_row`]) one sum over δ = (di, dj) ascending; in-range offsets only.
+fn conv_diag(
+    k1: &[f64],
+    (h, w): (usize, usize),
+    (k, o): (usize, usize),
+    (ho, wo): (usize, usize),
+    sep: bool,
+) -> Vec<f64> {
+    let at = |a: usize, b: usize| {
+        (a >= o && b >= o && a - o < h && b - o < w).then(|| k1[(a - o) * w + b - o])
+    };
     let mut out = vec![0.0; ho * wo];
     for i in 0..ho {
         for j in 0..wo {
             let mut s = 0.0;
-            for di in 0..k {
-                for dj in 0..k {
-                    let (a, b) = (i + di, j + dj);
-                    if a >= o && b >= o && a - o < h && b - o < w {
-                        s += k1[(a - o) * w + (b - o)];
-                    }
+            if sep {
+                for b in (j..j + k).filter(|&b| b >= o && b - o < w) {
+                    s += (i..i + k).filter_map(|a| at(a, b)).fold(0.0, |t, v| t + v);
+                }
+            } else {
+                for a in i..i + k {
+                    s = (j..j + k).filter_map(|b| at(a, b)).fold(s, |t, v| t + v);
                 }
             }
             out[i * wo + j] = s;
@@ -598,8 +793,9 @@ fn conv(
 ) -> (Planes, Vec<f64>, Option<GapAcc>) {
     let g = ConvGeom::new(pl, k, padding);
     let cc = ConvConsts::new(spec, pl.n_in, k);
-    let q1 = cc.variances(&conv_diag(k1, g.h1, g.w1, k, g.o, g.ho1, g.wo1));
-    let q2 = cc.variances(&conv_diag(k2, g.h2, g.w2, k, g.o, g.ho2, g.wo2));
+    let sep = g.flat && k <= MAX_K;
+    let q1 = cc.variances(&conv_diag(k1, (g.h1, g.w1), (k, g.o), (g.ho1, g.wo1), sep));
+    let q2 = cc.variances(&conv_diag(k2, (g.h2, g.w2), (k, g.o), (g.ho2, g.wo2), sep));
     // GAP fused: the rows go to one row of scratch (the planes' geometry is kept).
     let n = if gap {
         g.ho2 * g.wo2
@@ -665,21 +861,15 @@ fn conv_rows(rc: &RowCx, out: &mut Planes, mut gap: Option<&mut GapAcc>) {
     let g = &rc.spec_g;
     let po2 = g.ho2 * g.wo2;
     let (mut a, mut at) = (vec![0.0; po2], vec![0.0; po2]);
-    let mut save = Vec::new();
+    // The row being computed (c, Θ, D, Δ), in cache; then stored into the planes.
+    let mut row = vec![0.0; 4 * po2];
     let mut ws = Vec::with_capacity(g.k * g.k);
+    let mut sums = Shifts::new(rc);
     for p in 0..g.ho1 * g.wo1 {
-        let r = if gap.is_some() {
-            0..po2
-        } else {
-            p * po2..(p + 1) * po2
-        };
-        let (c, th) = (&mut out.c[r.clone()], &mut out.th[r.clone()]);
-        let (d, dl) = (&mut out.d[r.clone()], &mut out.dl[r]);
-        shift_row(&rc.pl.c, g, rc.plan, p, &mut a, &mut save);
-        if !rc.pl.th_zero {
-            shift_row(&rc.pl.th, g, rc.plan, p, &mut at, &mut save);
-        }
-        shift_row(&rc.pl.dl, g, rc.plan, p, dl, &mut save);
+        let (c, rest) = row.split_at_mut(po2);
+        let (th, rest) = rest.split_at_mut(po2);
+        let (d, dl) = rest.split_at_mut(po2);
+        sums.row(rc, p, (&mut a, &mut at), dl);
         let cancel = conv_row(&rc.cc, rc.q1[p], rc.q2, (&a, &at), c, th, d, dl);
         if let Some(os) = rc.os {
             os.row(g, p, (rc.k1, rc.k2), rc.cc.sw2 * rc.cc.inv, dl);
@@ -690,9 +880,70 @@ fn conv_rows(rc: &RowCx, out: &mut Planes, mut gap: Option<&mut GapAcc>) {
         if let Some(cx) = rc.act {
             act_row(cx, rc.q1[p], c, th, d, dl);
         }
-        if let Some(acc) = gap.as_deref_mut() {
-            acc.row(p, c, th);
+        match gap.as_deref_mut() {
+            Some(acc) => acc.row(p, c, th),
+            None => store_row(out, p * po2, [c, th, d, dl]),
         }
+    }
+    crate::simd::stream_fence();
+}
+
+/// Planes of at least this many entries are written with streaming stores (they do not fit
+/// in cache, so this saves reading each line from memory before overwriting it).
+const STREAM: usize = 1 << 17;
+
+/// Copy a finished row (c, Θ, D, Δ) into the output planes at offset `e`.
+fn store_row(out: &mut Planes, e: usize, rows: [&[f64]; 4]) {
+    let stream = out.c.len() >= STREAM;
+    for (dst, src) in [&mut out.c, &mut out.th, &mut out.d, &mut out.dl]
+        .into_iter()
+        .zip(rows)
+    {
+        let dst = &mut dst[e..e + src.len()];
+        if stream {
+            // SAFETY: `dst` is a valid, unaliased slice of the same length; the caller fences.
+            unsafe { crate::simd::stream_copy(dst.as_mut_ptr(), src) }
+        } else {
+            dst.copy_from_slice(src);
+        }
+    }
+}
+
+/// The shifted sums of Σ, Θ (unless +0) and Δ of [`conv_rows`]: [`ColSums`] when y's output
+/// grid is its input grid, else [`shift_row`].
+struct Shifts {
+    sep: Option<[ColSums; 3]>,
+    save: Vec<f64>,
+}
+
+impl Shifts {
+    fn new(rc: &RowCx) -> Self {
+        let g = &rc.spec_g;
+        let sep =
+            (g.flat && g.k <= MAX_K).then(|| [ColSums::new(g), ColSums::new(g), ColSums::new(g)]);
+        Shifts {
+            sep,
+            save: Vec::new(),
+        }
+    }
+
+    /// Output row p: the sums of Σ into `a`, of Θ into `at`, of Δ into `dl`.
+    fn row(&mut self, rc: &RowCx, p: usize, (a, at): (&mut [f64], &mut [f64]), dl: &mut [f64]) {
+        let (g, pl, plan) = (&rc.spec_g, rc.pl, rc.plan);
+        if let Some([sc, st, sd]) = self.sep.as_mut() {
+            sc.row(&pl.c, g, p, a);
+            if !pl.th_zero {
+                st.row(&pl.th, g, p, at);
+            }
+            sd.row(&pl.dl, g, p, dl);
+            return;
+        }
+        let save = &mut self.save;
+        shift_row(&pl.c, g, plan, p, a, save);
+        if !pl.th_zero {
+            shift_row(&pl.th, g, plan, p, at, save);
+        }
+        shift_row(&pl.dl, g, plan, p, dl, save);
     }
 }
 
