@@ -49,6 +49,31 @@ pub(crate) struct Planes {
     /// Θ is +0 everywhere (the input planes): a conv's shifted sum of Θ is then +0 too and is
     /// not computed.
     pub th_zero: bool,
+    /// The input planes of one-channel images, not stored ([`input_lazy`]): `c`, `d`, `dl`
+    /// are empty and their entries are computed from the pixels where needed.
+    pub img: Option<Img1>,
+}
+
+/// The pixels of two one-channel images x (P₁) and y (P₂), standing for their input planes:
+/// Σ⁰[p, q] = (0 + x_p y_q)/1, D⁰ = 0, Δ⁰ = (x_p − y_q)²/1 ([`input_row_c1`] with C = 1).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Img1 {
+    x: Vec<f64>,
+    y: Vec<f64>,
+}
+
+impl Planes {
+    /// (Σ⁰, D⁰) of pixel pair (i1, i2) of stored or lazy ([`Img1`]) planes.
+    fn cd(&self, i1: usize, i2: usize) -> (f64, f64) {
+        match &self.img {
+            // The one-channel input row's formulas with C = 1.
+            Some(im) => ((0.0 + im.x[i1] * im.y[i2]) / 1.0, 0.0 / 1.0),
+            None => {
+                let e = i1 * self.p2() + i2;
+                (self.c[e], self.d[e])
+            }
+        }
+    }
 }
 
 /// Per image: k11 = Σ(x, x)[p, p] before every layer (index = layer), from the image's own
@@ -125,6 +150,7 @@ pub(crate) fn input(spec: &Spec, x: ArrayView3<f64>, y: ArrayView3<f64>, same: b
         d: take(p1 * p2),
         dl: take(p1 * p2),
         th_zero: true,
+        img: None,
     };
     pl.th.fill(0.0);
     for p in 0..p1 {
@@ -134,6 +160,36 @@ pub(crate) fn input(spec: &Spec, x: ArrayView3<f64>, y: ArrayView3<f64>, same: b
         input_row(xr, (yf, &ny), ch, div, (same).then_some(p), (c, d, dl));
     }
     pl
+}
+
+/// The input planes of one-channel images x and y without storing them ([`Img1`]), for a
+/// first layer that [`conv_lazy_ok`] accepts: the same entries as [`input`] (with C = 1 the
+/// normalization divides by 1, and `same` changes no entry).
+pub(crate) fn input_lazy(x: ArrayView3<f64>, y: ArrayView3<f64>) -> Planes {
+    let ((h1, w1, _), (h2, w2, _)) = (x.dim(), y.dim());
+    Planes {
+        h1,
+        w1,
+        h2,
+        w2,
+        n_in: 1.0,
+        th_zero: true,
+        img: Some(Img1 {
+            x: x.iter().copied().collect(),
+            y: y.iter().copied().collect(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Whether a first layer `l` on images with `ch` channels can read lazy input planes
+/// ([`input_lazy`]): one channel and a conv whose y side keeps its grid (SAME or K = 1,
+/// K ≤ the separable path's limit), so that only [`ColSums`] and [`avg_det`] read them.
+pub(crate) fn conv_lazy_ok(l: &Layer, ch: usize) -> bool {
+    match *l {
+        Layer::Conv { k, padding } => ch == 1 && (padding == Padding::Same || k == 1) && k <= MAX_K,
+        _ => false,
+    }
 }
 
 /// Row p of [`input`]: x's pixel `xr` (with its squared norm) against every pixel of y (`yf`,
@@ -307,6 +363,7 @@ impl GapAcc {
             d: vec![0.0],
             dl: vec![0.0],
             th_zero: false,
+            img: None,
         }
     }
 }
@@ -447,7 +504,7 @@ impl ColSums {
     }
 
     /// Output row p (pixel (i1, j1) of x) of the shifted sum of `src` into `dst`.
-    fn row(&mut self, src: &[f64], g: &ConvGeom, p: usize, dst: &mut [f64]) {
+    fn row(&mut self, src: Src, g: &ConvGeom, p: usize, dst: &mut [f64]) {
         let (i1, j1) = (p / g.w1, p % g.w1);
         let p2 = g.h2 * g.w2;
         let mut slots = [None; MAX_K];
@@ -460,7 +517,11 @@ impl ColSums {
             let at = i1 * g.w1 + b1 - g.o;
             if self.tag[slot] != at {
                 let v = &mut self.ring[slot * p2..(slot + 1) * p2];
-                col_sum(src, g, (i1, b1 - g.o), v);
+                match src {
+                    Src::Plane(s) => col_sum(s, g, (i1, b1 - g.o), v),
+                    Src::ImgC(im) => col_sum_img(im, false, g, (i1, b1 - g.o), v),
+                    Src::ImgDl(im) => col_sum_img(im, true, g, (i1, b1 - g.o), v),
+                }
                 self.tag[slot] = at;
             }
             slots[dj] = Some(slot);
@@ -472,6 +533,124 @@ impl ColSums {
 
 /// The largest K of the separable path (the rest use [`shift_row`]).
 const MAX_K: usize = 16;
+
+/// The plane a [`ColSums`] sums: stored, or Σ⁰ / Δ⁰ of lazy input planes ([`Img1`]).
+#[derive(Clone, Copy)]
+enum Src<'a> {
+    Plane(&'a [f64]),
+    ImgC(&'a Img1),
+    ImgDl(&'a Img1),
+}
+
+/// [`col_sum`] of the lazy input plane Σ⁰ (`dl`: Δ⁰): the same terms in the same order, each
+/// `x_a y_b` (`(x_a − y_b)²`) formed on the fly, with the same bits — the stored Σ⁰ entry is
+/// `(0 + x_a y_b)/1`, which differs from `x_a y_b` only by the sign of a zero, and adding ±0
+/// to a sum that starts from +0 (never −0 in round-to-nearest) does not change it.
+fn col_sum_img(im: &Img1, dl: bool, g: &ConvGeom, (i1, b1): (usize, usize), v: &mut [f64]) {
+    let w2 = g.w2;
+    let mut xs: [Option<f64>; MAX_K] = [None; MAX_K];
+    for (di, xv) in xs.iter_mut().enumerate().take(g.k) {
+        let a1 = i1 + di;
+        if a1 >= g.o && a1 - g.o < g.h1 {
+            *xv = Some(im.x[(a1 - g.o) * g.w1 + b1]);
+        }
+    }
+    let mut i2 = 0;
+    let mut terms: [(f64, &[f64]); MAX_K] = [(0.0, &[]); MAX_K];
+    while i2 < g.h2 {
+        let m = in_range_di(g, |di| xs[di].is_some(), i2);
+        let mut e = i2 + 1;
+        while e < g.h2 && in_range_di(g, |di| xs[di].is_some(), e) == m {
+            e += 1;
+        }
+        let (q0, q1) = (i2 * w2, e * w2);
+        let mut n = 0;
+        for di in (0..g.k).filter(|di| m >> di & 1 == 1) {
+            let (s0, s1) = ((q0 + di * w2) - g.o * w2, (q1 + di * w2) - g.o * w2);
+            terms[n] = (xs[di].expect("in range"), &im.y[s0..s1]);
+            n += 1;
+        }
+        img_terms(&mut v[q0..q1], &terms[..n], dl);
+        i2 = e;
+    }
+}
+
+/// The di (bit set) whose x row is in range (`x_ok`) and whose y row i2 + di − o is inside y.
+fn in_range_di(g: &ConvGeom, x_ok: impl Fn(usize) -> bool, i2: usize) -> u32 {
+    (0..g.k).fold(0u32, |m, di| {
+        let a2 = i2 + di;
+        let ok = x_ok(di) && a2 >= g.o && a2 - g.o < g.h2;
+        m | ((ok as u32) << di)
+    })
+}
+
+/// `dst[i] = ((0 + f(x₀, t₀[i])) + f(x₁, t₁[i])) + …` with `f(x, y) = x y` (`dl`:
+/// `(x − y)(x − y)`), fused for up to three terms, dispatched on the SIMD level (exact per
+/// lane, no FMA contraction: the same bits on every path).
+fn img_terms(dst: &mut [f64], terms: &[(f64, &[f64])], dl: bool) {
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports the enabled features (checked by `level`).
+        Level::Avx512 => unsafe { img_terms_avx512(dst, terms, dl) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Level::Avx2 => unsafe { img_terms_avx2(dst, terms, dl) },
+        _ => img_terms_generic(dst, terms, dl),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+unsafe fn img_terms_avx512(dst: &mut [f64], terms: &[(f64, &[f64])], dl: bool) {
+    img_terms_generic(dst, terms, dl)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn img_terms_avx2(dst: &mut [f64], terms: &[(f64, &[f64])], dl: bool) {
+    img_terms_generic(dst, terms, dl)
+}
+
+#[inline(always)]
+fn img_terms_generic(dst: &mut [f64], terms: &[(f64, &[f64])], dl: bool) {
+    if dl {
+        img_terms_with(dst, terms, |x, y| (x - y) * (x - y))
+    } else {
+        img_terms_with(dst, terms, |x, y| x * y)
+    }
+}
+
+#[inline(always)]
+fn img_terms_with(dst: &mut [f64], terms: &[(f64, &[f64])], f: impl Fn(f64, f64) -> f64) {
+    let n = dst.len();
+    match terms {
+        [] => dst.fill(0.0),
+        [(x0, a)] => {
+            let a = &a[..n];
+            for i in 0..n {
+                dst[i] = 0.0 + f(*x0, a[i]);
+            }
+        }
+        [(x0, a), (x1, b)] => {
+            let (a, b) = (&a[..n], &b[..n]);
+            for i in 0..n {
+                dst[i] = (0.0 + f(*x0, a[i])) + f(*x1, b[i]);
+            }
+        }
+        [(x0, a), (x1, b), (x2, c), rest @ ..] => {
+            let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
+            for i in 0..n {
+                dst[i] = ((0.0 + f(*x0, a[i])) + f(*x1, b[i])) + f(*x2, c[i]);
+            }
+            for (xr, r) in rest {
+                let r = &r[..n];
+                for i in 0..n {
+                    dst[i] += f(*xr, r[i]);
+                }
+            }
+        }
+    }
+}
 
 /// `v[(i2,b2)] = Σ_di src[(i1+di−o, b1), (i2+di−o, b2)]` over the in-range di ascending: the
 /// y side is a shift by whole rows of y (no wrapped entries), so y's rows are grouped by
@@ -486,14 +665,7 @@ fn col_sum(src: &[f64], g: &ConvGeom, (i1, b1): (usize, usize), v: &mut [f64]) {
             *r = Some(&src[s..s + p2]);
         }
     }
-    // The di with both sides in range for y row i2, as a bit set.
-    let set = |i2: usize| {
-        (0..g.k).fold(0u32, |m, di| {
-            let a2 = i2 + di;
-            let ok = rows[di].is_some() && a2 >= g.o && a2 - g.o < g.h2;
-            m | ((ok as u32) << di)
-        })
-    };
+    let set = |i2: usize| in_range_di(g, |di| rows[di].is_some(), i2);
     let mut i2 = 0;
     let mut terms: [&[f64]; MAX_K] = [&[]; MAX_K];
     while i2 < g.h2 {
@@ -813,6 +985,7 @@ fn conv(
         d: take(n),
         dl: take(n),
         th_zero: false,
+        img: None,
     };
     let os = (padding == Padding::Same && k > 1).then(|| OneSided::new(&g, k2));
     let d2: Vec<Diag> = act.map_or(Vec::new(), |a| q2.iter().map(|&q| a.diag(q)).collect());
@@ -931,11 +1104,15 @@ impl Shifts {
     fn row(&mut self, rc: &RowCx, p: usize, (a, at): (&mut [f64], &mut [f64]), dl: &mut [f64]) {
         let (g, pl, plan) = (&rc.spec_g, rc.pl, rc.plan);
         if let Some([sc, st, sd]) = self.sep.as_mut() {
-            sc.row(&pl.c, g, p, a);
+            let (src_c, src_dl) = match &pl.img {
+                Some(im) => (Src::ImgC(im), Src::ImgDl(im)),
+                None => (Src::Plane(&pl.c), Src::Plane(&pl.dl)),
+            };
+            sc.row(src_c, g, p, a);
             if !pl.th_zero {
-                st.row(&pl.th, g, p, at);
+                st.row(Src::Plane(&pl.th), g, p, at);
             }
-            sd.row(&pl.dl, g, p, dl);
+            sd.row(src_dl, g, p, dl);
             return;
         }
         let save = &mut self.save;
@@ -1242,7 +1419,6 @@ fn avg_det(
     q: (usize, usize),
     ws: &mut Vec<(f64, f64)>,
 ) -> f64 {
-    let p2 = pl.h2 * pl.w2;
     ws.clear();
     let (mut cw, mut ee) = (0.0, 0.0);
     for di in 0..k {
@@ -1256,8 +1432,8 @@ fn avg_det(
             let i2 = at(q.0 + di, q.1 + dj, pl.h2, pl.w2);
             let (a, b, c, d) = match (i1, i2) {
                 (Some(i1), Some(i2)) => {
-                    let e = i1 * p2 + i2;
-                    (k1[i1], k2[i2], pl.c[e], pl.d[e])
+                    let (c, d) = pl.cd(i1, i2);
+                    (k1[i1], k2[i2], c, d)
                 }
                 (Some(i1), None) => (k1[i1], 0.0, 0.0, 0.0),
                 (None, Some(i2)) => (0.0, k2[i2], 0.0, 0.0),
@@ -1462,6 +1638,7 @@ fn pool(pl: &Planes, k: usize) -> Planes {
         d: vec![0.0; n],
         dl: vec![0.0; n],
         th_zero: false,
+        img: None,
     };
     for i1 in 0..ho1 {
         for j1 in 0..wo1 {
@@ -1519,6 +1696,7 @@ fn reduce(pl: &Planes, diag: bool) -> Planes {
         d: vec![0.0],
         dl: vec![dl],
         th_zero: false,
+        img: None,
     }
 }
 
