@@ -532,7 +532,7 @@ impl ColSums {
 }
 
 /// The largest K of the separable path (the rest use [`shift_row`]).
-const MAX_K: usize = 16;
+const MAX_K: usize = 8;
 
 /// The plane a [`ColSums`] sums: stored, or Σ⁰ / Δ⁰ of lazy input planes ([`Img1`]).
 #[derive(Clone, Copy)]
@@ -555,14 +555,9 @@ fn col_sum_img(im: &Img1, dl: bool, g: &ConvGeom, (i1, b1): (usize, usize), v: &
             *xv = Some(im.x[(a1 - g.o) * g.w1 + b1]);
         }
     }
-    let mut i2 = 0;
     let mut terms: [(f64, &[f64]); MAX_K] = [(0.0, &[]); MAX_K];
-    while i2 < g.h2 {
+    for (i2, e) in row_groups(g) {
         let m = in_range_di(g, |di| xs[di].is_some(), i2);
-        let mut e = i2 + 1;
-        while e < g.h2 && in_range_di(g, |di| xs[di].is_some(), e) == m {
-            e += 1;
-        }
         let (q0, q1) = (i2 * w2, e * w2);
         let mut n = 0;
         for di in (0..g.k).filter(|di| m >> di & 1 == 1) {
@@ -571,8 +566,18 @@ fn col_sum_img(im: &Img1, dl: bool, g: &ConvGeom, (i1, b1): (usize, usize), v: &
             n += 1;
         }
         img_terms(&mut v[q0..q1], &terms[..n], dl);
-        i2 = e;
     }
+}
+
+/// The rows i2..e of y that have the same in-range row offsets di: the first o rows one by
+/// one, the rows with every offset inside, the last K−1−o rows one by one.
+fn row_groups(g: &ConvGeom) -> impl Iterator<Item = (usize, usize)> {
+    let (h2, o) = (g.h2, g.o);
+    let mid = (o.min(h2), (h2 + o + 1).saturating_sub(g.k).max(o).min(h2));
+    let head = (0..mid.0).map(|i| (i, i + 1));
+    let body = (mid.0 < mid.1).then_some(mid);
+    let tail = (mid.1.max(mid.0)..h2).map(|i| (i, i + 1));
+    head.chain(body).chain(tail)
 }
 
 /// The di (bit set) whose x row is in range (`x_ok`) and whose y row i2 + di − o is inside y.
@@ -665,15 +670,9 @@ fn col_sum(src: &[f64], g: &ConvGeom, (i1, b1): (usize, usize), v: &mut [f64]) {
             *r = Some(&src[s..s + p2]);
         }
     }
-    let set = |i2: usize| in_range_di(g, |di| rows[di].is_some(), i2);
-    let mut i2 = 0;
     let mut terms: [&[f64]; MAX_K] = [&[]; MAX_K];
-    while i2 < g.h2 {
-        let m = set(i2);
-        let mut e = i2 + 1;
-        while e < g.h2 && set(e) == m {
-            e += 1;
-        }
+    for (i2, e) in row_groups(g) {
+        let m = in_range_di(g, |di| rows[di].is_some(), i2);
         let (q0, q1) = (i2 * w2, e * w2);
         let mut n = 0;
         for di in (0..g.k).filter(|di| m >> di & 1 == 1) {
@@ -682,7 +681,6 @@ fn col_sum(src: &[f64], g: &ConvGeom, (i1, b1): (usize, usize), v: &mut [f64]) {
             n += 1;
         }
         sum_terms(&mut v[q0..q1], &terms[..n]);
-        i2 = e;
     }
 }
 
@@ -716,9 +714,18 @@ fn row_sum(v: &[Option<&[f64]>], g: &ConvGeom, dst: &mut [f64]) {
                 n += 1;
             }
         }
-        for i2 in 0..g.h2 {
-            let row = i2 * w2;
-            dst[row + j2] = terms[..n].iter().fold(0.0, |acc, &(s, b)| acc + s[row + b]);
+        match terms[..n] {
+            // The common case (K = 3 has two terms at either edge).
+            [(s, b), (t, c)] => {
+                for row in (0..p2).step_by(w2) {
+                    dst[row + j2] = (0.0 + s[row + b]) + t[row + c];
+                }
+            }
+            _ => {
+                for row in (0..p2).step_by(w2) {
+                    dst[row + j2] = terms[..n].iter().fold(0.0, |acc, &(s, b)| acc + s[row + b]);
+                }
+            }
         }
     }
 }
@@ -1034,14 +1041,16 @@ fn conv_rows(rc: &RowCx, out: &mut Planes, mut gap: Option<&mut GapAcc>) {
     let g = &rc.spec_g;
     let po2 = g.ho2 * g.wo2;
     let (mut a, mut at) = (vec![0.0; po2], vec![0.0; po2]);
-    // The row being computed (c, Θ, D, Δ), in cache; then stored into the planes.
-    let mut row = vec![0.0; 4 * po2];
     let mut ws = Vec::with_capacity(g.k * g.k);
     let mut sums = Shifts::new(rc);
     for p in 0..g.ho1 * g.wo1 {
-        let (c, rest) = row.split_at_mut(po2);
-        let (th, rest) = rest.split_at_mut(po2);
-        let (d, dl) = rest.split_at_mut(po2);
+        let r = if gap.is_some() {
+            0..po2
+        } else {
+            p * po2..(p + 1) * po2
+        };
+        let (c, th) = (&mut out.c[r.clone()], &mut out.th[r.clone()]);
+        let (d, dl) = (&mut out.d[r.clone()], &mut out.dl[r]);
         sums.row(rc, p, (&mut a, &mut at), dl);
         let cancel = conv_row(&rc.cc, rc.q1[p], rc.q2, (&a, &at), c, th, d, dl);
         if let Some(os) = rc.os {
@@ -1053,31 +1062,8 @@ fn conv_rows(rc: &RowCx, out: &mut Planes, mut gap: Option<&mut GapAcc>) {
         if let Some(cx) = rc.act {
             act_row(cx, rc.q1[p], c, th, d, dl);
         }
-        match gap.as_deref_mut() {
-            Some(acc) => acc.row(p, c, th),
-            None => store_row(out, p * po2, [c, th, d, dl]),
-        }
-    }
-    crate::simd::stream_fence();
-}
-
-/// Planes of at least this many entries are written with streaming stores (they do not fit
-/// in cache, so this saves reading each line from memory before overwriting it).
-const STREAM: usize = 1 << 17;
-
-/// Copy a finished row (c, Θ, D, Δ) into the output planes at offset `e`.
-fn store_row(out: &mut Planes, e: usize, rows: [&[f64]; 4]) {
-    let stream = out.c.len() >= STREAM;
-    for (dst, src) in [&mut out.c, &mut out.th, &mut out.d, &mut out.dl]
-        .into_iter()
-        .zip(rows)
-    {
-        let dst = &mut dst[e..e + src.len()];
-        if stream {
-            // SAFETY: `dst` is a valid, unaliased slice of the same length; the caller fences.
-            unsafe { crate::simd::stream_copy(dst.as_mut_ptr(), src) }
-        } else {
-            dst.copy_from_slice(src);
+        if let Some(acc) = gap.as_deref_mut() {
+            acc.row(p, c, th);
         }
     }
 }
