@@ -526,9 +526,39 @@ impl ColSums {
             }
             slots[dj] = Some(slot);
         }
+        if let Src::Plane(s) = src {
+            // The next output row needs one new column of x: fetch its source rows now.
+            let b1 = j1 + 1 + g.k - 1;
+            if j1 + 1 < g.w1 && b1 >= g.o && b1 - g.o < g.w1 {
+                prefetch_col(s, g, (i1, b1 - g.o));
+            }
+        }
         let v = slots.map(|s| s.map(|s| &self.ring[s * p2..(s + 1) * p2]));
         row_sum(&v[..g.k], g, dst);
     }
+}
+
+/// Ask the cache for the source rows of [`col_sum`] at (i1, b1) ahead of their use (a hint:
+/// no effect on any value).
+fn prefetch_col(src: &[f64], g: &ConvGeom, (i1, b1): (usize, usize)) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+        let p2 = g.h2 * g.w2;
+        for di in 0..g.k {
+            let a1 = i1 + di;
+            if a1 < g.o || a1 - g.o >= g.h1 {
+                continue;
+            }
+            let row = &src[((a1 - g.o) * g.w1 + b1) * p2..][..p2];
+            for line in row.chunks(8) {
+                // SAFETY: a prefetch never faults; the address is inside `src`.
+                unsafe { _mm_prefetch::<_MM_HINT_T1>(line.as_ptr().cast()) }
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (src, g, i1, b1);
 }
 
 /// The largest K of the separable path (the rest use [`shift_row`]).
