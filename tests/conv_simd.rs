@@ -33,8 +33,12 @@ fn images() -> Array4<f64> {
     x
 }
 
+/// The SIMD switch is process-global: the tests that flip it run one at a time.
+static SIMD_SWITCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn conv_kernels_have_the_same_bits_on_every_simd_path() {
+    let _one_at_a_time = SIMD_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
     let x = images();
     for layers in [
         "conv:3:same,relu,conv:3:same,relu,gap,dense",
@@ -57,5 +61,46 @@ fn conv_kernels_have_the_same_bits_on_every_simd_path() {
         assert!(fast.nngp.iter().all(|v| v.is_finite()), "{layers}");
         assert!(bits_eq(&fast, &slow), "{layers}: {path} vs portable differ");
         assert!(bits_eq(&fast, &mid), "{layers}: {path} vs avx2 differ");
+    }
+}
+
+/// One-channel images: the first SAME conv of a cross pair reads the input planes lazily from
+/// the pixels (`plane::Img1`, its own dispatched row kernel); the same bits on every path, and
+/// the same bits with X2 given as the symmetric Gram's entries above the diagonal (there both
+/// compute the pair (x_i, x_j) in that order).
+#[test]
+fn one_channel_lazy_input_has_the_same_bits_on_every_simd_path() {
+    let _one_at_a_time = SIMD_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
+    let x2 = images();
+    let x = x2.slice(ndarray::s![.., .., .., 0..1]).to_owned();
+    for layers in [
+        "conv:3:same,relu,conv:3:same,relu,conv:3:same,relu,gap,dense",
+        "conv:2:same,erf,conv:3:same,relu,flatten,dense",
+    ] {
+        let spec = Spec::parse(layers)
+            .unwrap()
+            .with_sigma_w(1.4)
+            .with_sigma_b(Some(0.1));
+        let run = || conv::kernels(&spec, x.view(), None).unwrap();
+        let fast = run();
+        let path = active_path();
+        force_portable(true);
+        let slow = run();
+        force_avx2(true);
+        let mid = run();
+        force_portable(false);
+        assert!(fast.nngp.iter().all(|v| v.is_finite()), "{layers}");
+        assert!(bits_eq(&fast, &slow), "{layers}: {path} vs portable differ");
+        assert!(bits_eq(&fast, &mid), "{layers}: {path} vs avx2 differ");
+        let cross = conv::kernels(&spec, x.view(), Some(x.view())).unwrap();
+        for i in 0..x.dim().0 {
+            for j in i + 1..x.dim().0 {
+                assert_eq!(
+                    cross.ntk[[i, j]].to_bits(),
+                    fast.ntk[[i, j]].to_bits(),
+                    "{layers}: ({i}, {j})"
+                );
+            }
+        }
     }
 }

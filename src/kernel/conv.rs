@@ -246,7 +246,16 @@ fn pair_run(
     dy: &SelfDiags,
     same: bool,
 ) -> (f64, f64) {
-    let mut pl: Planes = plane::input(spec, x, y, same);
+    let lazy = !same
+        && spec
+            .layers
+            .first()
+            .is_some_and(|l| plane::conv_lazy_ok(l, x.dim().2));
+    let mut pl: Planes = if lazy {
+        plane::input_lazy(x, y)
+    } else {
+        plane::input(spec, x, y, same)
+    };
     let nl = spec.layers.len();
     let mut l = 0;
     while l < nl {

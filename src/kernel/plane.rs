@@ -49,6 +49,31 @@ pub(crate) struct Planes {
     /// Θ is +0 everywhere (the input planes): a conv's shifted sum of Θ is then +0 too and is
     /// not computed.
     pub th_zero: bool,
+    /// The input planes of one-channel images, not stored ([`input_lazy`]): `c`, `d`, `dl`
+    /// are empty and their entries are computed from the pixels where needed.
+    pub img: Option<Img1>,
+}
+
+/// The pixels of two one-channel images x (P₁) and y (P₂), standing for their input planes:
+/// Σ⁰[p, q] = (0 + x_p y_q)/1, D⁰ = 0, Δ⁰ = (x_p − y_q)²/1 ([`input_row_c1`] with C = 1).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Img1 {
+    x: Vec<f64>,
+    y: Vec<f64>,
+}
+
+impl Planes {
+    /// (Σ⁰, D⁰) of pixel pair (i1, i2) of stored or lazy ([`Img1`]) planes.
+    fn cd(&self, i1: usize, i2: usize) -> (f64, f64) {
+        match &self.img {
+            // The one-channel input row's formulas with C = 1.
+            Some(im) => ((0.0 + im.x[i1] * im.y[i2]) / 1.0, 0.0 / 1.0),
+            None => {
+                let e = i1 * self.p2() + i2;
+                (self.c[e], self.d[e])
+            }
+        }
+    }
 }
 
 /// Per image: k11 = Σ(x, x)[p, p] before every layer (index = layer), from the image's own
@@ -125,6 +150,7 @@ pub(crate) fn input(spec: &Spec, x: ArrayView3<f64>, y: ArrayView3<f64>, same: b
         d: take(p1 * p2),
         dl: take(p1 * p2),
         th_zero: true,
+        img: None,
     };
     pl.th.fill(0.0);
     for p in 0..p1 {
@@ -134,6 +160,36 @@ pub(crate) fn input(spec: &Spec, x: ArrayView3<f64>, y: ArrayView3<f64>, same: b
         input_row(xr, (yf, &ny), ch, div, (same).then_some(p), (c, d, dl));
     }
     pl
+}
+
+/// The input planes of one-channel images x and y without storing them ([`Img1`]), for a
+/// first layer that [`conv_lazy_ok`] accepts: the same entries as [`input`] (with C = 1 the
+/// normalization divides by 1, and `same` changes no entry).
+pub(crate) fn input_lazy(x: ArrayView3<f64>, y: ArrayView3<f64>) -> Planes {
+    let ((h1, w1, _), (h2, w2, _)) = (x.dim(), y.dim());
+    Planes {
+        h1,
+        w1,
+        h2,
+        w2,
+        n_in: 1.0,
+        th_zero: true,
+        img: Some(Img1 {
+            x: x.iter().copied().collect(),
+            y: y.iter().copied().collect(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Whether a first layer `l` on images with `ch` channels can read lazy input planes
+/// ([`input_lazy`]): one channel and a conv whose y side keeps its grid (SAME or K = 1,
+/// K ≤ the separable path's limit), so that only [`ColSums`] and [`avg_det`] read them.
+pub(crate) fn conv_lazy_ok(l: &Layer, ch: usize) -> bool {
+    match *l {
+        Layer::Conv { k, padding } => ch == 1 && (padding == Padding::Same || k == 1) && k <= MAX_K,
+        _ => false,
+    }
 }
 
 /// Row p of [`input`]: x's pixel `xr` (with its squared norm) against every pixel of y (`yf`,
@@ -307,6 +363,7 @@ impl GapAcc {
             d: vec![0.0],
             dl: vec![0.0],
             th_zero: false,
+            img: None,
         }
     }
 }
@@ -424,6 +481,340 @@ fn shift_row(
     }
 }
 
+/// The separable form of the K×K shifted sum when y's output grid is its input grid (SAME or
+/// K = 1): [`shift_row`] in 2K instead of K² adds per entry, each output row in two fused
+/// passes ([`sum_terms`]). First the column sums
+/// `V[(i1,b1),(i2,b2)] = Σ_di src[(i1+di−o, b1), (i2+di−o, b2)]`, then
+/// `dst[(i1,j1),(i2,j2)] = Σ_dj V[(i1, j1+dj−o), (i2, j2+dj−o)]`; each sum from 0 over the
+/// in-range offsets ascending, so every entry gets the same adds in the same order (whatever
+/// the row, tile or thread). V is kept for the K columns b1 of x's grid that output row p
+/// needs (slot b1 mod K): K·P₂ scratch, in L1 for 28×28 images.
+struct ColSums {
+    ring: Vec<f64>,
+    /// The pixel (i1, b1) of x's grid (flat index) whose V each slot holds.
+    tag: Vec<usize>,
+}
+
+impl ColSums {
+    fn new(g: &ConvGeom) -> Self {
+        ColSums {
+            ring: vec![0.0; g.k * g.h2 * g.w2],
+            tag: vec![usize::MAX; g.k],
+        }
+    }
+
+    /// Output row p (pixel (i1, j1) of x) of the shifted sum of `src` into `dst`.
+    fn row(&mut self, src: Src, g: &ConvGeom, p: usize, dst: &mut [f64]) {
+        let (i1, j1) = (p / g.w1, p % g.w1);
+        let p2 = g.h2 * g.w2;
+        let mut slots = [None; MAX_K];
+        for dj in 0..g.k {
+            let b1 = j1 + dj;
+            if b1 < g.o || b1 - g.o >= g.w1 {
+                continue;
+            }
+            let slot = (b1 - g.o) % g.k;
+            let at = i1 * g.w1 + b1 - g.o;
+            if self.tag[slot] != at {
+                let v = &mut self.ring[slot * p2..(slot + 1) * p2];
+                match src {
+                    Src::Plane(s) => col_sum(s, g, (i1, b1 - g.o), v),
+                    Src::ImgC(im) => col_sum_img(im, false, g, (i1, b1 - g.o), v),
+                    Src::ImgDl(im) => col_sum_img(im, true, g, (i1, b1 - g.o), v),
+                }
+                self.tag[slot] = at;
+            }
+            slots[dj] = Some(slot);
+        }
+        if let Src::Plane(s) = src {
+            // The next output row needs one new column of x: fetch its source rows now.
+            let b1 = j1 + 1 + g.k - 1;
+            if j1 + 1 < g.w1 && b1 >= g.o && b1 - g.o < g.w1 {
+                prefetch_col(s, g, (i1, b1 - g.o));
+            }
+        }
+        let v = slots.map(|s| s.map(|s| &self.ring[s * p2..(s + 1) * p2]));
+        row_sum(&v[..g.k], g, dst);
+    }
+}
+
+/// Ask the cache for the source rows of [`col_sum`] at (i1, b1) ahead of their use (a hint:
+/// no effect on any value).
+fn prefetch_col(src: &[f64], g: &ConvGeom, (i1, b1): (usize, usize)) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+        let p2 = g.h2 * g.w2;
+        for di in 0..g.k {
+            let a1 = i1 + di;
+            if a1 < g.o || a1 - g.o >= g.h1 {
+                continue;
+            }
+            let row = &src[((a1 - g.o) * g.w1 + b1) * p2..][..p2];
+            for line in row.chunks(8) {
+                // SAFETY: a prefetch never faults; the address is inside `src`.
+                unsafe { _mm_prefetch::<_MM_HINT_T1>(line.as_ptr().cast()) }
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (src, g, i1, b1);
+}
+
+/// The largest K of the separable path (the rest use [`shift_row`]).
+const MAX_K: usize = 8;
+
+/// The plane a [`ColSums`] sums: stored, or Σ⁰ / Δ⁰ of lazy input planes ([`Img1`]).
+#[derive(Clone, Copy)]
+enum Src<'a> {
+    Plane(&'a [f64]),
+    ImgC(&'a Img1),
+    ImgDl(&'a Img1),
+}
+
+/// [`col_sum`] of the lazy input plane Σ⁰ (`dl`: Δ⁰): the same terms in the same order, each
+/// `x_a y_b` (`(x_a − y_b)²`) formed on the fly, with the same bits — the stored Σ⁰ entry is
+/// `(0 + x_a y_b)/1`, which differs from `x_a y_b` only by the sign of a zero, and adding ±0
+/// to a sum that starts from +0 (never −0 in round-to-nearest) does not change it.
+fn col_sum_img(im: &Img1, dl: bool, g: &ConvGeom, (i1, b1): (usize, usize), v: &mut [f64]) {
+    let w2 = g.w2;
+    let mut xs: [Option<f64>; MAX_K] = [None; MAX_K];
+    for (di, xv) in xs.iter_mut().enumerate().take(g.k) {
+        let a1 = i1 + di;
+        if a1 >= g.o && a1 - g.o < g.h1 {
+            *xv = Some(im.x[(a1 - g.o) * g.w1 + b1]);
+        }
+    }
+    let mut terms: [(f64, &[f64]); MAX_K] = [(0.0, &[]); MAX_K];
+    for (i2, e) in row_groups(g) {
+        let m = in_range_di(g, |di| xs[di].is_some(), i2);
+        let (q0, q1) = (i2 * w2, e * w2);
+        let mut n = 0;
+        for di in (0..g.k).filter(|di| m >> di & 1 == 1) {
+            let (s0, s1) = ((q0 + di * w2) - g.o * w2, (q1 + di * w2) - g.o * w2);
+            terms[n] = (xs[di].expect("in range"), &im.y[s0..s1]);
+            n += 1;
+        }
+        img_terms(&mut v[q0..q1], &terms[..n], dl);
+    }
+}
+
+/// The rows i2..e of y that have the same in-range row offsets di: the first o rows one by
+/// one, the rows with every offset inside, the last K−1−o rows one by one.
+fn row_groups(g: &ConvGeom) -> impl Iterator<Item = (usize, usize)> {
+    let (h2, o) = (g.h2, g.o);
+    let mid = (o.min(h2), (h2 + o + 1).saturating_sub(g.k).max(o).min(h2));
+    let head = (0..mid.0).map(|i| (i, i + 1));
+    let body = (mid.0 < mid.1).then_some(mid);
+    let tail = (mid.1.max(mid.0)..h2).map(|i| (i, i + 1));
+    head.chain(body).chain(tail)
+}
+
+/// The di (bit set) whose x row is in range (`x_ok`) and whose y row i2 + di − o is inside y.
+fn in_range_di(g: &ConvGeom, x_ok: impl Fn(usize) -> bool, i2: usize) -> u32 {
+    (0..g.k).fold(0u32, |m, di| {
+        let a2 = i2 + di;
+        let ok = x_ok(di) && a2 >= g.o && a2 - g.o < g.h2;
+        m | ((ok as u32) << di)
+    })
+}
+
+/// `dst[i] = ((0 + f(x₀, t₀[i])) + f(x₁, t₁[i])) + …` with `f(x, y) = x y` (`dl`:
+/// `(x − y)(x − y)`), fused for up to three terms, dispatched on the SIMD level (exact per
+/// lane, no FMA contraction: the same bits on every path).
+fn img_terms(dst: &mut [f64], terms: &[(f64, &[f64])], dl: bool) {
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports the enabled features (checked by `level`).
+        Level::Avx512 => unsafe { img_terms_avx512(dst, terms, dl) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Level::Avx2 => unsafe { img_terms_avx2(dst, terms, dl) },
+        _ => img_terms_generic(dst, terms, dl),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+unsafe fn img_terms_avx512(dst: &mut [f64], terms: &[(f64, &[f64])], dl: bool) {
+    img_terms_generic(dst, terms, dl)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn img_terms_avx2(dst: &mut [f64], terms: &[(f64, &[f64])], dl: bool) {
+    img_terms_generic(dst, terms, dl)
+}
+
+#[inline(always)]
+fn img_terms_generic(dst: &mut [f64], terms: &[(f64, &[f64])], dl: bool) {
+    if dl {
+        img_terms_with(dst, terms, |x, y| (x - y) * (x - y))
+    } else {
+        img_terms_with(dst, terms, |x, y| x * y)
+    }
+}
+
+#[inline(always)]
+fn img_terms_with(dst: &mut [f64], terms: &[(f64, &[f64])], f: impl Fn(f64, f64) -> f64) {
+    let n = dst.len();
+    match terms {
+        [] => dst.fill(0.0),
+        [(x0, a)] => {
+            let a = &a[..n];
+            for i in 0..n {
+                dst[i] = 0.0 + f(*x0, a[i]);
+            }
+        }
+        [(x0, a), (x1, b)] => {
+            let (a, b) = (&a[..n], &b[..n]);
+            for i in 0..n {
+                dst[i] = (0.0 + f(*x0, a[i])) + f(*x1, b[i]);
+            }
+        }
+        [(x0, a), (x1, b), (x2, c), rest @ ..] => {
+            let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
+            for i in 0..n {
+                dst[i] = ((0.0 + f(*x0, a[i])) + f(*x1, b[i])) + f(*x2, c[i]);
+            }
+            for (xr, r) in rest {
+                let r = &r[..n];
+                for i in 0..n {
+                    dst[i] += f(*xr, r[i]);
+                }
+            }
+        }
+    }
+}
+
+/// `v[(i2,b2)] = Σ_di src[(i1+di−o, b1), (i2+di−o, b2)]` over the in-range di ascending: the
+/// y side is a shift by whole rows of y (no wrapped entries), so y's rows are grouped by
+/// their set of in-range di and each group is one [`sum_terms`].
+fn col_sum(src: &[f64], g: &ConvGeom, (i1, b1): (usize, usize), v: &mut [f64]) {
+    let (p2, w2) = (g.h2 * g.w2, g.w2);
+    let mut rows: [Option<&[f64]>; MAX_K] = [None; MAX_K];
+    for (di, r) in rows.iter_mut().enumerate().take(g.k) {
+        let a1 = i1 + di;
+        if a1 >= g.o && a1 - g.o < g.h1 {
+            let s = ((a1 - g.o) * g.w1 + b1) * p2;
+            *r = Some(&src[s..s + p2]);
+        }
+    }
+    let mut terms: [&[f64]; MAX_K] = [&[]; MAX_K];
+    for (i2, e) in row_groups(g) {
+        let m = in_range_di(g, |di| rows[di].is_some(), i2);
+        let (q0, q1) = (i2 * w2, e * w2);
+        let mut n = 0;
+        for di in (0..g.k).filter(|di| m >> di & 1 == 1) {
+            let (s0, s1) = ((q0 + di * w2) - g.o * w2, (q1 + di * w2) - g.o * w2);
+            terms[n] = &rows[di].expect("in range")[s0..s1];
+            n += 1;
+        }
+        sum_terms(&mut v[q0..q1], &terms[..n]);
+    }
+}
+
+/// `dst[(i2,j2)] = Σ_dj v[dj][(i2, j2+dj−o)]` over the in-range dj ascending (`v[dj]`: `None`
+/// when x's column is out of range): one [`sum_terms`] over the positions whose K columns are
+/// all inside their row of y, then the first o and last K−1−o columns of every row of y
+/// again with their in-range terms only (the fused pass read the neighbouring row there).
+fn row_sum(v: &[Option<&[f64]>], g: &ConvGeom, dst: &mut [f64]) {
+    let (p2, w2, k, o) = (g.h2 * g.w2, g.w2, g.k, g.o);
+    let (lo, hi) = (o, (p2 + o + 1).saturating_sub(k));
+    if lo < hi {
+        let mut terms: [&[f64]; MAX_K] = [&[]; MAX_K];
+        let mut n = 0;
+        for (dj, s) in v.iter().enumerate() {
+            if let Some(s) = s {
+                terms[n] = &s[lo + dj - o..hi + dj - o];
+                n += 1;
+            }
+        }
+        sum_terms(&mut dst[lo..hi], &terms[..n]);
+    }
+    let edges = (0..o.min(w2)).chain((w2 + o + 1).saturating_sub(k).max(o)..w2);
+    for j2 in edges {
+        // The terms of column j2: dj with x's column and y's column j2 + dj − o in range.
+        let mut terms: [(&[f64], usize); MAX_K] = [(&[], 0); MAX_K];
+        let mut n = 0;
+        for (dj, s) in v.iter().enumerate() {
+            let b2 = j2 + dj;
+            if let (Some(s), true) = (s, b2 >= o && b2 - o < w2) {
+                terms[n] = (s, b2 - o);
+                n += 1;
+            }
+        }
+        match terms[..n] {
+            // The common case (K = 3 has two terms at either edge).
+            [(s, b), (t, c)] => {
+                for row in (0..p2).step_by(w2) {
+                    dst[row + j2] = (0.0 + s[row + b]) + t[row + c];
+                }
+            }
+            _ => {
+                for row in (0..p2).step_by(w2) {
+                    dst[row + j2] = terms[..n].iter().fold(0.0, |acc, &(s, b)| acc + s[row + b]);
+                }
+            }
+        }
+    }
+}
+
+/// `dst[i] = ((0 + t₀[i]) + t₁[i]) + …` (0 with no terms): the sequential sum of the terms,
+/// fused into one pass for up to three, dispatched on the SIMD level (exact per lane: the
+/// same bits on every path and as a zero fill followed by one add per term).
+fn sum_terms(dst: &mut [f64], terms: &[&[f64]]) {
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports the enabled features (checked by `level`).
+        Level::Avx512 => unsafe { sum_terms_avx512(dst, terms) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Level::Avx2 => unsafe { sum_terms_avx2(dst, terms) },
+        _ => sum_terms_generic(dst, terms),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+unsafe fn sum_terms_avx512(dst: &mut [f64], terms: &[&[f64]]) {
+    sum_terms_generic(dst, terms)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sum_terms_avx2(dst: &mut [f64], terms: &[&[f64]]) {
+    sum_terms_generic(dst, terms)
+}
+
+#[inline(always)]
+fn sum_terms_generic(dst: &mut [f64], terms: &[&[f64]]) {
+    let n = dst.len();
+    match terms {
+        [] => dst.fill(0.0),
+        [a] => {
+            for (d, &x) in dst.iter_mut().zip(&a[..n]) {
+                *d = 0.0 + x;
+            }
+        }
+        [a, b] => {
+            let (a, b) = (&a[..n], &b[..n]);
+            for i in 0..n {
+                dst[i] = (0.0 + a[i]) + b[i];
+            }
+        }
+        [a, b, c, rest @ ..] => {
+            let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
+            for i in 0..n {
+                dst[i] = ((0.0 + a[i]) + b[i]) + c[i];
+            }
+            for r in rest {
+                add_slice_generic(dst, r);
+            }
+        }
+    }
+}
+
 /// One δ = (di, dj) of a shifted sum when y's output grid is its input grid:
 /// `dst[(i2,j2)] += srow[(i2+di−o, j2+dj−o)]` over the in-range positions is one contiguous
 /// add `dst[q0..q1] += srow[s0..]` (shift (di−o)·W₂ + dj−o) except at the `wraps` entries,
@@ -529,18 +920,31 @@ fn add_segments(srow: &[f64], g: &ConvGeom, (di, dj): (usize, usize), dst: &mut 
     }
 }
 
-/// `k1'` per output pixel: the diagonal of a conv applied to variances `k1` (H×W).
-fn conv_diag(k1: &[f64], h: usize, w: usize, k: usize, o: usize, ho: usize, wo: usize) -> Vec<f64> {
+/// `k1'` per output pixel: the diagonal of a conv applied to variances `k1` (H×W), summed in
+/// the order of the plane's shifted sum (so that it is the self pair's diagonal bit for bit):
+/// `sep` ([`ColSums`]): `Σ_dj (Σ_di k1[i+di−o, j+dj−o])`, each sum from 0; otherwise
+/// ([`shift_row`]) one sum over δ = (di, dj) ascending; in-range offsets only.
+fn conv_diag(
+    k1: &[f64],
+    (h, w): (usize, usize),
+    (k, o): (usize, usize),
+    (ho, wo): (usize, usize),
+    sep: bool,
+) -> Vec<f64> {
+    let at = |a: usize, b: usize| {
+        (a >= o && b >= o && a - o < h && b - o < w).then(|| k1[(a - o) * w + b - o])
+    };
     let mut out = vec![0.0; ho * wo];
     for i in 0..ho {
         for j in 0..wo {
             let mut s = 0.0;
-            for di in 0..k {
-                for dj in 0..k {
-                    let (a, b) = (i + di, j + dj);
-                    if a >= o && b >= o && a - o < h && b - o < w {
-                        s += k1[(a - o) * w + (b - o)];
-                    }
+            if sep {
+                for b in (j..j + k).filter(|&b| b >= o && b - o < w) {
+                    s += (i..i + k).filter_map(|a| at(a, b)).fold(0.0, |t, v| t + v);
+                }
+            } else {
+                for a in i..i + k {
+                    s = (j..j + k).filter_map(|b| at(a, b)).fold(s, |t, v| t + v);
                 }
             }
             out[i * wo + j] = s;
@@ -598,8 +1002,9 @@ fn conv(
 ) -> (Planes, Vec<f64>, Option<GapAcc>) {
     let g = ConvGeom::new(pl, k, padding);
     let cc = ConvConsts::new(spec, pl.n_in, k);
-    let q1 = cc.variances(&conv_diag(k1, g.h1, g.w1, k, g.o, g.ho1, g.wo1));
-    let q2 = cc.variances(&conv_diag(k2, g.h2, g.w2, k, g.o, g.ho2, g.wo2));
+    let sep = g.flat && k <= MAX_K;
+    let q1 = cc.variances(&conv_diag(k1, (g.h1, g.w1), (k, g.o), (g.ho1, g.wo1), sep));
+    let q2 = cc.variances(&conv_diag(k2, (g.h2, g.w2), (k, g.o), (g.ho2, g.wo2), sep));
     // GAP fused: the rows go to one row of scratch (the planes' geometry is kept).
     let n = if gap {
         g.ho2 * g.wo2
@@ -617,6 +1022,7 @@ fn conv(
         d: take(n),
         dl: take(n),
         th_zero: false,
+        img: None,
     };
     let os = (padding == Padding::Same && k > 1).then(|| OneSided::new(&g, k2));
     let d2: Vec<Diag> = act.map_or(Vec::new(), |a| q2.iter().map(|&q| a.diag(q)).collect());
@@ -665,8 +1071,8 @@ fn conv_rows(rc: &RowCx, out: &mut Planes, mut gap: Option<&mut GapAcc>) {
     let g = &rc.spec_g;
     let po2 = g.ho2 * g.wo2;
     let (mut a, mut at) = (vec![0.0; po2], vec![0.0; po2]);
-    let mut save = Vec::new();
     let mut ws = Vec::with_capacity(g.k * g.k);
+    let mut sums = Shifts::new(rc);
     for p in 0..g.ho1 * g.wo1 {
         let r = if gap.is_some() {
             0..po2
@@ -675,11 +1081,7 @@ fn conv_rows(rc: &RowCx, out: &mut Planes, mut gap: Option<&mut GapAcc>) {
         };
         let (c, th) = (&mut out.c[r.clone()], &mut out.th[r.clone()]);
         let (d, dl) = (&mut out.d[r.clone()], &mut out.dl[r]);
-        shift_row(&rc.pl.c, g, rc.plan, p, &mut a, &mut save);
-        if !rc.pl.th_zero {
-            shift_row(&rc.pl.th, g, rc.plan, p, &mut at, &mut save);
-        }
-        shift_row(&rc.pl.dl, g, rc.plan, p, dl, &mut save);
+        sums.row(rc, p, (&mut a, &mut at), dl);
         let cancel = conv_row(&rc.cc, rc.q1[p], rc.q2, (&a, &at), c, th, d, dl);
         if let Some(os) = rc.os {
             os.row(g, p, (rc.k1, rc.k2), rc.cc.sw2 * rc.cc.inv, dl);
@@ -693,6 +1095,48 @@ fn conv_rows(rc: &RowCx, out: &mut Planes, mut gap: Option<&mut GapAcc>) {
         if let Some(acc) = gap.as_deref_mut() {
             acc.row(p, c, th);
         }
+    }
+}
+
+/// The shifted sums of Σ, Θ (unless +0) and Δ of [`conv_rows`]: [`ColSums`] when y's output
+/// grid is its input grid, else [`shift_row`].
+struct Shifts {
+    sep: Option<[ColSums; 3]>,
+    save: Vec<f64>,
+}
+
+impl Shifts {
+    fn new(rc: &RowCx) -> Self {
+        let g = &rc.spec_g;
+        let sep =
+            (g.flat && g.k <= MAX_K).then(|| [ColSums::new(g), ColSums::new(g), ColSums::new(g)]);
+        Shifts {
+            sep,
+            save: Vec::new(),
+        }
+    }
+
+    /// Output row p: the sums of Σ into `a`, of Θ into `at`, of Δ into `dl`.
+    fn row(&mut self, rc: &RowCx, p: usize, (a, at): (&mut [f64], &mut [f64]), dl: &mut [f64]) {
+        let (g, pl, plan) = (&rc.spec_g, rc.pl, rc.plan);
+        if let Some([sc, st, sd]) = self.sep.as_mut() {
+            let (src_c, src_dl) = match &pl.img {
+                Some(im) => (Src::ImgC(im), Src::ImgDl(im)),
+                None => (Src::Plane(&pl.c), Src::Plane(&pl.dl)),
+            };
+            sc.row(src_c, g, p, a);
+            if !pl.th_zero {
+                st.row(Src::Plane(&pl.th), g, p, at);
+            }
+            sd.row(src_dl, g, p, dl);
+            return;
+        }
+        let save = &mut self.save;
+        shift_row(&pl.c, g, plan, p, a, save);
+        if !pl.th_zero {
+            shift_row(&pl.th, g, plan, p, at, save);
+        }
+        shift_row(&pl.dl, g, plan, p, dl, save);
     }
 }
 
@@ -991,7 +1435,6 @@ fn avg_det(
     q: (usize, usize),
     ws: &mut Vec<(f64, f64)>,
 ) -> f64 {
-    let p2 = pl.h2 * pl.w2;
     ws.clear();
     let (mut cw, mut ee) = (0.0, 0.0);
     for di in 0..k {
@@ -1005,8 +1448,8 @@ fn avg_det(
             let i2 = at(q.0 + di, q.1 + dj, pl.h2, pl.w2);
             let (a, b, c, d) = match (i1, i2) {
                 (Some(i1), Some(i2)) => {
-                    let e = i1 * p2 + i2;
-                    (k1[i1], k2[i2], pl.c[e], pl.d[e])
+                    let (c, d) = pl.cd(i1, i2);
+                    (k1[i1], k2[i2], c, d)
                 }
                 (Some(i1), None) => (k1[i1], 0.0, 0.0, 0.0),
                 (None, Some(i2)) => (0.0, k2[i2], 0.0, 0.0),
@@ -1211,6 +1654,7 @@ fn pool(pl: &Planes, k: usize) -> Planes {
         d: vec![0.0; n],
         dl: vec![0.0; n],
         th_zero: false,
+        img: None,
     };
     for i1 in 0..ho1 {
         for j1 in 0..wo1 {
@@ -1268,6 +1712,7 @@ fn reduce(pl: &Planes, diag: bool) -> Planes {
         d: vec![0.0],
         dl: vec![dl],
         th_zero: false,
+        img: None,
     }
 }
 
