@@ -503,9 +503,8 @@ impl ColSums {
         }
     }
 
-    /// Brings V for the K columns of x that output row p (pixel (i1, j1) of x) needs into the
-    /// ring; returns each dj's slot (`None`: x's column out of range).
-    fn cols(&mut self, src: Src, g: &ConvGeom, p: usize) -> [Option<usize>; MAX_K] {
+    /// Output row p (pixel (i1, j1) of x) of the shifted sum of `src` into `dst`.
+    fn row(&mut self, src: Src, g: &ConvGeom, p: usize, dst: &mut [f64]) {
         let (i1, j1) = (p / g.w1, p % g.w1);
         let p2 = g.h2 * g.w2;
         let mut slots = [None; MAX_K];
@@ -534,13 +533,8 @@ impl ColSums {
                 prefetch_col(s, g, (i1, b1 - g.o));
             }
         }
-        slots
-    }
-
-    /// The V rows of `slots` (from [`ColSums::cols`]), per dj.
-    fn views(&self, slots: &[Option<usize>; MAX_K], g: &ConvGeom) -> [Option<&[f64]>; MAX_K] {
-        let p2 = g.h2 * g.w2;
-        slots.map(|s| s.map(|s| &self.ring[s * p2..(s + 1) * p2]))
+        let v = slots.map(|s| s.map(|s| &self.ring[s * p2..(s + 1) * p2]));
+        row_sum(&v[..g.k], g, dst);
     }
 }
 
@@ -720,17 +714,13 @@ fn col_sum(src: &[f64], g: &ConvGeom, (i1, b1): (usize, usize), v: &mut [f64]) {
     }
 }
 
-/// Rows r0..r1 of y (`dst`: positions r0·W₂..r1·W₂) of
 /// `dst[(i2,j2)] = Σ_dj v[dj][(i2, j2+dj−o)]` over the in-range dj ascending (`v[dj]`: `None`
-/// when x's column is out of range): one sequential sum over the positions whose K columns
-/// are all inside their row of y, then the first o and last K−1−o columns of each row again
-/// with their in-range terms only (the fused pass read the neighbouring row there). Every
-/// entry gets the same adds whatever the range (exact lanes: any SIMD level).
-#[inline(always)]
-fn row_sum(v: &[Option<&[f64]>], g: &ConvGeom, (r0, r1): (usize, usize), dst: &mut [f64]) {
+/// when x's column is out of range): one [`sum_terms`] over the positions whose K columns are
+/// all inside their row of y, then the first o and last K−1−o columns of every row of y
+/// again with their in-range terms only (the fused pass read the neighbouring row there).
+fn row_sum(v: &[Option<&[f64]>], g: &ConvGeom, dst: &mut [f64]) {
     let (p2, w2, k, o) = (g.h2 * g.w2, g.w2, g.k, g.o);
-    let base = r0 * w2;
-    let (lo, hi) = (o.max(base), (p2 + o + 1).saturating_sub(k).min(r1 * w2));
+    let (lo, hi) = (o, (p2 + o + 1).saturating_sub(k));
     if lo < hi {
         let mut terms: [&[f64]; MAX_K] = [&[]; MAX_K];
         let mut n = 0;
@@ -740,45 +730,31 @@ fn row_sum(v: &[Option<&[f64]>], g: &ConvGeom, (r0, r1): (usize, usize), dst: &m
                 n += 1;
             }
         }
-        sum_terms_generic(&mut dst[lo - base..hi - base], &terms[..n]);
+        sum_terms(&mut dst[lo..hi], &terms[..n]);
     }
     let edges = (0..o.min(w2)).chain((w2 + o + 1).saturating_sub(k).max(o)..w2);
     for j2 in edges {
-        row_sum_edge(v, g, (r0, r1), j2, dst);
-    }
-}
-
-/// Column j2 of rows r0..r1 of [`row_sum`] with its in-range terms only:
-/// `dst[(i2,j2)] = Σ_{dj: 0 ≤ j2+dj−o < W₂} v[dj][(i2, j2+dj−o)]` ascending, from 0.
-#[inline(always)]
-fn row_sum_edge(
-    v: &[Option<&[f64]>],
-    g: &ConvGeom,
-    (r0, r1): (usize, usize),
-    j2: usize,
-    dst: &mut [f64],
-) {
-    let (w2, o) = (g.w2, g.o);
-    let base = r0 * w2;
-    let mut terms: [(&[f64], usize); MAX_K] = [(&[], 0); MAX_K];
-    let mut n = 0;
-    for (dj, s) in v.iter().enumerate() {
-        let b2 = j2 + dj;
-        if let (Some(s), true) = (s, b2 >= o && b2 - o < w2) {
-            terms[n] = (s, b2 - o);
-            n += 1;
-        }
-    }
-    match terms[..n] {
-        // The common case (K = 3 has two terms at either edge).
-        [(s, b), (t, c)] => {
-            for row in (base..r1 * w2).step_by(w2) {
-                dst[row - base + j2] = (0.0 + s[row + b]) + t[row + c];
+        // The terms of column j2: dj with x's column and y's column j2 + dj − o in range.
+        let mut terms: [(&[f64], usize); MAX_K] = [(&[], 0); MAX_K];
+        let mut n = 0;
+        for (dj, s) in v.iter().enumerate() {
+            let b2 = j2 + dj;
+            if let (Some(s), true) = (s, b2 >= o && b2 - o < w2) {
+                terms[n] = (s, b2 - o);
+                n += 1;
             }
         }
-        _ => {
-            for row in (base..r1 * w2).step_by(w2) {
-                dst[row - base + j2] = terms[..n].iter().fold(0.0, |acc, &(s, b)| acc + s[row + b]);
+        match terms[..n] {
+            // The common case (K = 3 has two terms at either edge).
+            [(s, b), (t, c)] => {
+                for row in (0..p2).step_by(w2) {
+                    dst[row + j2] = (0.0 + s[row + b]) + t[row + c];
+                }
+            }
+            _ => {
+                for row in (0..p2).step_by(w2) {
+                    dst[row + j2] = terms[..n].iter().fold(0.0, |acc, &(s, b)| acc + s[row + b]);
+                }
             }
         }
     }
@@ -1105,13 +1081,8 @@ fn conv_rows(rc: &RowCx, out: &mut Planes, mut gap: Option<&mut GapAcc>) {
         };
         let (c, th) = (&mut out.c[r.clone()], &mut out.th[r.clone()]);
         let (d, dl) = (&mut out.d[r.clone()], &mut out.dl[r]);
-        let cancel = match sums.sep.as_mut() {
-            Some(sep) => sep_row(rc, sep, p, (&mut a, &mut at), (c, th, d, dl)),
-            None => {
-                sums.row(rc, p, (&mut a, &mut at), dl);
-                conv_row(&rc.cc, rc.q1[p], rc.q2, (&a, &at), c, th, d, dl)
-            }
-        };
+        sums.row(rc, p, (&mut a, &mut at), dl);
+        let cancel = conv_row(&rc.cc, rc.q1[p], rc.q2, (&a, &at), c, th, d, dl);
         if let Some(os) = rc.os {
             os.row(g, p, (rc.k1, rc.k2), rc.cc.sw2 * rc.cc.inv, dl);
         }
@@ -1145,10 +1116,21 @@ impl Shifts {
         }
     }
 
-    /// Output row p by [`shift_row`] (no [`ColSums`]): the sums of Σ into `a`, of Θ into
-    /// `at`, of Δ into `dl`.
+    /// Output row p: the sums of Σ into `a`, of Θ into `at`, of Δ into `dl`.
     fn row(&mut self, rc: &RowCx, p: usize, (a, at): (&mut [f64], &mut [f64]), dl: &mut [f64]) {
         let (g, pl, plan) = (&rc.spec_g, rc.pl, rc.plan);
+        if let Some([sc, st, sd]) = self.sep.as_mut() {
+            let (src_c, src_dl) = match &pl.img {
+                Some(im) => (Src::ImgC(im), Src::ImgDl(im)),
+                None => (Src::Plane(&pl.c), Src::Plane(&pl.dl)),
+            };
+            sc.row(src_c, g, p, a);
+            if !pl.th_zero {
+                st.row(Src::Plane(&pl.th), g, p, at);
+            }
+            sd.row(src_dl, g, p, dl);
+            return;
+        }
         let save = &mut self.save;
         shift_row(&pl.c, g, plan, p, a, save);
         if !pl.th_zero {
@@ -1156,115 +1138,6 @@ impl Shifts {
         }
         shift_row(&pl.dl, g, plan, p, dl, save);
     }
-}
-
-/// Output row p of [`conv_rows`] through [`ColSums`]: the column sums of Σ, Θ (unless +0) and
-/// Δ ([`ColSums::cols`]), then the row sums fused with the conv formulas ([`sum_conv_row`]).
-/// Returns whether some D' may cancel.
-fn sep_row(
-    rc: &RowCx,
-    [sc, st, sd]: &mut [ColSums; 3],
-    p: usize,
-    ab: (&mut [f64], &mut [f64]),
-    out: Row,
-) -> bool {
-    let (g, pl) = (&rc.spec_g, rc.pl);
-    let (src_c, src_dl) = match &pl.img {
-        Some(im) => (Src::ImgC(im), Src::ImgDl(im)),
-        None => (Src::Plane(&pl.c), Src::Plane(&pl.dl)),
-    };
-    let slots_c = sc.cols(src_c, g, p);
-    let slots_t = (!pl.th_zero).then(|| st.cols(Src::Plane(&pl.th), g, p));
-    let slots_d = sd.cols(src_dl, g, p);
-    let vc = sc.views(&slots_c, g);
-    let vt = slots_t.map(|s| st.views(&s, g));
-    let vd = sd.views(&slots_d, g);
-    let v = (&vc[..g.k], vt.as_ref().map(|v| &v[..g.k]), &vd[..g.k]);
-    sum_conv_row(rc, p, v, ab, out)
-}
-
-/// One output row's Σ', Θ', D', Δ' planes' rows (in that order).
-type Row<'a> = (&'a mut [f64], &'a mut [f64], &'a mut [f64], &'a mut [f64]);
-
-/// The V rows of Σ, Θ (`None`: Θ is +0) and Δ per dj, as [`row_sum`] reads them.
-type Vs<'a> = (
-    &'a [Option<&'a [f64]>],
-    Option<&'a [Option<&'a [f64]>]>,
-    &'a [Option<&'a [f64]>],
-);
-
-/// [`sum_conv_row_generic`], dispatched on the SIMD level (exact lanes: the same bits on every
-/// path).
-fn sum_conv_row(rc: &RowCx, p: usize, v: Vs, ab: (&mut [f64], &mut [f64]), out: Row) -> bool {
-    match level() {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the CPU supports the enabled features (checked by `level`).
-        Level::Avx512 => unsafe { sum_conv_row_avx512(rc, p, v, ab, out) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        Level::Avx2 => unsafe { sum_conv_row_avx2(rc, p, v, ab, out) },
-        _ => sum_conv_row_generic(rc, p, v, ab, out),
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-unsafe fn sum_conv_row_avx512(
-    rc: &RowCx,
-    p: usize,
-    v: Vs,
-    ab: (&mut [f64], &mut [f64]),
-    out: Row,
-) -> bool {
-    sum_conv_row_generic(rc, p, v, ab, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn sum_conv_row_avx2(
-    rc: &RowCx,
-    p: usize,
-    v: Vs,
-    ab: (&mut [f64], &mut [f64]),
-    out: Row,
-) -> bool {
-    sum_conv_row_generic(rc, p, v, ab, out)
-}
-
-/// Entries per block of [`sum_conv_row_generic`] (whole rows of y; at least one row).
-const SUM_BLOCK: usize = 256;
-
-/// Output row p from the V rows `v`, per block of whole rows of y (≈ [`SUM_BLOCK`] entries, in
-/// L1): the row sums `a = Σ_dj V_Σ`, `at = Σ_dj V_Θ` (+0 when Θ is +0) and `dl = Σ_dj V_Δ`
-/// ([`row_sum`]), then on the same block the conv formulas of [`conv_row_generic`]:
-/// Σ' = σ_w² a/K² + σ_b², Θ', Δ' = σ_w² (dl/K²), D' = max(q₁ q₂ − Σ'², 0). Every entry gets
-/// the same operations as with whole-row passes. Returns whether some D' may cancel.
-#[inline(always)]
-fn sum_conv_row_generic(
-    rc: &RowCx,
-    p: usize,
-    (vc, vt, vd): Vs,
-    (a, at): (&mut [f64], &mut [f64]),
-    (c, th, d, dl): Row,
-) -> bool {
-    let g = &rc.spec_g;
-    let rows = (SUM_BLOCK / g.w2).max(1);
-    let mut cancel = false;
-    for r0 in (0..g.h2).step_by(rows) {
-        let r1 = (r0 + rows).min(g.h2);
-        let (q0, q1) = (r0 * g.w2, r1 * g.w2);
-        let (a, at) = (&mut a[..q1 - q0], &mut at[..q1 - q0]);
-        row_sum(vc, g, (r0, r1), a);
-        if let Some(vt) = vt {
-            row_sum(vt, g, (r0, r1), at);
-        }
-        let dl = &mut dl[q0..q1];
-        row_sum(vd, g, (r0, r1), dl);
-        let (c, th, d) = (&mut c[q0..q1], &mut th[q0..q1], &mut d[q0..q1]);
-        let q2 = &rc.q2[q0..q1];
-        cancel |= conv_row_generic(&rc.cc, rc.q1[p], q2, (a, at), c, th, d, dl);
-    }
-    cancel
 }
 
 /// [`conv_row_generic`], dispatched on the SIMD level (exact IEEE lanes, no FMA contraction:
