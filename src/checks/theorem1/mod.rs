@@ -27,13 +27,13 @@ use crate::maml::{self, MamlConfig, Order, TrainConfig};
 use crate::net::Mlp;
 use crate::theory::{self, Theorem1Constants};
 pub use rate::{
-    asymptotic_window, late_ratio, rate_plan, rate_rel, rate_runs, rate_widths, self_window,
-    trend_claim, RatePlan, WidthRatios, ANALYTIC_RATE_REL, MIN_WINDOW, RESIDUAL_FLOOR_REL,
-    SLOW_MODE_DOMINANCE,
+    asymptotic_window, late_ratio, late_window, rate_plan, rate_rel, rate_runs, rate_widths,
+    self_window, trend_claim, RatePlan, WidthRatios, ANALYTIC_RATE_REL, MIN_WINDOW,
+    RESIDUAL_FLOOR_REL, SLOW_MODE_DOMINANCE,
 };
 pub use rate::{
-    plan_for, RATE_DRAW_STRIDE, RATE_GAP_FACTOR, RATE_INNER_FRAC, RATE_INNER_STEPS, RATE_MAX_DRAWS,
-    RATE_MODE_SEPARATION,
+    choose_plan, plan_for, RATE_DRAW_STRIDE, RATE_GAP_FACTOR, RATE_INNER_FRAC, RATE_INNER_STEPS,
+    RATE_MAX_DRAWS, RATE_MODE_SEPARATION,
 };
 
 /// δ of the theorem: the envelope must hold for at least a 1 − δ fraction of seeds.
