@@ -216,3 +216,75 @@ fn self_window_matches_known_direction() {
     let own = self_window(&resid, 1.0).expect("window");
     assert_eq!(own, known);
 }
+
+/// The analytic rate plan of `theorem1.asymptotic_ratio` (no MAML run): on the five fixed seeds
+/// the chosen task draw lets the first-order control fail by theory (gap ≥ 3 × tol) and
+/// separates the slow mode; the rules reject what main used on seed 20200630 (the sweep's
+/// tasks at λ = 0.18: gap 0.010) and on 20200629 (λ_2/λ_1 = 1.10).
+#[test]
+fn rate_plan_meets_the_analytic_rules_on_the_fixed_seeds() {
+    use gbml_testbed::checks::sweep::{SWEEP_TASKS, TRAIN_SEED_OFFSET};
+    use gbml_testbed::checks::theorem1::{
+        choose_plan, plan_for, ANALYTIC_RATE_REL, RATE_GAP_FACTOR, RATE_MODE_SEPARATION,
+    };
+    use gbml_testbed::kernel::{Activation, Arch};
+    use gbml_testbed::mnk::data::linear_tasks;
+    let arch = Arch::new(1, Activation::Relu).with_sigma_w(2f64.sqrt());
+    for &seed in &gbml_testbed::checks::SEEDS[..5] {
+        let train = linear_tasks(SWEEP_TASKS, seed + TRAIN_SEED_OFFSET).unwrap();
+        let p = choose_plan(seed, 250, &arch, &train).unwrap();
+        assert!(p.discriminating, "seed {seed}");
+        assert!(
+            p.gap >= RATE_GAP_FACTOR * ANALYTIC_RATE_REL,
+            "seed {seed}: {}",
+            p.gap
+        );
+        assert!(p.separation <= RATE_MODE_SEPARATION, "seed {seed}");
+        let (lr, _) = p.inner.as_steps().unwrap();
+        assert!(
+            lr < p.inner_limit && p.eta > 0.0 && p.pred < 1.0,
+            "seed {seed}"
+        );
+        // the first-order prediction is the analytic slow mode of Φ_FO at the same η
+        assert!((p.first_order.eta - p.eta).abs() < 1e-15);
+        if seed == 20200630 || seed == 20200629 {
+            let own = plan_for(&arch, train.clone(), 0, 250).unwrap();
+            assert!(!own.meets_rules(), "seed {seed}: the sweep's own draw");
+            assert!(p.draw > 0);
+        }
+    }
+}
+
+/// `late_window` (the rate claim's window): on synthetic residuals whose slow mode dominates
+/// from early on but which get a late kick along a faster mode (as a ReLU net's second-order
+/// meta-output jumps when a support pre-activation changes sign), the window is the long clean
+/// segment before the kick and its ratio is the slow mode's ρ₁²; the floor-anchored
+/// `self_window` finds no window in the kicked mixture.
+#[test]
+fn late_window_skips_a_late_jump() {
+    use gbml_testbed::checks::theorem1::{late_window, self_window};
+    use ndarray::{Array1, Array2};
+    let n = 5;
+    let u = |k: usize| Array1::from_shape_fn(n, |i| if i == k { 1.0 } else { 0.0 });
+    let (r1, r2, r3) = (0.9f64, 0.8f64, 0.6f64);
+    let jump: usize = 150;
+    let resid: Vec<Array2<f64>> = (0..=200)
+        .map(|t| {
+            let mut v = &u(0) * r1.powi(t as i32) + &u(2) * r3.powi(t as i32);
+            if t >= jump {
+                v = v + &u(1) * (50.0 * r1.powi(jump as i32) * r2.powi((t - jump) as i32));
+            }
+            v.into_shape_with_order((n, 1)).unwrap()
+        })
+        .collect();
+    let loss = |t: usize| 0.5 * resid[t].iter().map(|v| v * v).sum::<f64>();
+    let ratio = |(a, b): (usize, usize)| (loss(b) / loss(a)).powf(1.0 / (b - a) as f64);
+    let rel = |w| (ratio(w).ln() / (r1 * r1).ln() - 1.0).abs();
+    let w = late_window(&resid, 1.0).expect("window");
+    assert_eq!(w.1, jump - 1, "{w:?}");
+    assert!(w.0 <= 10, "{w:?}");
+    assert!(rel(w) < 5e-3, "{w:?}: {}", ratio(w));
+    // the floor-anchored window has nothing clean to offer after the jump (here: none at all)
+    let own = self_window(&resid, 1.0);
+    assert!(own.is_none_or(|o| o.0 >= jump && rel(o) > 0.05), "{own:?}");
+}

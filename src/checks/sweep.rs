@@ -45,6 +45,20 @@ pub struct Run {
     pub f0: (F0, F0),
 }
 
+/// The sweep's task family (training and test tasks): 5 random linear tasks, m = 5, n = 3,
+/// d = 16, spread 1 (module docs).
+pub const SWEEP_TASKS: LinearSpec = LinearSpec {
+    tasks: 5,
+    m: 5,
+    n: 3,
+    d: 16,
+    spread: 1.0,
+};
+
+/// The training tasks are `linear_tasks(SWEEP_TASKS, seed + TRAIN_SEED_OFFSET)` (the test tasks
+/// use seed + 202).
+pub const TRAIN_SEED_OFFSET: u64 = 101;
+
 /// The whole sweep.
 #[derive(Debug)]
 pub struct Sweep {
@@ -124,14 +138,8 @@ pub fn init_seed(seed: u64, w: usize, s: usize) -> u64 {
 
 fn compute(st: &Settings) -> Result<Sweep> {
     let arch = Arch::new(1, Activation::Relu).with_sigma_w(2f64.sqrt());
-    let spec = LinearSpec {
-        tasks: 5,
-        m: 5,
-        n: 3,
-        d: 16,
-        spread: 1.0,
-    };
-    let train = mnk::data::linear_tasks(spec, st.seed.wrapping_add(101))?;
+    let spec = SWEEP_TASKS;
+    let train = mnk::data::linear_tasks(spec, st.seed.wrapping_add(TRAIN_SEED_OFFSET))?;
     let test = mnk::data::linear_tasks(spec, st.seed.wrapping_add(202))?;
     let inner = Schedule::steps(0.1, 1);
     let mnk_k = sweep_mnk(&arch, inner);

@@ -6,8 +6,8 @@
 //!   step t ≤ T, L(θ_t) ≤ (1 − ηλ_min/κ)^{p t} L(θ_0) with κ = 3, p = 2
 //!   ([`crate::theory::Theorem1Constants`], **[reconstructed]**) and λ_min of the analytic Φ.
 //! - `theorem1.asymptotic_ratio` ([`rate`]): a width-trend claim on family 2's own runs at an
-//!   inner schedule chosen from the analytic Φ and Φ_FO so that first- and second-order MAML
-//!   separate: per width the late per-step loss ratio (L_b/L_a)^{1/(b−a)} over seeds with a t
+//!   inner rate and task draw chosen per seed from the analytic Φ and Φ_FO alone, so that first-
+//!   and second-order MAML separate and the slowest mode dominates early ([`rate_plan`]): per width the late per-step loss ratio (L_b/L_a)^{1/(b−a)} over seeds with a t
 //!   interval, its rate −ln(ratio) within ±[`ANALYTIC_RATE_REL`] (relative) of the ANALYTIC
 //!   (1 − ηλ_min(Φ))² at the largest width and the error shrinking with width ([`trend_claim`]).
 //!   Controls through the same checker: first-order MAML, and the outer step scaled by 0.9.
@@ -27,9 +27,13 @@ use crate::maml::{self, MamlConfig, Order, TrainConfig};
 use crate::net::Mlp;
 use crate::theory::{self, Theorem1Constants};
 pub use rate::{
-    asymptotic_window, late_ratio, rate_plan, rate_rel, rate_runs, rate_widths, self_window,
-    trend_claim, RatePlan, WidthRatios, ANALYTIC_RATE_REL, MIN_WINDOW, RESIDUAL_FLOOR_REL,
-    SLOW_MODE_DOMINANCE,
+    asymptotic_window, late_ratio, late_window, rate_plan, rate_rel, rate_runs, rate_widths,
+    self_window, trend_claim, RatePlan, WidthRatios, ANALYTIC_RATE_REL, MIN_WINDOW,
+    RESIDUAL_FLOOR_REL, SLOW_MODE_DOMINANCE,
+};
+pub use rate::{
+    choose_plan, plan_for, RATE_DRAW_STRIDE, RATE_GAP_FACTOR, RATE_INNER_FRAC, RATE_INNER_STEPS,
+    RATE_MAX_DRAWS, RATE_MODE_SEPARATION,
 };
 
 /// δ of the theorem: the envelope must hold for at least a 1 − δ fraction of seeds.
@@ -191,13 +195,31 @@ fn asymptotic_ratio(st: &Settings, sw: &Sweep, rep: &mut CheckReport) -> Result<
     rep.param(
         "rate claim",
         format!(
-            "λ = {lr}, τ = {tau}; analytic Φ: λ_min = {}, κ = {}; η = ½η* = {}, T = {}; widths \
+            "task draw {} ({}; rule: analytic first-order gap ≥ {RATE_GAP_FACTOR} × \
+             {ANALYTIC_RATE_REL} and ((1 − ηλ_2)/(1 − ηλ_1))^T ≤ {RATE_MODE_SEPARATION:e}, first \
+             of {RATE_MAX_DRAWS} draws{}); λ = {RATE_INNER_FRAC} × {} = {}, τ = {tau}; analytic \
+             Φ: λ_min = {}, λ_2 = {}, κ = {}; η = ½η* = {}, T = {}, separation {}; widths \
              {widths:?} × {} seeds; predicted (1 − ηλ_min(Φ))² = {}; first order: μ_slow(Φ_FO) = \
              {}{} → |1 − ημ|² = {} (rate rel. {} from the second-order prediction)",
+            plan.draw,
+            if plan.draw == 0 {
+                "the sweep's training tasks"
+            } else {
+                "the sweep's family, another draw"
+            },
+            if plan.discriminating {
+                ""
+            } else {
+                "; NONE met it: the sweep's tasks, controls may not be able to fail"
+            },
+            fmt_num(plan.inner_limit),
+            fmt_num(lr),
             fmt_num(plan.spectrum.lambda_min),
+            fmt_num(plan.lambda_2),
             fmt_num(plan.spectrum.condition),
             fmt_num(plan.eta),
             plan.steps,
+            fmt_num(plan.separation),
             rate::rate_seeds(sw),
             fmt_num(plan.pred),
             fmt_num(fo.mu_re),
@@ -207,12 +229,15 @@ fn asymptotic_ratio(st: &Settings, sw: &Sweep, rep: &mut CheckReport) -> Result<
                 format!(" ± {}i", fmt_num(fo.mu_im.abs()))
             },
             fmt_num(fo.loss_ratio),
-            fmt_num(rate_rel(fo.loss_ratio, plan.pred))
+            fmt_num(plan.gap)
         ),
     );
     let id = "theorem1.asymptotic_ratio";
     let claim = format!(
-        "late loss ratio → (1 − ηλ_min(Φ))², analytic Φ, error shrinking with width (λ = {lr}, τ = {tau})"
+        "late loss ratio → (1 − ηλ_min(Φ))², analytic Φ, error shrinking with width (task draw {}, \
+         λ = {}, τ = {tau})",
+        plan.draw,
+        fmt_num(lr)
     );
     let real = rate_runs(st, sw, &plan, Order::Second, 1.0)?;
     rep.detail(format!(
@@ -220,6 +245,14 @@ fn asymptotic_ratio(st: &Settings, sw: &Sweep, rep: &mut CheckReport) -> Result<
         rate::ratios_text(&real)
     ));
     let mut out = trend_claim(id, &claim, &real, plan.pred);
+    if !plan.discriminating && out.verdict == Verdict::Pass {
+        // no task draw lets the first-order control fail (decided from theory): not a PASS
+        out.verdict = Verdict::Inconclusive;
+        out.measured_text = format!(
+            "{}; no task draw meets the analytic control rule",
+            out.measured_text
+        );
+    }
     if !st.controls {
         return Ok(out);
     }
