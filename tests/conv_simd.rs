@@ -45,23 +45,31 @@ fn conv_kernels_have_the_same_bits_on_every_simd_path() {
         "conv:3:same,erf,conv:2:valid,relu,flatten,dense",
         "conv:3:same,leaky_relu:0.1,avgpool:2,identity,gap,dense",
     ] {
-        let spec = Spec::parse(layers)
-            .unwrap()
-            .with_sigma_w(1.4)
-            .with_sigma_b(Some(0.1));
-        let run = || conv::kernels(&spec, x.view(), None).unwrap();
-        let fast = run();
-        let path = active_path();
-        force_portable(true);
-        assert_eq!(active_path(), "portable");
-        let slow = run();
-        force_avx2(true);
-        let mid = run();
-        force_portable(false);
-        assert!(fast.nngp.iter().all(|v| v.is_finite()), "{layers}");
-        assert!(bits_eq(&fast, &slow), "{layers}: {path} vs portable differ");
-        assert!(bits_eq(&fast, &mid), "{layers}: {path} vs avx2 differ");
+        same_bits_on_every_path(layers, x.view());
     }
+}
+
+/// The kernels of `layers` (σ_w = 1.4, σ_b = 0.1) on `x` with the dispatched path, forced
+/// portable and forced AVX2: asserts finite values and identical bits; returns the spec and the
+/// dispatched result.
+fn same_bits_on_every_path(layers: &str, x: ndarray::ArrayView4<f64>) -> (Spec, Kernels) {
+    let spec = Spec::parse(layers)
+        .unwrap()
+        .with_sigma_w(1.4)
+        .with_sigma_b(Some(0.1));
+    let run = || conv::kernels(&spec, x, None).unwrap();
+    let fast = run();
+    let path = active_path();
+    force_portable(true);
+    assert_eq!(active_path(), "portable");
+    let slow = run();
+    force_avx2(true);
+    let mid = run();
+    force_portable(false);
+    assert!(fast.nngp.iter().all(|v| v.is_finite()), "{layers}");
+    assert!(bits_eq(&fast, &slow), "{layers}: {path} vs portable differ");
+    assert!(bits_eq(&fast, &mid), "{layers}: {path} vs avx2 differ");
+    (spec, fast)
 }
 
 /// One-channel images: the first SAME conv of a cross pair reads the input planes lazily from
@@ -77,21 +85,7 @@ fn one_channel_lazy_input_has_the_same_bits_on_every_simd_path() {
         "conv:3:same,relu,conv:3:same,relu,conv:3:same,relu,gap,dense",
         "conv:2:same,erf,conv:3:same,relu,flatten,dense",
     ] {
-        let spec = Spec::parse(layers)
-            .unwrap()
-            .with_sigma_w(1.4)
-            .with_sigma_b(Some(0.1));
-        let run = || conv::kernels(&spec, x.view(), None).unwrap();
-        let fast = run();
-        let path = active_path();
-        force_portable(true);
-        let slow = run();
-        force_avx2(true);
-        let mid = run();
-        force_portable(false);
-        assert!(fast.nngp.iter().all(|v| v.is_finite()), "{layers}");
-        assert!(bits_eq(&fast, &slow), "{layers}: {path} vs portable differ");
-        assert!(bits_eq(&fast, &mid), "{layers}: {path} vs avx2 differ");
+        let (spec, fast) = same_bits_on_every_path(layers, x.view());
         let cross = conv::kernels(&spec, x.view(), Some(x.view())).unwrap();
         for i in 0..x.dim().0 {
             for j in i + 1..x.dim().0 {
