@@ -189,7 +189,7 @@ fn envelope(sw: &Sweep, c: &Theorem1Constants, rep: &mut CheckReport) -> Result<
 /// against the analytic (1 − ηλ_min(Φ))², with the first-order and the 0.9-step controls.
 fn asymptotic_ratio(st: &Settings, sw: &Sweep, rep: &mut CheckReport) -> Result<ClaimResult> {
     let plan = rate_plan(st, sw)?;
-    let widths = rate_widths(sw);
+    let widths = rate_widths(st);
     let (lr, tau) = plan.inner.as_steps().expect("steps schedule");
     let fo = plan.first_order;
     rep.param(
