@@ -8,19 +8,13 @@ use gbml_testbed::mnk::layout::{to_per_task, to_queries_first};
 use gbml_testbed::mnk::{BaseKernel, Mnk, Schedule};
 use ndarray::{Array2, Ix2};
 use std::path::PathBuf;
-use std::process::Command;
 
+#[path = "common/cli.rs"]
+mod cli;
+
+/// Run `gbml mnk ARGS…`: (exit code, stdout, stderr).
 fn gbml(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gbml"))
-        .arg("mnk")
-        .args(args)
-        .output()
-        .expect("run gbml");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    cli::gbml(&[&["mnk"], args].concat())
 }
 
 fn tmp(name: &str) -> PathBuf {
