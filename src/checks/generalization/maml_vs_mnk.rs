@@ -39,9 +39,10 @@ pub const MAML_ACTIVATION: Activation = Activation::Erf;
 /// The architecture of `maml_follows_mnk`: the sine family's (1 hidden layer, σ_w = √2,
 /// σ_b = 1) with the activation `act`.
 pub fn maml_arch(act: Activation) -> Arch {
-    Arch::new(1, act)
-        .with_sigma_w(2f64.sqrt())
-        .with_sigma_b(Some(1.0))
+    Arch {
+        activation: act,
+        ..Family::Sine.arch()
+    }
 }
 
 /// Replicates (independent task draws and network initializations) of `maml_follows_mnk`
