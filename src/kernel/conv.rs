@@ -11,6 +11,7 @@
 use super::activation::Activation;
 use super::output::{ensure_finite_output, Kernels};
 use super::plane::{self, Planes, SelfDiags};
+use super::strip;
 use super::spec::{Layer, Spec};
 use crate::error::{ensure_finite, Error, Result};
 use ndarray::{Array2, ArrayView3, ArrayView4, Axis};
@@ -187,10 +188,22 @@ fn check_range(spec: &Spec, x2max: f64) -> Result<()> {
 /// [`pair_run`] of the image with itself gives (the same calls on the same inputs: there
 /// `dx[l + 1]` is this run's `pl.diag()`), so the Gram diagonal is not computed twice.
 fn self_run(spec: &Spec, x: ArrayView3<f64>) -> (SelfDiags, (f64, f64)) {
-    let mut pl = plane::input(spec, x, x, true);
-    let mut diags = vec![pl.diag()];
+    let (mut pl, mut diags, mut l) = match strip_gap(spec) {
+        Some(g) => {
+            let s = strip::run(spec, g, x, x, None);
+            let (mut pl, mut diags) = (s.gap, s.diags);
+            let nd = pl.diag();
+            plane::refresh_naive(&mut pl, &nd, &nd, true);
+            diags.push(nd);
+            (pl, diags, g + 1)
+        }
+        None => {
+            let pl = plane::input(spec, x, x, true);
+            let diags = vec![pl.diag()];
+            (pl, diags, 0)
+        }
+    };
     let nl = spec.layers.len();
-    let mut l = 0;
     while l < nl {
         let k = diags[l].clone();
         let layer = &spec.layers[l];
@@ -219,6 +232,38 @@ fn self_run(spec: &Spec, x: ArrayView3<f64>) -> (SelfDiags, (f64, f64)) {
     let out = (pl.c[0], pl.th[0]);
     pl.recycle();
     (diags, out)
+}
+
+/// The GAP index if the strip engine ([`strip`]) runs the layers before it: an architecture it
+/// admits ([`strip::gap_prefix`]) and the engine not forced to the planes
+/// (`GBML_CONV_ENGINE=planes`, or [`force_planes`]; the same bits either way).
+fn strip_gap(spec: &Spec) -> Option<usize> {
+    use std::sync::atomic::Ordering;
+    static ENV: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let env = *ENV.get_or_init(|| {
+        std::env::var("GBML_CONV_ENGINE").is_ok_and(|v| v.eq_ignore_ascii_case("planes"))
+    });
+    if env || FORCE_PLANES.load(Ordering::Relaxed) {
+        return None;
+    }
+    strip::gap_prefix(spec)
+}
+
+/// Whether [`kernels`] runs the layers of `spec` before its GAP on the strip engine (test
+/// hook: the engines are compared only where this holds).
+#[doc(hidden)]
+pub fn uses_strips(spec: &Spec) -> bool {
+    strip_gap(spec).is_some()
+}
+
+static FORCE_PLANES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Test/benchmark hook: `true` runs every later conv kernel of this process on the plane
+/// engine alone (`kernel::plane`), `false` restores the strip engine where it applies. The
+/// results are the same bits either way (`tests/conv_strip.rs` checks that).
+#[doc(hidden)]
+pub fn force_planes(on: bool) {
+    FORCE_PLANES.store(on, std::sync::atomic::Ordering::SeqCst);
 }
 
 fn needs_refresh(l: &Layer) -> bool {
@@ -251,13 +296,16 @@ fn pair_run(
             .layers
             .first()
             .is_some_and(|l| plane::conv_lazy_ok(l, x.dim().2));
-    let mut pl: Planes = if lazy {
-        plane::input_lazy(x, y)
-    } else {
-        plane::input(spec, x, y, same)
+    let (mut pl, mut l): (Planes, usize) = match strip_gap(spec) {
+        Some(g) => {
+            let mut pl = strip::run(spec, g, x, y, Some((dx, dy))).gap;
+            plane::refresh_naive(&mut pl, &dx[g + 1], &dy[g + 1], true);
+            (pl, g + 1)
+        }
+        None if lazy => (plane::input_lazy(x, y), 0),
+        None => (plane::input(spec, x, y, same), 0),
     };
     let nl = spec.layers.len();
-    let mut l = 0;
     while l < nl {
         let layer = &spec.layers[l];
         if let Some((a, gap)) = fused_act(spec, l) {

@@ -37,6 +37,7 @@ mod gram_tile;
 pub mod output;
 pub mod pair;
 mod plane;
+mod strip;
 pub mod spec;
 
 pub use activation::{Activation, Diag, Dual, PairState};

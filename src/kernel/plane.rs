@@ -126,19 +126,10 @@ fn wedge_small(u: ArrayView1<f64>, v: ArrayView1<f64>, nu: f64, g: f64) -> f64 {
 pub(crate) fn input(spec: &Spec, x: ArrayView3<f64>, y: ArrayView3<f64>, same: bool) -> Planes {
     let (h1, w1, ch) = x.dim();
     let (h2, w2, _) = y.dim();
-    let div = if spec.normalization == Normalization::Arora {
-        1.0
-    } else {
-        ch as f64
-    };
-    let xs = x.to_shape((h1 * w1, ch)).expect("3-D view");
-    let ys = y.to_shape((h2 * w2, ch)).expect("3-D view");
-    let (xs, ys) = (xs.as_standard_layout(), ys.as_standard_layout());
-    let xf = xs.as_slice().expect("standard layout");
-    let yf = ys.as_slice().expect("standard layout");
+    let div = input_div(spec, ch);
+    let (xf, nx) = pixels(x);
+    let (yf, ny) = pixels(y);
     let (p1, p2) = (h1 * w1, h2 * w2);
-    let nx: Vec<f64> = xs.rows().into_iter().map(|r| r.dot(&r)).collect();
-    let ny: Vec<f64> = ys.rows().into_iter().map(|r| r.dot(&r)).collect();
     let mut pl = Planes {
         h1,
         w1,
@@ -157,9 +148,27 @@ pub(crate) fn input(spec: &Spec, x: ArrayView3<f64>, y: ArrayView3<f64>, same: b
         let r = p * p2..(p + 1) * p2;
         let (c, d, dl) = (&mut pl.c[r.clone()], &mut pl.d[r.clone()], &mut pl.dl[r]);
         let xr = (&xf[p * ch..(p + 1) * ch], nx[p]);
-        input_row(xr, (yf, &ny), ch, div, (same).then_some(p), (c, d, dl));
+        input_row(xr, (&yf, &ny), ch, div, (same).then_some(p), (c, d, dl));
     }
     pl
+}
+
+/// The divisor of the input planes: C (1 for Arora's normalization).
+pub(super) fn input_div(spec: &Spec, ch: usize) -> f64 {
+    if spec.normalization == Normalization::Arora {
+        1.0
+    } else {
+        ch as f64
+    }
+}
+
+/// An image's pixels as P rows of C values (row-major) and their squared norms `x_p·x_p`.
+pub(super) fn pixels(x: ArrayView3<f64>) -> (Vec<f64>, Vec<f64>) {
+    let (h, w, ch) = x.dim();
+    let xs = x.to_shape((h * w, ch)).expect("3-D view");
+    let xs = xs.as_standard_layout();
+    let n = xs.rows().into_iter().map(|r| r.dot(&r)).collect();
+    (xs.as_slice().expect("standard layout").to_vec(), n)
 }
 
 /// The input planes of one-channel images x and y without storing them ([`Img1`]), for a
@@ -194,7 +203,7 @@ pub(crate) fn conv_lazy_ok(l: &Layer, ch: usize) -> bool {
 
 /// Row p of [`input`]: x's pixel `xr` (with its squared norm) against every pixel of y (`yf`,
 /// C values each, norms `ny`); `diag`: the entry of the same pixel of the same image.
-fn input_row(
+pub(super) fn input_row(
     (xr, nxp): (&[f64], f64),
     (yf, ny): (&[f64], &[f64]),
     ch: usize,
@@ -241,11 +250,21 @@ fn input_row_c1(
 ) {
     let n = c.len();
     let (yf, d, dl) = (&yf[..n], &mut d[..n], &mut dl[..n]);
-    for q in 0..n {
-        let y0 = yf[q];
-        c[q] = (0.0 + x0 * y0) / div;
-        d[q] = 0.0 / (div * div);
-        dl[q] = ((x0 - y0) * (x0 - y0)) / div;
+    if div == 1.0 {
+        // The same values without the divisions: v / 1 = v and 0 / 1 = 0 exactly.
+        for q in 0..n {
+            let y0 = yf[q];
+            c[q] = 0.0 + x0 * y0;
+            d[q] = 0.0;
+            dl[q] = (x0 - y0) * (x0 - y0);
+        }
+    } else {
+        for q in 0..n {
+            let y0 = yf[q];
+            c[q] = (0.0 + x0 * y0) / div;
+            d[q] = 0.0 / (div * div);
+            dl[q] = ((x0 - y0) * (x0 - y0)) / div;
+        }
     }
     if let Some(q) = diag {
         c[q] = nxp / div;
@@ -318,53 +337,90 @@ pub(crate) fn conv_act(
     }
 }
 
-/// The running GAP of [`conv_rows`]: the sums of Σ and Θ over the rows in plane order (the
-/// same fold as `iter().sum()` over the whole plane), and the diagonal entries of Σ.
+/// The GAP's sums of Σ and Θ over all pixel pairs, in one fixed order: per pair of pixel rows
+/// (row i₁ of x, row i₂ of y) the block sum over (j₁, j₂) ascending ([`fold_block`]), then the
+/// block sums over (i₁, i₂) ascending, each sum from [`ZERO`]. A row-by-row pass over the
+/// planes ([`GapAcc`]) and a block-by-block pass over strips (`kernel::strip`) both follow it,
+/// so both give the same bits.
+pub(super) const ZERO: f64 = -0.0;
+
+/// Continue the block sums `(Σ, Θ)` with entries `c`, `th` in order (two independent chains
+/// of sequential adds in one loop).
+#[inline(always)]
+pub(super) fn fold_block((mut a, mut b): (f64, f64), c: &[f64], th: &[f64]) -> (f64, f64) {
+    for (&u, &v) in c.iter().zip(th) {
+        a += u;
+        b += v;
+    }
+    (a, b)
+}
+
+/// The running GAP of [`conv_rows`] and [`reduce`] in [`ZERO`]'s order: the block sums of the
+/// current row i₁ of x (per row i₂ of y), the totals, and the diagonal entries of Σ.
 struct GapAcc {
+    w1: usize,
+    w2: usize,
+    cur: Vec<(f64, f64)>,
     c: f64,
     th: f64,
     diag: Vec<f64>,
 }
 
 impl GapAcc {
-    fn new() -> Self {
-        // The neutral element `Sum for f64` starts from.
-        let zero: f64 = std::iter::empty::<f64>().sum();
+    /// For output planes with x's rows of `w1` pixels and y's grid `h2`×`w2`.
+    fn new((w1, h2, w2): (usize, usize, usize)) -> Self {
         GapAcc {
-            c: zero,
-            th: zero,
+            w1,
+            w2,
+            cur: vec![(ZERO, ZERO); h2],
+            c: ZERO,
+            th: ZERO,
             diag: Vec::new(),
         }
     }
 
     /// Add one finished row p of the activation's output.
     fn row(&mut self, p: usize, c: &[f64], th: &[f64]) {
-        // Both folds in one loop: two independent chains of the same sequential adds.
-        for (&a, &b) in c.iter().zip(th) {
-            self.c += a;
-            self.th += b;
+        let w2 = self.w2;
+        for (i2, s) in self.cur.iter_mut().enumerate() {
+            let r = i2 * w2..(i2 + 1) * w2;
+            *s = fold_block(*s, &c[r.clone()], &th[r]);
         }
         if p < c.len() {
             self.diag.push(c[p]);
+        }
+        if (p + 1) % self.w1 == 0 {
+            // Row i₁ of x is finished: its block sums join the totals, i₂ ascending.
+            for s in self.cur.iter_mut() {
+                self.c += s.0;
+                self.th += s.1;
+                *s = (ZERO, ZERO);
+            }
         }
     }
 
     /// The 1×1 planes of the GAP ([`reduce`] with `diag = false`): the means, D = Δ = 0.
     fn planes(&self, rows: &Planes) -> Planes {
-        let m = (rows.p1() * rows.p2()) as f64;
-        Planes {
-            h1: 1,
-            w1: 1,
-            h2: 1,
-            w2: 1,
-            n_in: rows.n_in,
-            c: vec![self.c / m],
-            th: vec![self.th / m],
-            d: vec![0.0],
-            dl: vec![0.0],
-            th_zero: false,
-            img: None,
-        }
+        gap_planes((self.c, self.th), rows.p1() * rows.p2(), rows.n_in)
+    }
+}
+
+/// The 1×1 planes of a GAP from the sums of Σ and Θ over its m pixel pairs: the means,
+/// D = Δ = 0 (recomputed by [`refresh_naive`]).
+pub(crate) fn gap_planes((c, th): (f64, f64), m: usize, n_in: f64) -> Planes {
+    let m = m as f64;
+    Planes {
+        h1: 1,
+        w1: 1,
+        h2: 1,
+        w2: 1,
+        n_in,
+        c: vec![c / m],
+        th: vec![th / m],
+        d: vec![0.0],
+        dl: vec![0.0],
+        th_zero: false,
+        img: None,
     }
 }
 
@@ -376,7 +432,7 @@ thread_local! {
 }
 
 /// A buffer of length n from the pool (contents unspecified).
-fn take(n: usize) -> Vec<f64> {
+pub(super) fn take(n: usize) -> Vec<f64> {
     if n < SMALL {
         return vec![0.0; n];
     }
@@ -389,7 +445,7 @@ fn take(n: usize) -> Vec<f64> {
 /// shrunk (and zero-filled again on the next `take`) by a small layer such as the readout.
 const SMALL: usize = 4096;
 
-fn give(v: Vec<f64>) {
+pub(super) fn give(v: Vec<f64>) {
     if v.len() < SMALL {
         return;
     }
@@ -404,22 +460,22 @@ fn give(v: Vec<f64>) {
 /// (K−1)/2, VALID: 0), output Ho₁×Wo₁ and Ho₂×Wo₂; `flat`: y's output grid is its input
 /// grid (SAME, or K = 1), so a δ-shift of a plane row is one contiguous add.
 #[derive(Clone, Copy, Debug)]
-struct ConvGeom {
-    h1: usize,
-    w1: usize,
-    h2: usize,
-    w2: usize,
-    k: usize,
-    o: usize,
-    ho1: usize,
-    wo1: usize,
-    ho2: usize,
-    wo2: usize,
-    flat: bool,
+pub(super) struct ConvGeom {
+    pub h1: usize,
+    pub w1: usize,
+    pub h2: usize,
+    pub w2: usize,
+    pub k: usize,
+    pub o: usize,
+    pub ho1: usize,
+    pub wo1: usize,
+    pub ho2: usize,
+    pub wo2: usize,
+    pub flat: bool,
 }
 
 impl ConvGeom {
-    fn new(pl: &Planes, k: usize, padding: Padding) -> Self {
+    pub(super) fn new(pl: &Planes, k: usize, padding: Padding) -> Self {
         let (o, (ho1, wo1, ho2, wo2)) = match padding {
             Padding::Same => ((k - 1) / 2, (pl.h1, pl.w1, pl.h2, pl.w2)),
             Padding::Valid => (
@@ -562,7 +618,7 @@ fn prefetch_col(src: &[f64], g: &ConvGeom, (i1, b1): (usize, usize)) {
 }
 
 /// The largest K of the separable path (the rest use [`shift_row`]).
-const MAX_K: usize = 8;
+pub(super) const MAX_K: usize = 8;
 
 /// The plane a [`ColSums`] sums: stored, or Σ⁰ / Δ⁰ of lazy input planes ([`Img1`]).
 #[derive(Clone, Copy)]
@@ -763,7 +819,7 @@ fn row_sum(v: &[Option<&[f64]>], g: &ConvGeom, dst: &mut [f64]) {
 /// `dst[i] = ((0 + t₀[i]) + t₁[i]) + …` (0 with no terms): the sequential sum of the terms,
 /// fused into one pass for up to three, dispatched on the SIMD level (exact per lane: the
 /// same bits on every path and as a zero fill followed by one add per term).
-fn sum_terms(dst: &mut [f64], terms: &[&[f64]]) {
+pub(super) fn sum_terms(dst: &mut [f64], terms: &[&[f64]]) {
     match level() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU supports the enabled features (checked by `level`).
@@ -924,7 +980,7 @@ fn add_segments(srow: &[f64], g: &ConvGeom, (di, dj): (usize, usize), dst: &mut 
 /// the order of the plane's shifted sum (so that it is the self pair's diagonal bit for bit):
 /// `sep` ([`ColSums`]): `Σ_dj (Σ_di k1[i+di−o, j+dj−o])`, each sum from 0; otherwise
 /// ([`shift_row`]) one sum over δ = (di, dj) ascending; in-range offsets only.
-fn conv_diag(
+pub(super) fn conv_diag(
     k1: &[f64],
     (h, w): (usize, usize),
     (k, o): (usize, usize),
@@ -955,17 +1011,17 @@ fn conv_diag(
 
 /// The constants of one conv layer's formulas (module docs): 1/K², σ_w², σ_b², the standard
 /// parameterization's fan-in n_in K² and bias 1.
-struct ConvConsts {
-    inv: f64,
-    sw2: f64,
-    sb2: f64,
+pub(super) struct ConvConsts {
+    pub inv: f64,
+    pub sw2: f64,
+    pub sb2: f64,
     bias_one: f64,
     std: bool,
     fan: f64,
 }
 
 impl ConvConsts {
-    fn new(spec: &Spec, n_in: f64, k: usize) -> Self {
+    pub(super) fn new(spec: &Spec, n_in: f64, k: usize) -> Self {
         ConvConsts {
             inv: 1.0 / (k * k) as f64,
             sw2: spec.sigma_w * spec.sigma_w,
@@ -976,9 +1032,17 @@ impl ConvConsts {
         }
     }
 
+    /// D' of a pixel pair from [`avg_det`]'s `det` of its input covariances and its Δ'
+    /// (the matrix determinant lemma, [`det_row`]): `σ_w⁴ det/K⁴ + σ_w² σ_b² max(Δ'/σ_w², 0)`.
+    #[inline]
+    pub(super) fn exact_d(&self, det: f64, dl: f64) -> f64 {
+        let det = det * self.inv * self.inv;
+        self.sw2 * self.sw2 * det + self.sw2 * self.sb2 * (dl / self.sw2).max(0.0)
+    }
+
     /// The output variances `σ_w² (conv_diag · 1/K²) + σ_b²` (= the diagonal of Σ' of a self
     /// pair, bit for bit: the same sum in the same order).
-    fn variances(&self, kd: &[f64]) -> Vec<f64> {
+    pub(super) fn variances(&self, kd: &[f64]) -> Vec<f64> {
         kd.iter()
             .map(|&v| self.sw2 * (v * self.inv) + self.sb2)
             .collect()
@@ -1026,13 +1090,15 @@ fn conv(
     };
     let os = (padding == Padding::Same && k > 1).then(|| OneSided::new(&g, k2));
     let d2: Vec<Diag> = act.map_or(Vec::new(), |a| q2.iter().map(|&q| a.diag(q)).collect());
+    let sq2: Vec<f64> = d2.iter().map(|d| d.sq).collect();
+    let scratch = Default::default();
     let acx = act.map(|a| ActCx {
         a,
         relu: relu_consts(a),
         k2: &q2,
         d2: &d2,
-        sq2: d2.iter().map(|d| d.sq).collect(),
-        scratch: Default::default(),
+        sq2: &sq2,
+        scratch: &scratch,
     });
     let plan = FlatShift::plan(&g);
     let rc = RowCx {
@@ -1047,7 +1113,7 @@ fn conv(
         os: os.as_ref(),
         act: acx.as_ref(),
     };
-    let mut acc = gap.then(GapAcc::new);
+    let mut acc = gap.then(|| GapAcc::new((g.wo1, g.ho2, g.wo2)));
     conv_rows(&rc, &mut out, acc.as_mut());
     (out, q1, acc)
 }
@@ -1203,7 +1269,7 @@ unsafe fn conv_row_avx2(
 /// Returns whether some D' may cancel (the test of [`det_row`]: not D' > 10⁻² q₁ q₂).
 #[inline(always)]
 #[allow(clippy::too_many_arguments, clippy::neg_cmp_op_on_partial_ord)]
-fn conv_row_generic(
+pub(super) fn conv_row_generic(
     cc: &ConvConsts,
     q1: f64,
     q2: &[f64],
@@ -1265,8 +1331,11 @@ fn det_row(rc: &RowCx, p: usize, d: &mut [f64], dl: &[f64], ws: &mut Vec<(f64, f
                 continue;
             }
             let pq = ((p / g.wo1, p % g.wo1), (q / g.wo2, q % g.wo2));
-            let det = avg_det(rc.pl, rc.k1, rc.k2, g.k, g.o, pq.0, pq.1, ws) * cc.inv * cc.inv;
-            d[q] = cc.sw2 * cc.sw2 * det + cc.sw2 * cc.sb2 * (dl[q] / cc.sw2).max(0.0);
+            let pl = rc.pl;
+            let dims = (pl.h1, pl.w1, pl.h2, pl.w2);
+            let cd = |a: usize, b: usize| pl.cd(a, b);
+            let det = avg_det(&cd, dims, (rc.k1, rc.k2), (g.k, g.o), pq, ws);
+            d[q] = cc.exact_d(det, dl[q]);
         }
     }
 }
@@ -1276,7 +1345,7 @@ fn det_row(rc: &RowCx, p: usize, d: &mut [f64], dl: &[f64], ws: &mut Vec<(f64, f
 /// `dl += scale · (Σ_{δ: p only} a_δ + Σ_{δ: q only} b_δ)` (δ ascending), for the pairs with a
 /// border pixel (pairs of interior pixels have no such offset). Precomputed per layer: y's
 /// border pixels, and for each the offsets that leave y (the only terms when p is interior).
-struct OneSided {
+pub(super) struct OneSided {
     /// y's border pixels.
     border2: Vec<usize>,
     /// Per border pixel of y: index into `outs` of its list of offsets leaving y.
@@ -1289,13 +1358,21 @@ struct OneSided {
     /// with its one-sided sums `Σ_{δ in list} k2[q+δ]` for every interior q of y (index into
     /// `inner2`): the only terms of a border p with an interior q.
     xouts: Vec<(Offsets, Vec<f64>)>,
+    /// Per pixel q of y: its class (index into `outs`) if a border pixel, else its index
+    /// into `inner2` (the lookups of [`OneSided::pair_term`]).
+    at2: Vec<Result<usize, usize>>,
+    /// Per border pixel p of x: index into `xouts`.
+    xcls: Vec<usize>,
+    /// Per pixel of x and of y: the offsets δ (bit di·K + dj) that stay inside its image, if
+    /// K² ≤ 64 ([`border_extra_masked`]).
+    masks: Option<(Vec<u64>, Vec<u64>)>,
 }
 
 /// A list of conv offsets (di, dj).
 type Offsets = Vec<(usize, usize)>;
 
 impl OneSided {
-    fn new(g: &ConvGeom, k2: &[f64]) -> Self {
+    pub(super) fn new(g: &ConvGeom, k2: &[f64]) -> Self {
         let (h2, w2) = (g.h2, g.w2);
         let interior2: Vec<bool> = (0..h2 * w2)
             .map(|q| interior(g, q / w2, q % w2, h2, w2))
@@ -1314,15 +1391,18 @@ impl OneSided {
             .collect();
         let inner2: Vec<usize> = (0..h2 * w2).filter(|&q| interior2[q]).collect();
         let mut xouts: Vec<(Offsets, Vec<f64>)> = Vec::new();
+        let mut xcls = vec![usize::MAX; g.h1 * g.w1];
         for p in 0..g.h1 * g.w1 {
             let (pi, pj) = (p / g.w1, p % g.w1);
             if interior(g, pi, pj, g.h1, g.w1) {
                 continue;
             }
             let l = offsets(g, (pi, pj), (g.h1, g.w1), false);
-            if xouts.iter().any(|(o, _)| *o == l) {
+            if let Some(i) = xouts.iter().position(|(o, _)| *o == l) {
+                xcls[p] = i;
                 continue;
             }
+            xcls[p] = xouts.len();
             let sums = inner2
                 .iter()
                 .map(|&q| {
@@ -1334,12 +1414,89 @@ impl OneSided {
                 .collect();
             xouts.push((l, sums));
         }
+        let mut at2: Vec<Result<usize, usize>> = vec![Err(usize::MAX); h2 * w2];
+        for (&q, &cl) in border2.iter().zip(&class2) {
+            at2[q] = Ok(cl);
+        }
+        for (i, &q) in inner2.iter().enumerate() {
+            at2[q] = Err(i);
+        }
+        let mask = |(h, w): (usize, usize)| -> Vec<u64> {
+            (0..h * w)
+                .map(|p| {
+                    let mut m = 0u64;
+                    for di in 0..g.k {
+                        for dj in 0..g.k {
+                            let inside = at(g, p / w + di, p % w + dj, h, w).is_some();
+                            m |= (inside as u64) << (di * g.k + dj);
+                        }
+                    }
+                    m
+                })
+                .collect()
+        };
+        let masks = (g.k * g.k <= 64).then(|| (mask((g.h1, g.w1)), mask((h2, w2))));
         OneSided {
             border2,
             class2,
             outs,
             inner2,
             xouts,
+            at2,
+            xcls,
+            masks,
+        }
+    }
+
+    /// [`border_extra`] of pixel pair (p, q) (flat indices), by the in-range masks if any.
+    #[inline]
+    fn border_pair(&self, g: &ConvGeom, (p, q): (usize, usize), (k1, k2): (&[f64], &[f64])) -> f64 {
+        match &self.masks {
+            Some((m1, m2)) => border_extra_masked(g, (p, q), (m1[p], m2[q]), (k1, k2)),
+            None => border_extra(g, (p / g.w1, p % g.w1), (q / g.w2, q % g.w2), k1, k2),
+        }
+    }
+
+    /// For an interior pixel p = (pi, pj) of x: per class of `outs`, `Σ_{δ in class} k1[p+δ]`
+    /// (δ ascending, from 0): the one-sided sums of p with y's border pixels of that class.
+    pub(super) fn interior_sums(&self, g: &ConvGeom, (pi, pj): (usize, usize), k1: &[f64]) -> Vec<f64> {
+        self.outs
+            .iter()
+            .map(|l| {
+                l.iter().fold(0.0, |s, &(di, dj)| {
+                    s + k1[(pi + di - g.o) * g.w1 + pj + dj - g.o]
+                })
+            })
+            .collect()
+    }
+
+    /// The class of y's pixel q (index into the per-class sums of
+    /// [`OneSided::interior_sums`]) if it is a border pixel.
+    pub(super) fn class_of(&self, q: usize) -> Option<usize> {
+        self.at2[q].ok()
+    }
+
+    /// The one-sided sum of pixel pair (p, q) with at least one border pixel — the value
+    /// [`OneSided::row`] scales and adds — looked up instead of looped over a plane row;
+    /// `sums`: [`OneSided::interior_sums`] of p if p is interior (else unused).
+    #[inline]
+    pub(super) fn pair_term(
+        &self,
+        g: &ConvGeom,
+        (p, q): (usize, usize),
+        (k1, k2): (&[f64], &[f64]),
+        sums: &[f64],
+    ) -> f64 {
+        let (pi, pj) = (p / g.w1, p % g.w1);
+        if interior(g, pi, pj, g.h1, g.w1) {
+            return match self.at2[q] {
+                Ok(cl) => sums[cl],
+                Err(_) => 0.0,
+            };
+        }
+        match self.at2[q] {
+            Err(i) => self.xouts[self.xcls[p]].1[i],
+            Ok(_) => self.border_pair(g, (p, q), (k1, k2)),
         }
     }
 
@@ -1348,15 +1505,7 @@ impl OneSided {
         let (pi, pj) = (p / g.w1, p % g.w1);
         if interior(g, pi, pj, g.h1, g.w1) {
             // Only offsets leaving y contribute: Σ k1[p+δ] over q's class of offsets.
-            let sums: Vec<f64> = self
-                .outs
-                .iter()
-                .map(|l| {
-                    l.iter().fold(0.0, |s, &(di, dj)| {
-                        s + k1[(pi + di - g.o) * g.w1 + pj + dj - g.o]
-                    })
-                })
-                .collect();
+            let sums = self.interior_sums(g, (pi, pj), k1);
             for (&q, &cl) in self.border2.iter().zip(&self.class2) {
                 dl[q] += scale * sums[cl];
             }
@@ -1372,15 +1521,14 @@ impl OneSided {
         for (&q, &s) in self.inner2.iter().zip(sums) {
             dl[q] += scale * s;
         }
-        let w2 = g.w2;
         for &q in &self.border2 {
-            dl[q] += scale * border_extra(g, (pi, pj), (q / w2, q % w2), k1, k2);
+            dl[q] += scale * self.border_pair(g, (p, q), (k1, k2));
         }
     }
 }
 
 /// Whether pixel (i, j) of an h×w image has all K×K offsets inside.
-fn interior(g: &ConvGeom, i: usize, j: usize, h: usize, w: usize) -> bool {
+pub(super) fn interior(g: &ConvGeom, i: usize, j: usize, h: usize, w: usize) -> bool {
     i >= g.o && j >= g.o && i + g.k - g.o <= h && j + g.k - g.o <= w
 }
 
@@ -1419,20 +1567,47 @@ fn border_extra(g: &ConvGeom, p: (usize, usize), q: (usize, usize), k1: &[f64], 
     extra
 }
 
+/// [`border_extra`] from the in-range offset masks `(m1, m2)` of p and q (bit di·K + dj): the
+/// offsets inside exactly one image, ascending, each adding that image's variance — the same
+/// terms in the same order.
+#[inline]
+fn border_extra_masked(
+    g: &ConvGeom,
+    (p, q): (usize, usize),
+    (m1, m2): (u64, u64),
+    (k1, k2): (&[f64], &[f64]),
+) -> f64 {
+    let (k, o) = (g.k, g.o);
+    let (pi, pj, qi, qj) = (p / g.w1, p % g.w1, q / g.w2, q % g.w2);
+    let mut extra = 0.0;
+    let mut m = m1 ^ m2;
+    while m != 0 {
+        let b = m.trailing_zeros() as usize;
+        m &= m - 1;
+        let (di, dj) = (b / k, b % k);
+        if m1 >> b & 1 == 1 {
+            extra += k1[(pi + di - o) * g.w1 + pj + dj - o];
+        } else {
+            extra += k2[(qi + di - o) * g.w2 + qj + dj - o];
+        }
+    }
+    extra
+}
+
 /// det(Σ_δ C_δ) for the 2×2 pixel-pair covariances C_δ = [[a, c], [c, b]] entering one conv
 /// output pair, without cancellation: with w_δ = (√a, s√b), s = sign c, and
 /// e_δ = D_δ/(√(ab) + |c|) (= √(ab) − |c| exactly), Σ C_δ = W Wᵀ − (Σ s e)(E₁₂ + E₂₁), so
 /// `det = Σ_{δ<δ'} (w_δ × w_δ')² + E (2 c_w − E)` with c_w = Σ s√(ab), E = Σ s e. O(K⁴) per
 /// pair: only for the pixel pairs whose naive determinant cancels.
-#[allow(clippy::too_many_arguments)]
-fn avg_det(
-    pl: &Planes,
-    k1: &[f64],
-    k2: &[f64],
-    k: usize,
-    o: usize,
-    p: (usize, usize),
-    q: (usize, usize),
+///
+/// `cd(i1, i2)`: (Σ, D) of input pixel pair (i1, i2) (flat indices into the H₁×W₁ and H₂×W₂
+/// grids `dims`), wherever the planes are stored.
+pub(super) fn avg_det(
+    cd: &impl Fn(usize, usize) -> (f64, f64),
+    (h1, w1, h2, w2): (usize, usize, usize, usize),
+    (k1, k2): (&[f64], &[f64]),
+    (k, o): (usize, usize),
+    (p, q): ((usize, usize), (usize, usize)),
     ws: &mut Vec<(f64, f64)>,
 ) -> f64 {
     ws.clear();
@@ -1444,11 +1619,11 @@ fn avg_det(
             let at = |i: usize, j: usize, h: usize, w: usize| {
                 (i >= o && j >= o && i - o < h && j - o < w).then(|| (i - o) * w + (j - o))
             };
-            let i1 = at(p.0 + di, p.1 + dj, pl.h1, pl.w1);
-            let i2 = at(q.0 + di, q.1 + dj, pl.h2, pl.w2);
+            let i1 = at(p.0 + di, p.1 + dj, h1, w1);
+            let i2 = at(q.0 + di, q.1 + dj, h2, w2);
             let (a, b, c, d) = match (i1, i2) {
                 (Some(i1), Some(i2)) => {
-                    let (c, d) = pl.cd(i1, i2);
+                    let (c, d) = cd(i1, i2);
                     (k1[i1], k2[i2], c, d)
                 }
                 (Some(i1), None) => (k1[i1], 0.0, 0.0, 0.0),
@@ -1481,13 +1656,15 @@ fn activation(a: Activation, mut pl: Planes, k1: &[f64], k2: &[f64]) -> Planes {
     pl.th_zero = false;
     let p2 = pl.p2();
     let d2: Vec<Diag> = k2.iter().map(|&q| a.diag(q)).collect();
+    let sq2: Vec<f64> = d2.iter().map(|d| d.sq).collect();
+    let scratch = Default::default();
     let cx = ActCx {
         a,
         relu: relu_consts(a),
         k2,
         d2: &d2,
-        sq2: d2.iter().map(|d| d.sq).collect(),
-        scratch: Default::default(),
+        sq2: &sq2,
+        scratch: &scratch,
     };
     for (p, &q1) in k1.iter().enumerate() {
         let r = p * p2..(p + 1) * p2;
@@ -1499,7 +1676,7 @@ fn activation(a: Activation, mut pl: Planes, k1: &[f64], k2: &[f64]) -> Planes {
 }
 
 /// The (a, b)-ReLU constants of an activation (plain ReLU: a = 0, b = 1; unused otherwise).
-fn relu_consts(a: Activation) -> ReluConsts {
+pub(super) fn relu_consts(a: Activation) -> ReluConsts {
     match a {
         Activation::AbRelu { a, b } => ReluConsts::new(a, b),
         _ => ReluConsts::new(0.0, 1.0),
@@ -1507,15 +1684,15 @@ fn relu_consts(a: Activation) -> ReluConsts {
 }
 
 /// The per-plane constants of [`activation`].
-struct ActCx<'a> {
-    a: Activation,
-    relu: ReluConsts,
-    k2: &'a [f64],
-    d2: &'a [Diag],
+pub(super) struct ActCx<'a> {
+    pub a: Activation,
+    pub relu: ReluConsts,
+    pub k2: &'a [f64],
+    pub d2: &'a [Diag],
     /// `d2[q].sq` contiguous (a vectorisable load in [`relu_row`]).
-    sq2: Vec<f64>,
+    pub sq2: &'a [f64],
     /// Per-row temporaries of [`relu_row`].
-    scratch: std::cell::RefCell<Vec<f64>>,
+    pub scratch: &'a std::cell::RefCell<Vec<f64>>,
 }
 
 /// One row of [`activation`], dispatched on the SIMD level (`crate::simd::level`): the same
@@ -1569,69 +1746,98 @@ fn act_row_generic(
     d: &mut [f64],
     dl: &mut [f64],
 ) {
+    act_rows_generic(cx, &[q1], c.len(), (c, th, d, dl))
+}
+
+/// [`act_row`] on consecutive rows of `stride` entries each (the y side: `cx`'s slices of
+/// `stride` entries, the same for every row), row i with x's variance `q1[i]`: the ReLU
+/// family's angle passes run over all rows at once (long vectorised loops), everything else
+/// per row — per entry the same operations as [`act_row`].
+#[inline(always)]
+pub(super) fn act_rows_generic(
+    cx: &ActCx,
+    q1: &[f64],
+    stride: usize,
+    (c, th, d, dl): (&mut [f64], &mut [f64], &mut [f64], &mut [f64]),
+) {
     if matches!(cx.a, Activation::Relu | Activation::AbRelu { .. }) {
-        return relu_row(cx, q1, c, th, d, dl);
+        return relu_rows(cx, q1, stride, (c, th, d, dl));
     }
-    let (a, k2) = (cx.a, cx.k2);
-    let d1 = a.diag(q1);
-    let n = c.len();
-    let (th, d, dl, k2, d2) = (
-        &mut th[..n],
-        &mut d[..n],
-        &mut dl[..n],
-        &k2[..n],
-        &cx.d2[..n],
-    );
-    for q in 0..n {
-        let cz = if q1 == 0.0 || k2[q] == 0.0 { 0.0 } else { c[q] };
-        let (t12, tdot, td, tdl) = match a {
-            Activation::Identity => (cz, 1.0, d[q], dl[q]),
-            Activation::Erf => erf_lane(q1 + k2[q], d[q], cz, d1.t, d2[q].t),
-            _ => relu_lane(&cx.relu, cz, d[q], dl[q], d1.sq * d2[q].sq),
-        };
-        c[q] = t12;
-        th[q] *= tdot;
-        d[q] = td;
-        dl[q] = tdl;
+    let a = cx.a;
+    let (k2, d2) = (&cx.k2[..stride], &cx.d2[..stride]);
+    for (i, &q1) in q1.iter().enumerate() {
+        let r = i * stride..(i + 1) * stride;
+        let (c, th) = (&mut c[r.clone()], &mut th[r.clone()]);
+        let (d, dl) = (&mut d[r.clone()], &mut dl[r]);
+        let d1 = a.diag(q1);
+        for q in 0..stride {
+            let cz = if q1 == 0.0 || k2[q] == 0.0 { 0.0 } else { c[q] };
+            let (t12, tdot, td, tdl) = match a {
+                Activation::Identity => (cz, 1.0, d[q], dl[q]),
+                Activation::Erf => erf_lane(q1 + k2[q], d[q], cz, d1.t, d2[q].t),
+                _ => relu_lane(&cx.relu, cz, d[q], dl[q], d1.sq * d2[q].sq),
+            };
+            c[q] = t12;
+            th[q] *= tdot;
+            d[q] = td;
+            dl[q] = tdl;
+        }
     }
 }
 
-/// The (a, b)-ReLU dual of one row ([`relu_lane`] per entry) in passes over the row — the
-/// zeroed k12 and √D; the reduced atan2 argument; `atan_core`; the angle and `h_series`; the
-/// rest ([`relu_lane_post`]) — so that each pass has short dependency chains and independent
-/// iterations (as `kernel::batch`); the same operations in the same order per entry as
-/// `relu_lane`, hence the same bits.
+/// The (a, b)-ReLU dual of rows of pairs ([`relu_lane`] per entry) in passes — the zeroed
+/// k12 (per row) and √D; the reduced atan2 argument; `atan_core`; the angle and `h_series`
+/// (over all rows at once); the rest ([`relu_lane_post`], per row) — so that each pass has
+/// short dependency chains and independent iterations (as `kernel::batch`); the same
+/// operations in the same order per entry as `relu_lane`, hence the same bits.
 #[inline(always)]
-fn relu_row(cx: &ActCx, q1: f64, c: &mut [f64], th: &mut [f64], d: &mut [f64], dl: &mut [f64]) {
-    let n = c.len();
+fn relu_rows(
+    cx: &ActCx,
+    q1: &[f64],
+    stride: usize,
+    (c, th, d, dl): (&mut [f64], &mut [f64], &mut [f64], &mut [f64]),
+) {
+    let n = q1.len() * stride;
     let mut s = cx.scratch.borrow_mut();
     s.resize(4 * n, 0.0);
     let (cz, rest) = s.split_at_mut(n);
     let (sd, rest) = rest.split_at_mut(n);
     let (t, hs) = rest.split_at_mut(n);
-    let (th, d, dl, k2, sq2, hs) = (
+    let (c, th, d, dl, hs) = (
+        &mut c[..n],
         &mut th[..n],
         &mut d[..n],
         &mut dl[..n],
-        &cx.k2[..n],
-        &cx.sq2[..n],
         &mut hs[..n],
     );
-    let sq1 = cx.a.diag(q1).sq;
+    let (k2, sq2) = (&cx.k2[..stride], &cx.sq2[..stride]);
     // A local copy: `cx` holds a RefCell, so its fields could change under the scratch
     // stores as far as the compiler knows (no hoisting, no vectorising).
     let k = cx.relu;
-    for q in 0..n {
-        cz[q] = if q1 == 0.0 || k2[q] == 0.0 { 0.0 } else { c[q] };
+    for (i, &q1) in q1.iter().enumerate() {
+        let r = i * stride..(i + 1) * stride;
+        let (czr, cr) = (&mut cz[r.clone()], &c[r]);
+        for q in 0..stride {
+            czr[q] = if q1 == 0.0 || k2[q] == 0.0 { 0.0 } else { cr[q] };
+        }
     }
     relu_angle_passes(cz, d, sd, t, hs);
-    for q in 0..n {
-        let r = sq1 * sq2[q];
-        let (t12, tdot, td, tdl) = relu_lane_post(&k, cz[q], d[q], dl[q], r, sd[q], t[q], hs[q]);
-        c[q] = t12;
-        th[q] *= tdot;
-        d[q] = td;
-        dl[q] = tdl;
+    for (i, &q1) in q1.iter().enumerate() {
+        let sq1 = cx.a.diag(q1).sq;
+        let o = i * stride;
+        let (c, th) = (&mut c[o..o + stride], &mut th[o..o + stride]);
+        let (d, dl) = (&mut d[o..o + stride], &mut dl[o..o + stride]);
+        let r = o..o + stride;
+        let (cz, sd, t, hs) = (&cz[r.clone()], &sd[r.clone()], &t[r.clone()], &hs[r]);
+        for q in 0..stride {
+            let r = sq1 * sq2[q];
+            let (t12, tdot, td, tdl) =
+                relu_lane_post(&k, cz[q], d[q], dl[q], r, sd[q], t[q], hs[q]);
+            c[q] = t12;
+            th[q] *= tdot;
+            d[q] = td;
+            dl[q] = tdl;
+        }
     }
 }
 
@@ -1694,12 +1900,12 @@ fn reduce(pl: &Planes, diag: bool) -> Planes {
         (s(&pl.c), s(&pl.th), s(&pl.dl), pl.n_in * m)
     } else {
         let m = (p1 * p2) as f64;
-        (
-            pl.c.iter().sum::<f64>() / m,
-            pl.th.iter().sum::<f64>() / m,
-            0.0,
-            pl.n_in,
-        )
+        let mut acc = GapAcc::new((pl.w1, pl.h2, pl.w2));
+        for p in 0..p1 {
+            let r = p * p2..(p + 1) * p2;
+            acc.row(p, &pl.c[r.clone()], &pl.th[r]);
+        }
+        (acc.c / m, acc.th / m, 0.0, pl.n_in)
     };
     Planes {
         h1: 1,

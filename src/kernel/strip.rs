@@ -1,0 +1,655 @@
+//! The displacement-strip engine of the convolutional kernels (MATH.md §10): for architectures
+//! whose layers before a GAP are `conv, activation` pairs (convs that keep y's grid — SAME or
+//! K = 1, K ≤ 8 — or dense layers), the same entries as [`super::plane`]'s recursion, bit for
+//! bit, with a working set of one strip instead of whole P₁×P₂ planes.
+//!
+//! ```text
+//! conv:        S'[(i₁,j₁),(i₂,j₂)] = Σ_δ S[(i₁+di−o, j₁+dj−o), (i₂+di−o, j₂+dj−o)] …   (same δ on both sides)
+//! activation:  S'[p,q] = T(k11[p], S[p,q], k22[q])                                     (per entry)
+//! ⇒ every entry of every layer depends only on entries with the same row displacement
+//!    r = i₁ − i₂ ("strip r": the W×W blocks (i₁, i₁ − r), i₁ ∈ [max(0, r), min(H, H + r)))
+//! ```
+//!
+//! So all layers run on one strip at a time (≈ 4 × 0.2 MB for 28×28 images, in L2), and the
+//! GAP folds the last layer's blocks into block sums, which it adds up in the fixed order of
+//! [`super::plane::ZERO`] (the plane engine's order too). In a strip the blocks carry zero padding (L = max o blocks and rows
+//! and columns before, R = max (K − 1 − o) after), so a K×K shifted sum is K whole-block adds
+//! (the column sums over di) and K shifted adds of the block (the row sums over dj) with no
+//! edge cases. Adding a padded +0 term leaves a sum that started from +0 unchanged (it is never
+//! −0), so every entry gets the plane engine's additions in the plane engine's order; the
+//! conv formulas, SAME's one-sided Δ, the exact determinant where D cancels and the
+//! activation are the plane engine's functions on the block's rows. `tests/conv_strip.rs`
+//! compares both engines bit for bit.
+
+use super::activation::{Activation, Diag, ReluConsts};
+use super::plane::{
+    act_rows_generic, avg_det, conv_diag, conv_row_generic, fold_block, gap_planes, input_div,
+    input_row, interior, pixels, relu_consts, sum_terms, ActCx, ConvConsts, ConvGeom, OneSided,
+    Planes, SelfDiags, MAX_K, ZERO,
+};
+use super::spec::{Layer, Padding, Spec};
+use crate::simd::{level, Level};
+use ndarray::ArrayView3;
+use std::cell::RefCell;
+
+/// The index of the GAP if the layers before it are `conv, activation` pairs the strip engine
+/// runs (a conv that keeps y's grid with K ≤ 8, or a dense layer; then an activation).
+pub(crate) fn gap_prefix(spec: &Spec) -> Option<usize> {
+    let g = spec.layers.iter().position(|l| *l == Layer::Gap)?;
+    if g == 0 || g % 2 == 1 {
+        return None;
+    }
+    let ok = spec.layers[..g].chunks(2).all(|pair| {
+        let conv = match pair[0] {
+            Layer::Conv { k, padding } => (padding == Padding::Same || k == 1) && k <= MAX_K,
+            Layer::Dense => true,
+            _ => false,
+        };
+        conv && matches!(pair[1], Layer::Act(_))
+    });
+    ok.then_some(g)
+}
+
+/// What [`run`] returns: the 1×1 planes after the GAP, and for a self run the per-pixel
+/// variances before every layer up to the GAP (index = layer, as [`SelfDiags`]).
+pub(crate) struct StripOut {
+    pub gap: Planes,
+    pub diags: SelfDiags,
+}
+
+/// The layers `0..gap` (see [`gap_prefix`]) and the GAP on the pair (x, y): `d = Some((dx,
+/// dy))` with the images' own runs' variances, or `None` for an image with itself (x = y,
+/// whose variances this run computes: the strip r = 0 goes first through every layer).
+pub(crate) fn run(
+    spec: &Spec,
+    gap: usize,
+    x: ArrayView3<f64>,
+    y: ArrayView3<f64>,
+    d: Option<(&SelfDiags, &SelfDiags)>,
+) -> StripOut {
+    let (h, w, ch) = x.dim();
+    let lay = Layout::new(spec, gap, h, w);
+    let mut bufs = Bufs::new(&lay);
+    let (xf, nx) = pixels(x);
+    let (yf, ny) = pixels(y);
+    let div = input_div(spec, ch);
+    let img = Images {
+        x: (&xf, &nx),
+        y: (&yf, &ny),
+        ch,
+        div,
+        same: d.is_none(),
+    };
+    let mut diags: SelfDiags = Vec::new();
+    if d.is_none() {
+        diags.push(nx.iter().map(|&n| n / div).collect());
+    }
+    let mut cxs: Vec<LayerCx> = Vec::new();
+    // Block sums of the GAP per pair of pixel rows (i₁, i₂).
+    let mut sums = vec![(ZERO, ZERO); h * h];
+    let strips = std::iter::once(0).chain((1..h as isize).flat_map(|r| [r, -r]));
+    for r in strips {
+        bufs.input(&lay, &img, r);
+        for t in 0..gap / 2 {
+            if cxs.len() == t {
+                let (k1, k2) = match d {
+                    Some((dx, dy)) => (dx[2 * t].clone(), dy[2 * t].clone()),
+                    None => (diags[2 * t].clone(), diags[2 * t].clone()),
+                };
+                let n_in = if t == 0 { ch as f64 } else { spec.width as f64 };
+                cxs.push(LayerCx::new(spec, &lay, &spec.layers[2 * t..2 * t + 2], n_in, (k1, k2)));
+            }
+            bufs.layer(&lay, &cxs[t], r, t == 0);
+            if d.is_none() && r == 0 {
+                diags.push(cxs[t].q1.clone());
+                diags.push(bufs.diag(&lay));
+            }
+        }
+        bufs.block_sums(&lay, r, &mut sums);
+    }
+    let (mut sc, mut st) = (ZERO, ZERO);
+    for s in &sums {
+        sc += s.0;
+        st += s.1;
+    }
+    StripOut {
+        gap: gap_planes((sc, st), h * w * h * w, spec.width as f64),
+        diags,
+    }
+}
+
+/// The two images' pixels (P×C rows and squared norms), the input divisor, and whether they
+/// are the same image.
+struct Images<'a> {
+    x: (&'a [f64], &'a [f64]),
+    y: (&'a [f64], &'a [f64]),
+    ch: usize,
+    div: f64,
+    same: bool,
+}
+
+/// The padded block geometry: images H×W; blocks of `hb` rows (x's column j₁, padded) by `wp`
+/// columns (y's column j₂, padded), entry
+/// (j₁, j₂) at `(l + j₁)·wp + l + j₂`; a strip of up to H + L + R blocks.
+struct Layout {
+    h: usize,
+    w: usize,
+    l: usize,
+    r: usize,
+    hb: usize,
+    wp: usize,
+}
+
+impl Layout {
+    fn new(spec: &Spec, gap: usize, h: usize, w: usize) -> Self {
+        let ko = |l: &Layer| match *l {
+            Layer::Conv { k, padding: Padding::Same } => (k, (k - 1) / 2),
+            _ => (1, 0),
+        };
+        let (mut l, mut r) = (0, 0);
+        for layer in spec.layers[..gap].iter().step_by(2) {
+            let (k, o) = ko(layer);
+            l = l.max(o);
+            r = r.max(k - 1 - o);
+        }
+        let hb = w + l + r;
+        Layout {
+            h,
+            w,
+            l,
+            r,
+            hb,
+            wp: hb.div_ceil(8) * 8,
+        }
+    }
+    /// Entries of one block.
+    fn bs(&self) -> usize {
+        self.hb * self.wp
+    }
+    /// Blocks of the longest strip, padding included.
+    fn nb(&self) -> usize {
+        self.h + self.l + self.r
+    }
+    /// The rows i₁ of x in strip r.
+    fn rows(&self, r: isize) -> std::ops::Range<usize> {
+        let h = self.h as isize;
+        (r.max(0) as usize)..((h + r).min(h) as usize)
+    }
+    /// Offset of valid row j₁ of a block.
+    fn row(&self, j1: usize) -> usize {
+        (self.l + j1) * self.wp
+    }
+}
+
+/// One `conv, activation` pair's constants: the geometry and conv constants, x's and y's
+/// variances before (k) and after (q) the conv, y's per-row padded q, Diag and √q (pads 1),
+/// SAME's one-sided tables, and per y row its border columns.
+struct LayerCx {
+    g: ConvGeom,
+    cc: ConvConsts,
+    act: Activation,
+    relu: ReluConsts,
+    k1: Vec<f64>,
+    k2: Vec<f64>,
+    q1: Vec<f64>,
+    q2p: Vec<Vec<f64>>,
+    d2p: Vec<Vec<Diag>>,
+    sq2p: Vec<Vec<f64>>,
+    os: Option<OneSided>,
+    /// Per interior pixel p of x: [`OneSided::interior_sums`] (empty for border pixels).
+    psums: Vec<Vec<f64>>,
+    /// Per y row i₂: its border pixels' columns j₂ and one-sided classes.
+    border2: Vec<Vec<(usize, usize)>>,
+}
+
+impl LayerCx {
+    fn new(
+        spec: &Spec,
+        lay: &Layout,
+        pair: &[Layer],
+        n_in: f64,
+        (k1, k2): (Vec<f64>, Vec<f64>),
+    ) -> Self {
+        let (k, padding) = match pair[0] {
+            Layer::Conv { k, padding } => (k, padding),
+            _ => (1, Padding::Valid),
+        };
+        let Layer::Act(act) = pair[1] else {
+            unreachable!("gap_prefix admits conv, activation pairs only")
+        };
+        let (h, w) = (lay.h, lay.w);
+        let grid = Planes {
+            h1: h,
+            w1: w,
+            h2: h,
+            w2: w,
+            ..Default::default()
+        };
+        let g = ConvGeom::new(&grid, k, padding);
+        let cc = ConvConsts::new(spec, n_in, k);
+        let q1 = cc.variances(&conv_diag(&k1, (h, w), (k, g.o), (h, w), true));
+        let q2 = cc.variances(&conv_diag(&k2, (h, w), (k, g.o), (h, w), true));
+        let pad = |row: &[f64]| {
+            let mut v = vec![1.0; lay.wp];
+            v[lay.l..lay.l + w].copy_from_slice(row);
+            v
+        };
+        let q2p: Vec<Vec<f64>> = q2.chunks(w).map(pad).collect();
+        let d2p: Vec<Vec<Diag>> = q2p
+            .iter()
+            .map(|r| r.iter().map(|&q| act.diag(q)).collect())
+            .collect();
+        let sq2p = d2p.iter().map(|r| r.iter().map(|d| d.sq).collect()).collect();
+        let os = (padding == Padding::Same && k > 1).then(|| OneSided::new(&g, &k2));
+        let is_in = |p: usize| interior(&g, p / w, p % w, h, w);
+        let psums = (0..h * w)
+            .map(|p| match &os {
+                Some(os) if is_in(p) => os.interior_sums(&g, (p / w, p % w), &k1),
+                _ => Vec::new(),
+            })
+            .collect();
+        let border2 = (0..h)
+            .map(|i2| match &os {
+                Some(os) => (0..w)
+                    .filter_map(|j2| os.class_of(i2 * w + j2).map(|cl| (j2, cl)))
+                    .collect(),
+                None => Vec::new(),
+            })
+            .collect();
+        LayerCx {
+            g,
+            cc,
+            act,
+            relu: relu_consts(act),
+            k1,
+            k2,
+            q1,
+            q2p,
+            d2p,
+            sq2p,
+            os,
+            psums,
+            border2,
+        }
+    }
+}
+
+/// The strip buffers: the four planes (Σ, Θ, D, Δ) of the layer's input (`src`) and output
+/// (`dst`), the column sums `v` (with a margin of one block row on either side), the shifted
+/// sums of Σ and Θ (`a`, `at`), and the scratch of the activation and of [`avg_det`].
+/// Invariant: every entry outside the valid rows and columns of the valid blocks of the
+/// current strip is +0 (the padding).
+struct Bufs {
+    src: [Vec<f64>; 4],
+    dst: [Vec<f64>; 4],
+    v: Vec<f64>,
+    a: Vec<f64>,
+    at: Vec<f64>,
+    scratch: RefCell<Vec<f64>>,
+    ws: Vec<(f64, f64)>,
+    /// Per valid row of the current block: whether some D of it may cancel.
+    flags: Vec<bool>,
+}
+
+const C: usize = 0;
+const TH: usize = 1;
+const D: usize = 2;
+const DL: usize = 3;
+
+impl Bufs {
+    fn new(lay: &Layout) -> Self {
+        let n = lay.nb() * lay.bs();
+        let planes = || std::array::from_fn(|_| vec![0.0; n]);
+        Bufs {
+            src: planes(),
+            dst: planes(),
+            v: vec![0.0; lay.bs() + 2 * lay.wp],
+            a: vec![0.0; lay.bs()],
+            at: vec![0.0; lay.bs()],
+            scratch: RefCell::default(),
+            ws: Vec::new(),
+            flags: Vec::new(),
+        }
+    }
+
+    /// The input planes of strip r ([`input_row`] on each block row), after clearing the
+    /// trailing padding blocks, which a longer strip may have used.
+    fn input(&mut self, lay: &Layout, img: &Images, r: isize) {
+        let rows = lay.rows(r);
+        let (n, bs) = (rows.len(), lay.bs());
+        for planes in [&mut self.src, &mut self.dst] {
+            for pl in planes.iter_mut() {
+                pl[(lay.l + n) * bs..(lay.l + n + lay.r) * bs].fill(0.0);
+            }
+        }
+        let (w, ch) = (lay.w, img.ch);
+        for (b, i1) in rows.enumerate() {
+            let i2 = (i1 as isize - r) as usize;
+            let base = (lay.l + b) * bs;
+            let yrow = (
+                &img.y.0[i2 * w * ch..(i2 + 1) * w * ch],
+                &img.y.1[i2 * w..(i2 + 1) * w],
+            );
+            for j1 in 0..w {
+                let p = i1 * w + j1;
+                let e = base + lay.row(j1) + lay.l;
+                let [c, _, d, dl] = &mut self.src;
+                let diag = (img.same && r == 0).then_some(j1);
+                input_row(
+                    (&img.x.0[p * ch..(p + 1) * ch], img.x.1[p]),
+                    yrow,
+                    ch,
+                    img.div,
+                    diag,
+                    (&mut c[e..e + w], &mut d[e..e + w], &mut dl[e..e + w]),
+                );
+            }
+        }
+    }
+
+    /// One `conv, activation` pair on strip r (`first`: Θ of the input is +0 and not summed),
+    /// block by block from `src` into `dst`; then the two swap.
+    fn layer(&mut self, lay: &Layout, cx: &LayerCx, r: isize, first: bool) {
+        let rows = lay.rows(r);
+        if first {
+            self.at.fill(0.0);
+        }
+        for (b, i1) in rows.clone().enumerate() {
+            let i2 = (i1 as isize - r) as usize;
+            self.block(lay, cx, (b, rows.start), (i1, i2), first);
+        }
+        std::mem::swap(&mut self.src, &mut self.dst);
+    }
+
+    /// Output block b (rows i₁ of x, i₂ of y) of one layer: the shifted sums, the conv
+    /// formulas, the one-sided Δ, the exact D where it cancels, the activation, the padding.
+    fn block(
+        &mut self,
+        lay: &Layout,
+        cx: &LayerCx,
+        (b, lo): (usize, usize),
+        (i1, i2): (usize, usize),
+        first: bool,
+    ) {
+        let (bs, wp, w, l) = (lay.bs(), lay.wp, lay.w, lay.l);
+        let out = (l + b) * bs..(l + b + 1) * bs;
+        let valid = lay.row(0)..lay.row(w);
+        self.shifted(lay, cx, C, b, None);
+        if !first {
+            self.shifted(lay, cx, TH, b, None);
+        }
+        self.shifted(lay, cx, DL, b, Some(out.clone()));
+        let [c, th, d, dl] = &mut self.dst;
+        let (c, th) = (&mut c[out.clone()], &mut th[out.clone()]);
+        let (d, dl) = (&mut d[out.clone()], &mut dl[out.clone()]);
+        let q1 = &cx.q1[i1 * w..(i1 + 1) * w];
+        let rowcx = BlockRows {
+            cc: &cx.cc,
+            q1,
+            q2: &cx.q2p[i2],
+            wp,
+            valid: valid.clone(),
+        };
+        let flags = &mut self.flags;
+        flags.resize(w, false);
+        let cancel = conv_block(&rowcx, (&self.a, &self.at), (c, th, d, dl), flags);
+        if let Some(os) = &cx.os {
+            one_sided(lay, cx, os, (i1, i2), dl);
+        }
+        if cancel {
+            let src = &self.src;
+            // x's pixel row ai of this strip is its block l + ai − lo (y's row is ai − r).
+            let cd = |a: usize, bq: usize| {
+                let (ai, aj, bj) = (a / w, a % w, bq % w);
+                let e = (l + ai - lo) * bs + lay.row(aj) + l + bj;
+                (src[C][e], src[D][e])
+            };
+            let g = &cx.g;
+            let q2 = &cx.q2p[i2][l..l + w];
+            // The rows where the conv formulas saw a possible cancellation.
+            for j1 in (0..w).filter(|&j1| self.flags[j1]) {
+                let t = 1e-2 * q1[j1];
+                let row = lay.row(j1) + l;
+                // A branch-free test of the valid entries first (the flag counts the
+                // padding columns too).
+                let dr = &d[row..row + w];
+                let ok = dr.iter().zip(q2).fold(true, |ok, (&dv, &qv)| ok & (dv > t * qv));
+                if ok {
+                    continue;
+                }
+                for j2 in 0..w {
+                    let e = row + j2;
+                    if d[e] > t * q2[j2] {
+                        continue;
+                    }
+                    let pq = ((i1, j1), (i2, j2));
+                    let dims = (lay.h, w, lay.h, w);
+                    let det = avg_det(&cd, dims, (&cx.k1, &cx.k2), (g.k, g.o), pq, &mut self.ws);
+                    d[e] = cx.cc.exact_d(det, dl[e]);
+                }
+            }
+        }
+        let acx = ActCx {
+            a: cx.act,
+            relu: cx.relu,
+            k2: &cx.q2p[i2],
+            d2: &cx.d2p[i2],
+            sq2: &cx.sq2p[i2],
+            scratch: &self.scratch,
+        };
+        act_block(&acx, &rowcx, (c, th, d, dl));
+        // Restore the padding columns of the valid rows (written by the row passes) where
+        // the next layer sums them (D is read at valid entries only).
+        for pl in [c, th, dl] {
+            zero_pads(pl, lay);
+        }
+    }
+
+    /// The K×K shifted sum of plane `which` of `src` for output block b: the column sums
+    /// `v = Σ_di src[block b + di − o]` (whole padded blocks), then the row sums
+    /// `Σ_dj v[e + (dj − o)(wp + 1)]` over the valid rows, into `a` (Σ), `at` (Θ) or the
+    /// output range `into` of `dst` (Δ). Each sum from +0 over δ ascending.
+    fn shifted(
+        &mut self,
+        lay: &Layout,
+        cx: &LayerCx,
+        which: usize,
+        b: usize,
+        into: Option<std::ops::Range<usize>>,
+    ) {
+        let (bs, wp) = (lay.bs(), lay.wp);
+        let (k, o) = (cx.g.k, cx.g.o);
+        let src = &self.src[which];
+        // Block b is at padded index l + b; its input blocks at l + b + di − o.
+        let first = lay.l + b - o;
+        let mut terms: [&[f64]; MAX_K] = [&[]; MAX_K];
+        for (di, t) in terms.iter_mut().enumerate().take(k) {
+            *t = &src[(first + di) * bs..(first + di + 1) * bs];
+        }
+        let v = &mut self.v[wp..wp + bs];
+        sum_terms(v, &terms[..k]);
+        let rows = lay.row(0)..lay.row(lay.w);
+        let n = rows.len();
+        let mut rterms: [&[f64]; MAX_K] = [&[]; MAX_K];
+        for (dj, t) in rterms.iter_mut().enumerate().take(k) {
+            // v's index of entry e + (dj − o)(wp + 1), with v's margin of wp.
+            let s = wp + rows.start + dj * (wp + 1) - o * (wp + 1);
+            *t = &self.v[s..s + n];
+        }
+        let dst: &mut [f64] = match (which, into) {
+            (C, _) => &mut self.a[rows],
+            (TH, _) => &mut self.at[rows],
+            (_, Some(out)) => &mut self.dst[DL][out][rows],
+            _ => unreachable!("Δ is summed into the output block"),
+        };
+        sum_terms(dst, &rterms[..k]);
+    }
+
+    /// The diagonal entries Σ[p, p] of the current output (`src` after a layer) of strip 0.
+    fn diag(&self, lay: &Layout) -> Vec<f64> {
+        let (w, bs) = (lay.w, lay.bs());
+        let c = &self.src[C];
+        (0..lay.h * w)
+            .map(|p| {
+                let (i, j) = (p / w, p % w);
+                c[(lay.l + i) * bs + lay.row(j) + lay.l + j]
+            })
+            .collect()
+    }
+
+    /// The GAP's block sums of the last layer's Σ and Θ over strip r's blocks (entries
+    /// (j₁, j₂) ascending), into `sums[i₁·H + i₂]`.
+    fn block_sums(&self, lay: &Layout, r: isize, sums: &mut [(f64, f64)]) {
+        let (w, bs, l) = (lay.w, lay.bs(), lay.l);
+        for (b, i1) in lay.rows(r).enumerate() {
+            let i2 = (i1 as isize - r) as usize;
+            let mut s = (ZERO, ZERO);
+            for j1 in 0..w {
+                let e = (l + b) * bs + lay.row(j1) + l;
+                s = fold_block(s, &self.src[C][e..e + w], &self.src[TH][e..e + w]);
+            }
+            sums[i1 * lay.h + i2] = s;
+        }
+    }
+}
+
+/// Zero the padding columns of a block's valid rows (column by column: strided stores, not
+/// one tiny `memset` call per row).
+fn zero_pads(pl: &mut [f64], lay: &Layout) {
+    let (l, w, wp) = (lay.l, lay.w, lay.wp);
+    for col in (0..l).chain(l + w..wp) {
+        for j1 in 0..w {
+            pl[lay.row(j1) + col] = 0.0;
+        }
+    }
+}
+
+/// SAME's one-sided Δ terms of block (i₁, i₂): `dl += σ_w²/K² · term(p, q)` for the pixel
+/// pairs with a border pixel ([`OneSided::pair_term`], the plane engine's values).
+fn one_sided(lay: &Layout, cx: &LayerCx, os: &OneSided, (i1, i2): (usize, usize), dl: &mut [f64]) {
+    let (w, l, g) = (lay.w, lay.l, &cx.g);
+    let scale = cx.cc.sw2 * cx.cc.inv;
+    let ks = (&cx.k1[..], &cx.k2[..]);
+    for j1 in 0..w {
+        let p = i1 * w + j1;
+        let row = lay.row(j1) + l;
+        let sums = &cx.psums[p];
+        if interior(g, i1, j1, lay.h, w) {
+            // Only y's border pixels have one-sided offsets: their class's sum.
+            for &(j2, cl) in &cx.border2[i2] {
+                dl[row + j2] += scale * sums[cl];
+            }
+        } else {
+            for j2 in 0..w {
+                dl[row + j2] += scale * os.pair_term(g, (p, i2 * w + j2), ks, sums);
+            }
+        }
+    }
+}
+
+/// The per-row inputs of a block's conv formulas and activation: x's variance per row (q1),
+/// y's padded variances (q2), the row stride and the valid rows.
+struct BlockRows<'a> {
+    cc: &'a ConvConsts,
+    q1: &'a [f64],
+    q2: &'a [f64],
+    wp: usize,
+    valid: std::ops::Range<usize>,
+}
+
+type Four<'a> = (&'a mut [f64], &'a mut [f64], &'a mut [f64], &'a mut [f64]);
+
+/// [`conv_row_generic`] on every valid row of a block (whole padded rows), dispatched once per
+/// block on the SIMD level; per row (`flags`) and for the block whether some D may cancel.
+fn conv_block(rc: &BlockRows, a: (&[f64], &[f64]), out: Four, flags: &mut [bool]) -> bool {
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports the enabled features (checked by `level`).
+        Level::Avx512 => unsafe { conv_block_avx512(rc, a, out, flags) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Level::Avx2 => unsafe { conv_block_avx2(rc, a, out, flags) },
+        _ => conv_block_generic(rc, a, out, flags),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+unsafe fn conv_block_avx512(
+    rc: &BlockRows,
+    a: (&[f64], &[f64]),
+    out: Four,
+    flags: &mut [bool],
+) -> bool {
+    conv_block_generic(rc, a, out, flags)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn conv_block_avx2(
+    rc: &BlockRows,
+    a: (&[f64], &[f64]),
+    out: Four,
+    flags: &mut [bool],
+) -> bool {
+    conv_block_generic(rc, a, out, flags)
+}
+
+#[inline(always)]
+fn conv_block_generic(
+    rc: &BlockRows,
+    (a, at): (&[f64], &[f64]),
+    (c, th, d, dl): Four,
+    flags: &mut [bool],
+) -> bool {
+    let mut cancel = false;
+    for (j1, s) in rc.valid.clone().step_by(rc.wp).enumerate() {
+        let r = s..s + rc.wp;
+        let (ar, atr) = (&a[r.clone()], &at[r.clone()]);
+        let (cr, thr) = (&mut c[r.clone()], &mut th[r.clone()]);
+        flags[j1] = conv_row_generic(
+            rc.cc,
+            rc.q1[j1],
+            rc.q2,
+            (ar, atr),
+            cr,
+            thr,
+            &mut d[r.clone()],
+            &mut dl[r],
+        );
+        cancel |= flags[j1];
+    }
+    cancel
+}
+
+/// [`act_rows_generic`] on the valid rows of a block, dispatched once per block.
+fn act_block(cx: &ActCx, rc: &BlockRows, out: Four) {
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports the enabled features (checked by `level`).
+        Level::Avx512 => unsafe { act_block_avx512(cx, rc, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Level::Avx2 => unsafe { act_block_avx2(cx, rc, out) },
+        _ => act_block_generic(cx, rc, out),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+unsafe fn act_block_avx512(cx: &ActCx, rc: &BlockRows, out: Four) {
+    act_block_generic(cx, rc, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn act_block_avx2(cx: &ActCx, rc: &BlockRows, out: Four) {
+    act_block_generic(cx, rc, out)
+}
+
+#[inline(always)]
+fn act_block_generic(cx: &ActCx, rc: &BlockRows, (c, th, d, dl): Four) {
+    let v = rc.valid.clone();
+    let out = (&mut c[v.clone()], &mut th[v.clone()], &mut d[v.clone()], &mut dl[v]);
+    act_rows_generic(cx, rc.q1, rc.wp, out);
+}
