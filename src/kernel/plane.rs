@@ -1279,18 +1279,75 @@ pub(super) fn conv_row_generic(
     d: &mut [f64],
     dl: &mut [f64],
 ) -> bool {
+    let prod = RowProducts {
+        q1,
+        t: 1e-2 * q1,
+        q2,
+    };
+    conv_lanes(cc, prod, (a, at), c, th, d, dl)
+}
+
+/// The variance products (q₁ q₂, 10⁻² q₁ · q₂) of the entries of [`conv_lanes`].
+pub(super) trait Products: Copy {
+    /// The same products for the first n entries only (slices cut to n, so that the loop
+    /// needs no bounds checks).
+    fn cut(self, n: usize) -> Self;
+    fn at(&self, q: usize) -> (f64, f64);
+}
+
+/// One row: x's q₁ (and t = 10⁻² q₁) against y's q₂ per entry.
+#[derive(Clone, Copy)]
+struct RowProducts<'a> {
+    q1: f64,
+    t: f64,
+    q2: &'a [f64],
+}
+
+impl Products for RowProducts<'_> {
+    #[inline(always)]
+    fn cut(self, n: usize) -> Self {
+        RowProducts {
+            q2: &self.q2[..n],
+            ..self
+        }
+    }
+    #[inline(always)]
+    fn at(&self, q: usize) -> (f64, f64) {
+        (self.q1 * self.q2[q], self.t * self.q2[q])
+    }
+}
+
+/// Per entry from tables filled with the same products (`kernel::strip`).
+impl Products for (&[f64], &[f64]) {
+    #[inline(always)]
+    fn cut(self, n: usize) -> Self {
+        (&self.0[..n], &self.1[..n])
+    }
+    #[inline(always)]
+    fn at(&self, q: usize) -> (f64, f64) {
+        (self.0[q], self.1[q])
+    }
+}
+
+/// The loop of [`conv_row_generic`] with the variance products of each entry from `prod`
+/// (per row as there, or per entry from tables: the same products, the same bits).
+#[inline(always)]
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
+pub(super) fn conv_lanes(
+    cc: &ConvConsts,
+    prod: impl Products,
+    (a, at): (&[f64], &[f64]),
+    c: &mut [f64],
+    th: &mut [f64],
+    d: &mut [f64],
+    dl: &mut [f64],
+) -> bool {
     let n = c.len();
-    let (q2, a, at, th, d, dl) = (
-        &q2[..n],
-        &a[..n],
-        &at[..n],
-        &mut th[..n],
-        &mut d[..n],
-        &mut dl[..n],
-    );
-    let t = 1e-2 * q1;
+    let (a, at, th, d, dl) = (&a[..n], &at[..n], &mut th[..n], &mut d[..n], &mut dl[..n]);
+    let prod = prod.cut(n);
     let mut cancel = false;
     for q in 0..n {
+        let (qq, tq) = prod.at(q);
         let an = a[q] * cc.inv;
         let cv = cc.sw2 * an + cc.sb2;
         c[q] = cv;
@@ -1300,10 +1357,10 @@ pub(super) fn conv_row_generic(
             cv + cc.sw2 * (at[q] * cc.inv)
         };
         dl[q] = cc.sw2 * (dl[q] * cc.inv);
-        let dq = pos(q1 * q2[q] - cv * cv);
+        let dq = pos(qq - cv * cv);
         d[q] = dq;
         // Negated so that a NaN counts as a possible cancellation (as in `det_row`).
-        cancel |= !(dq > t * q2[q]);
+        cancel |= !(dq > tq);
     }
     cancel
 }
@@ -1785,11 +1842,12 @@ pub(super) fn act_rows_generic(
     }
 }
 
-/// The (a, b)-ReLU dual of rows of pairs ([`relu_lane`] per entry) in passes — the zeroed
-/// k12 (per row) and √D; the reduced atan2 argument; `atan_core`; the angle and `h_series`
-/// (over all rows at once); the rest ([`relu_lane_post`], per row) — so that each pass has
-/// short dependency chains and independent iterations (as `kernel::batch`); the same
-/// operations in the same order per entry as `relu_lane`, hence the same bits.
+/// The (a, b)-ReLU dual of rows of pairs ([`relu_lane`] per entry) in passes — per row the
+/// zeroed k12 and r = √(k11 k22); then over all rows at once √D, the reduced atan2 argument,
+/// `atan_core`, the angle and `h_series`, and the rest ([`relu_lane_post`]) — so that each
+/// pass has short dependency chains and independent iterations (as `kernel::batch`) and the
+/// heavy ones run as long vectorised loops; the same operations in the same order per entry
+/// as `relu_lane`, hence the same bits.
 #[inline(always)]
 fn relu_rows(
     cx: &ActCx,
@@ -1799,15 +1857,17 @@ fn relu_rows(
 ) {
     let n = q1.len() * stride;
     let mut s = cx.scratch.borrow_mut();
-    s.resize(4 * n, 0.0);
+    s.resize(5 * n, 0.0);
     let (cz, rest) = s.split_at_mut(n);
+    let (rr, rest) = rest.split_at_mut(n);
     let (sd, rest) = rest.split_at_mut(n);
     let (t, hs) = rest.split_at_mut(n);
-    let (c, th, d, dl, hs) = (
+    let (c, th, d, dl, rr, hs) = (
         &mut c[..n],
         &mut th[..n],
         &mut d[..n],
         &mut dl[..n],
+        &mut rr[..n],
         &mut hs[..n],
     );
     let (k2, sq2) = (&cx.k2[..stride], &cx.sq2[..stride]);
@@ -1815,29 +1875,22 @@ fn relu_rows(
     // stores as far as the compiler knows (no hoisting, no vectorising).
     let k = cx.relu;
     for (i, &q1) in q1.iter().enumerate() {
+        let sq1 = cx.a.diag(q1).sq;
         let r = i * stride..(i + 1) * stride;
-        let (czr, cr) = (&mut cz[r.clone()], &c[r]);
+        let (czr, rrr, cr) = (&mut cz[r.clone()], &mut rr[r.clone()], &c[r]);
         for q in 0..stride {
             czr[q] = if q1 == 0.0 || k2[q] == 0.0 { 0.0 } else { cr[q] };
+            rrr[q] = sq1 * sq2[q];
         }
     }
     relu_angle_passes(cz, d, sd, t, hs);
-    for (i, &q1) in q1.iter().enumerate() {
-        let sq1 = cx.a.diag(q1).sq;
-        let o = i * stride;
-        let (c, th) = (&mut c[o..o + stride], &mut th[o..o + stride]);
-        let (d, dl) = (&mut d[o..o + stride], &mut dl[o..o + stride]);
-        let r = o..o + stride;
-        let (cz, sd, t, hs) = (&cz[r.clone()], &sd[r.clone()], &t[r.clone()], &hs[r]);
-        for q in 0..stride {
-            let r = sq1 * sq2[q];
-            let (t12, tdot, td, tdl) =
-                relu_lane_post(&k, cz[q], d[q], dl[q], r, sd[q], t[q], hs[q]);
-            c[q] = t12;
-            th[q] *= tdot;
-            d[q] = td;
-            dl[q] = tdl;
-        }
+    let (cz, sd, t) = (&cz[..n], &sd[..n], &t[..n]);
+    for e in 0..n {
+        let (t12, tdot, td, tdl) = relu_lane_post(&k, cz[e], d[e], dl[e], rr[e], sd[e], t[e], hs[e]);
+        c[e] = t12;
+        th[e] *= tdot;
+        d[e] = td;
+        dl[e] = tdl;
     }
 }
 

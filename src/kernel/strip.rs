@@ -23,7 +23,7 @@
 
 use super::activation::{Activation, Diag, ReluConsts};
 use super::plane::{
-    act_rows_generic, avg_det, conv_diag, conv_row_generic, fold_block, gap_planes, input_div,
+    act_rows_generic, avg_det, conv_diag, conv_lanes, fold_block, gap_planes, input_div,
     input_row, interior, pixels, relu_consts, sum_terms, ActCx, ConvConsts, ConvGeom, OneSided,
     Planes, SelfDiags, MAX_K, ZERO,
 };
@@ -128,9 +128,11 @@ struct Images<'a> {
     same: bool,
 }
 
-/// The padded block geometry: images H×W; blocks of `hb` rows (x's column j₁, padded) by `wp`
-/// columns (y's column j₂, padded), entry
-/// (j₁, j₂) at `(l + j₁)·wp + l + j₂`; a strip of up to H + L + R blocks.
+/// The padded block geometry: images H×W; blocks of `hb` = W + L + R rows (x's column j₁,
+/// padded) by `wp` = W + max(L, R) columns (y's column j₂: the padding columns after one row
+/// are also the ones before the next, which is all a shift by at most L left or R right reads
+/// from a valid entry), entry (j₁, j₂) at `(l + j₁)·wp + l + j₂`; a strip of up to H + L + R
+/// blocks.
 struct Layout {
     h: usize,
     w: usize,
@@ -159,7 +161,7 @@ impl Layout {
             l,
             r,
             hb,
-            wp: hb.div_ceil(8) * 8,
+            wp: w + l.max(r),
         }
     }
     /// Entries of one block.
@@ -287,8 +289,8 @@ struct Bufs {
     at: Vec<f64>,
     scratch: RefCell<Vec<f64>>,
     ws: Vec<(f64, f64)>,
-    /// Per valid row of the current block: whether some D of it may cancel.
-    flags: Vec<bool>,
+    /// Per entry of the valid rows: the variance products of [`conv_block`].
+    prod: [Vec<f64>; 2],
 }
 
 const C: usize = 0;
@@ -308,7 +310,7 @@ impl Bufs {
             at: vec![0.0; lay.bs()],
             scratch: RefCell::default(),
             ws: Vec::new(),
-            flags: Vec::new(),
+            prod: [Vec::new(), Vec::new()],
         }
     }
 
@@ -390,9 +392,10 @@ impl Bufs {
             wp,
             valid: valid.clone(),
         };
-        let flags = &mut self.flags;
-        flags.resize(w, false);
-        let cancel = conv_block(&rowcx, (&self.a, &self.at), (c, th, d, dl), flags);
+        for pr in self.prod.iter_mut() {
+            pr.resize(valid.len(), 0.0);
+        }
+        let cancel = conv_block(&rowcx, (&self.a, &self.at), (c, th, d, dl), &mut self.prod);
         if let Some(os) = &cx.os {
             one_sided(lay, cx, os, (i1, i2), dl);
         }
@@ -406,12 +409,10 @@ impl Bufs {
             };
             let g = &cx.g;
             let q2 = &cx.q2p[i2][l..l + w];
-            // The rows where the conv formulas saw a possible cancellation.
-            for j1 in (0..w).filter(|&j1| self.flags[j1]) {
+            for j1 in 0..w {
                 let t = 1e-2 * q1[j1];
                 let row = lay.row(j1) + l;
-                // A branch-free test of the valid entries first (the flag counts the
-                // padding columns too).
+                // A branch-free test of the row first: most rows have no cancelling pair.
                 let dr = &d[row..row + w];
                 let ok = dr.iter().zip(q2).fold(true, |ok, (&dv, &qv)| ok & (dv > t * qv));
                 if ok {
@@ -559,17 +560,19 @@ struct BlockRows<'a> {
 
 type Four<'a> = (&'a mut [f64], &'a mut [f64], &'a mut [f64], &'a mut [f64]);
 
-/// [`conv_row_generic`] on every valid row of a block (whole padded rows), dispatched once per
-/// block on the SIMD level; per row (`flags`) and for the block whether some D may cancel.
-fn conv_block(rc: &BlockRows, a: (&[f64], &[f64]), out: Four, flags: &mut [bool]) -> bool {
+/// The conv formulas ([`conv_lanes`]) on the valid rows of a block as one loop, with the
+/// variance products q₁ q₂ and 10⁻² q₁ · q₂ of each entry from `prod` (filled per row first:
+/// the same products as per row, the same bits); dispatched once per block on the SIMD level;
+/// whether some D may cancel.
+fn conv_block(rc: &BlockRows, a: (&[f64], &[f64]), out: Four, prod: &mut [Vec<f64>; 2]) -> bool {
     match level() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU supports the enabled features (checked by `level`).
-        Level::Avx512 => unsafe { conv_block_avx512(rc, a, out, flags) },
+        Level::Avx512 => unsafe { conv_block_avx512(rc, a, out, prod) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
-        Level::Avx2 => unsafe { conv_block_avx2(rc, a, out, flags) },
-        _ => conv_block_generic(rc, a, out, flags),
+        Level::Avx2 => unsafe { conv_block_avx2(rc, a, out, prod) },
+        _ => conv_block_generic(rc, a, out, prod),
     }
 }
 
@@ -579,9 +582,9 @@ unsafe fn conv_block_avx512(
     rc: &BlockRows,
     a: (&[f64], &[f64]),
     out: Four,
-    flags: &mut [bool],
+    prod: &mut [Vec<f64>; 2],
 ) -> bool {
-    conv_block_generic(rc, a, out, flags)
+    conv_block_generic(rc, a, out, prod)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -590,9 +593,9 @@ unsafe fn conv_block_avx2(
     rc: &BlockRows,
     a: (&[f64], &[f64]),
     out: Four,
-    flags: &mut [bool],
+    prod: &mut [Vec<f64>; 2],
 ) -> bool {
-    conv_block_generic(rc, a, out, flags)
+    conv_block_generic(rc, a, out, prod)
 }
 
 #[inline(always)]
@@ -600,26 +603,23 @@ fn conv_block_generic(
     rc: &BlockRows,
     (a, at): (&[f64], &[f64]),
     (c, th, d, dl): Four,
-    flags: &mut [bool],
+    prod: &mut [Vec<f64>; 2],
 ) -> bool {
-    let mut cancel = false;
-    for (j1, s) in rc.valid.clone().step_by(rc.wp).enumerate() {
-        let r = s..s + rc.wp;
-        let (ar, atr) = (&a[r.clone()], &at[r.clone()]);
-        let (cr, thr) = (&mut c[r.clone()], &mut th[r.clone()]);
-        flags[j1] = conv_row_generic(
-            rc.cc,
-            rc.q1[j1],
-            rc.q2,
-            (ar, atr),
-            cr,
-            thr,
-            &mut d[r.clone()],
-            &mut dl[r],
-        );
-        cancel |= flags[j1];
+    let v = rc.valid.clone();
+    let (wp, q2) = (rc.wp, &rc.q2[..rc.wp]);
+    let [qq, tq] = prod;
+    let (qq, tq) = (&mut qq[..v.len()], &mut tq[..v.len()]);
+    for (j1, (qr, tr)) in qq.chunks_exact_mut(wp).zip(tq.chunks_exact_mut(wp)).enumerate() {
+        let (q1, t) = (rc.q1[j1], 1e-2 * rc.q1[j1]);
+        for q in 0..wp {
+            qr[q] = q1 * q2[q];
+            tr[q] = t * q2[q];
+        }
     }
-    cancel
+    let (qq, tq) = (&qq[..], &tq[..]);
+    let (a, at) = (&a[v.clone()], &at[v.clone()]);
+    let (c, th) = (&mut c[v.clone()], &mut th[v.clone()]);
+    conv_lanes(rc.cc, (qq, tq), (a, at), c, th, &mut d[v.clone()], &mut dl[v])
 }
 
 /// [`act_rows_generic`] on the valid rows of a block, dispatched once per block.
