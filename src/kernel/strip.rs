@@ -69,7 +69,6 @@ pub(crate) fn run(
 ) -> StripOut {
     let (h, w, ch) = x.dim();
     let lay = Layout::new(spec, gap, h, w);
-    let mut bufs = Bufs::new(&lay);
     let (xf, nx) = pixels(x);
     let (yf, ny) = pixels(y);
     let div = input_div(spec, ch);
@@ -80,32 +79,58 @@ pub(crate) fn run(
         div,
         same: d.is_none(),
     };
+    let nt = gap / 2;
+    let ks: Vec<(usize, usize)> = (0..nt).map(|t| conv_ko(&spec.layers[2 * t])).collect();
     let mut diags: SelfDiags = Vec::new();
-    if d.is_none() {
-        diags.push(nx.iter().map(|&n| n / div).collect());
-    }
     let mut cxs: Vec<LayerCx> = Vec::new();
+    let new_cx = |t: usize, k: (Vec<f64>, Vec<f64>)| {
+        let n_in = if t == 0 { ch as f64 } else { spec.width as f64 };
+        LayerCx::new(spec, &lay, &spec.layers[2 * t..2 * t + 2], n_in, k)
+    };
+    let mut work = Work::new(&lay);
     // Block sums of the GAP per pair of pixel rows (i₁, i₂).
     let mut sums = vec![(ZERO, ZERO); h * h];
-    let strips = std::iter::once(0).chain((1..h as isize).flat_map(|r| [r, -r]));
-    for r in strips {
-        bufs.input(&lay, &img, r);
-        for t in 0..gap / 2 {
-            if cxs.len() == t {
-                let (k1, k2) = match d {
-                    Some((dx, dy)) => (dx[2 * t].clone(), dy[2 * t].clone()),
-                    None => (diags[2 * t].clone(), diags[2 * t].clone()),
-                };
-                let n_in = if t == 0 { ch as f64 } else { spec.width as f64 };
-                cxs.push(LayerCx::new(spec, &lay, &spec.layers[2 * t..2 * t + 2], n_in, (k1, k2)));
-            }
-            bufs.layer(&lay, &cxs[t], r, t == 0);
-            if d.is_none() && r == 0 {
-                diags.push(cxs[t].q1.clone());
-                diags.push(bufs.diag(&lay));
-            }
+    let mut first_strip = 0;
+    match d {
+        Some((dx, dy)) => {
+            cxs = (0..nt)
+                .map(|t| new_cx(t, (dx[2 * t].clone(), dy[2 * t].clone())))
+                .collect();
         }
-        bufs.block_sums(&lay, r, &mut sums);
+        None => {
+            // x with itself: layer t + 1's variances are the diagonal of layer t's output,
+            // which lies in strip 0 — run it layer by layer on whole-strip rings first.
+            diags.push(nx.iter().map(|&n| n / div).collect());
+            let mut rings: Vec<Ring> = (0..=nt).map(|_| Ring::new(&lay, lay.nb())).collect();
+            let n = lay.rows(0).len();
+            for b in 0..n {
+                rings[0].input(&lay, &img, 0, b);
+            }
+            for t in 0..nt {
+                let k = diags[2 * t].clone();
+                cxs.push(new_cx(t, (k.clone(), k)));
+                let (src, dst) = rings.split_at_mut(t + 1);
+                for b in 0..n {
+                    work.block(&lay, &cxs[t], (&src[t], &mut dst[0]), 0, b, t == 0);
+                }
+                diags.push(cxs[t].q1.clone());
+                diags.push(rings[t + 1].diag(&lay));
+            }
+            for b in 0..n {
+                rings[nt].block_sums(&lay, 0, b, &mut sums);
+            }
+            first_strip = 1;
+        }
+    }
+    // The other strips: all layers at once, block by block (a wavefront), on rings of K blocks.
+    let mut rings: Vec<Ring> = ks
+        .iter()
+        .map(|&(k, _)| Ring::new(&lay, k))
+        .chain(std::iter::once(Ring::new(&lay, 1)))
+        .collect();
+    let strips = std::iter::once(0).chain((1..h as isize).flat_map(|r| [r, -r]));
+    for r in strips.skip(first_strip) {
+        wavefront(&lay, &img, &cxs, &ks, (&mut rings, &mut work), r, &mut sums);
     }
     let (mut sc, mut st) = (ZERO, ZERO);
     for s in &sums {
@@ -115,6 +140,69 @@ pub(crate) fn run(
     StripOut {
         gap: gap_planes((sc, st), h * w * h * w, spec.width as f64),
         diags,
+    }
+}
+
+/// (K, o) of a strip layer's conv (a dense layer: K = 1).
+fn conv_ko(l: &Layer) -> (usize, usize) {
+    match *l {
+        Layer::Conv {
+            k,
+            padding: Padding::Same,
+        } => (k, (k - 1) / 2),
+        _ => (1, 0),
+    }
+}
+
+/// Strip r through every layer in one pass over its blocks: at step s the input block s is
+/// formed and layer t computes its block s − lag_t (lag_t = Σ_{u ≤ t} (K_u − 1 − o_u), the
+/// furthest input block it reads having just been made), so each layer's input lives in a ring
+/// of K_t blocks; blocks past the strip's end are zero (padding). The last layer's blocks go
+/// straight into the GAP's block sums.
+fn wavefront(
+    lay: &Layout,
+    img: &Images,
+    cxs: &[LayerCx],
+    ks: &[(usize, usize)],
+    (rings, work): (&mut [Ring], &mut Work),
+    r: isize,
+    sums: &mut [(f64, f64)],
+) {
+    let n = lay.rows(r).len() as isize;
+    for ring in rings.iter_mut() {
+        ring.clear();
+    }
+    let reach = |t: usize| (ks[t].0 - 1 - ks[t].1) as isize;
+    let nt = cxs.len();
+    let lag: Vec<isize> = (0..nt)
+        .scan(0, |acc, t| {
+            *acc += reach(t);
+            Some(*acc)
+        })
+        .collect();
+    for s in 0..n + lag[nt - 1] {
+        if s < n {
+            rings[0].input(lay, img, r, s as usize);
+        } else if s < n + reach(0) {
+            rings[0].zero(lay, s as usize);
+        }
+        for t in 0..nt {
+            let b = s - lag[t];
+            // Layer t + 1 reads this layer's blocks up to its own block + its reach.
+            let next_reach = if t + 1 < nt { reach(t + 1) } else { 0 };
+            if b < 0 || b >= n + next_reach {
+                continue;
+            }
+            let (src, dst) = rings.split_at_mut(t + 1);
+            if b < n {
+                work.block(lay, &cxs[t], (&src[t], &mut dst[0]), r, b as usize, t == 0);
+            } else {
+                dst[0].zero(lay, b as usize);
+            }
+            if t + 1 == nt && b < n {
+                rings[nt].block_sums(lay, r, b as usize, sums);
+            }
+        }
     }
 }
 
@@ -276,14 +364,105 @@ impl LayerCx {
     }
 }
 
-/// The strip buffers: the four planes (Σ, Θ, D, Δ) of the layer's input (`src`) and output
-/// (`dst`), the column sums `v` (with a margin of one block row on either side), the shifted
-/// sums of Σ and Θ (`a`, `at`), and the scratch of the activation and of [`avg_det`].
-/// Invariant: every entry outside the valid rows and columns of the valid blocks of the
-/// current strip is +0 (the padding).
-struct Bufs {
-    src: [Vec<f64>; 4],
-    dst: [Vec<f64>; 4],
+/// One layer's input or output on a strip: the four planes (Σ, Θ, D, Δ) of `slots` blocks, block
+/// b (0 = x's first row in the strip; −L.. are the leading padding) in slot (b + L) mod
+/// `slots`. Invariant: every entry outside the valid rows and columns of the valid blocks
+/// held is +0 (the padding), but D's padding columns (D is read at valid entries only).
+struct Ring {
+    planes: [Vec<f64>; 4],
+    slots: usize,
+}
+
+const C: usize = 0;
+const TH: usize = 1;
+const D: usize = 2;
+const DL: usize = 3;
+
+impl Ring {
+    fn new(lay: &Layout, slots: usize) -> Self {
+        Ring {
+            planes: std::array::from_fn(|_| vec![0.0; slots * lay.bs()]),
+            slots,
+        }
+    }
+
+    /// The offset of block b (b ≥ −L).
+    fn off(&self, lay: &Layout, b: isize) -> usize {
+        ((b + lay.l as isize) as usize % self.slots) * lay.bs()
+    }
+
+    fn clear(&mut self) {
+        for pl in self.planes.iter_mut() {
+            pl.fill(0.0);
+        }
+    }
+
+    /// Block b is padding (past the strip's end).
+    fn zero(&mut self, lay: &Layout, b: usize) {
+        let o = self.off(lay, b as isize);
+        for pl in self.planes.iter_mut() {
+            pl[o..o + lay.bs()].fill(0.0);
+        }
+    }
+
+    /// The input planes of block b of strip r ([`input_row`] on each row; Θ⁰ = +0 is not
+    /// stored: the first layer does not read it).
+    fn input(&mut self, lay: &Layout, img: &Images, r: isize, b: usize) {
+        let (w, ch) = (lay.w, img.ch);
+        let i1 = lay.rows(r).start + b;
+        let i2 = (i1 as isize - r) as usize;
+        let base = self.off(lay, b as isize);
+        let yrow = (
+            &img.y.0[i2 * w * ch..(i2 + 1) * w * ch],
+            &img.y.1[i2 * w..(i2 + 1) * w],
+        );
+        let [c, _, d, dl] = &mut self.planes;
+        for j1 in 0..w {
+            let p = i1 * w + j1;
+            let e = base + lay.row(j1) + lay.l;
+            let diag = (img.same && r == 0).then_some(j1);
+            input_row(
+                (&img.x.0[p * ch..(p + 1) * ch], img.x.1[p]),
+                yrow,
+                ch,
+                img.div,
+                diag,
+                (&mut c[e..e + w], &mut d[e..e + w], &mut dl[e..e + w]),
+            );
+        }
+    }
+
+    /// The diagonal entries Σ[p, p] of strip 0 (a whole-strip ring).
+    fn diag(&self, lay: &Layout) -> Vec<f64> {
+        let (w, l) = (lay.w, lay.l);
+        (0..lay.h * w)
+            .map(|p| {
+                let (i, j) = (p / w, p % w);
+                self.planes[C][self.off(lay, i as isize) + lay.row(j) + l + j]
+            })
+            .collect()
+    }
+
+    /// The GAP's block sums of Σ and Θ of block b of strip r (entries (j₁, j₂) ascending),
+    /// into `sums[i₁·H + i₂]`.
+    fn block_sums(&self, lay: &Layout, r: isize, b: usize, sums: &mut [(f64, f64)]) {
+        let (w, l) = (lay.w, lay.l);
+        let i1 = lay.rows(r).start + b;
+        let i2 = (i1 as isize - r) as usize;
+        let base = self.off(lay, b as isize);
+        let mut s = (ZERO, ZERO);
+        for j1 in 0..w {
+            let e = base + lay.row(j1) + l;
+            s = fold_block(s, &self.planes[C][e..e + w], &self.planes[TH][e..e + w]);
+        }
+        sums[i1 * lay.h + i2] = s;
+    }
+}
+
+/// The per-block scratch: the column sums `v` (with a margin of one block row on either side),
+/// the shifted sums of Σ and Θ (`a`, `at`), the conv's variance products, and the scratch of
+/// the activation and of [`avg_det`].
+struct Work {
     v: Vec<f64>,
     a: Vec<f64>,
     at: Vec<f64>,
@@ -293,97 +472,49 @@ struct Bufs {
     prod: [Vec<f64>; 2],
 }
 
-const C: usize = 0;
-const TH: usize = 1;
-const D: usize = 2;
-const DL: usize = 3;
-
-impl Bufs {
+impl Work {
     fn new(lay: &Layout) -> Self {
-        let n = lay.nb() * lay.bs();
-        let planes = || std::array::from_fn(|_| vec![0.0; n]);
-        Bufs {
-            src: planes(),
-            dst: planes(),
+        let n = lay.row(lay.w) - lay.row(0);
+        Work {
             v: vec![0.0; lay.bs() + 2 * lay.wp],
             a: vec![0.0; lay.bs()],
             at: vec![0.0; lay.bs()],
             scratch: RefCell::default(),
             ws: Vec::new(),
-            prod: [Vec::new(), Vec::new()],
+            prod: [vec![0.0; n], vec![0.0; n]],
         }
     }
 
-    /// The input planes of strip r ([`input_row`] on each block row), after clearing the
-    /// trailing padding blocks, which a longer strip may have used.
-    fn input(&mut self, lay: &Layout, img: &Images, r: isize) {
-        let rows = lay.rows(r);
-        let (n, bs) = (rows.len(), lay.bs());
-        for planes in [&mut self.src, &mut self.dst] {
-            for pl in planes.iter_mut() {
-                pl[(lay.l + n) * bs..(lay.l + n + lay.r) * bs].fill(0.0);
-            }
-        }
-        let (w, ch) = (lay.w, img.ch);
-        for (b, i1) in rows.enumerate() {
-            let i2 = (i1 as isize - r) as usize;
-            let base = (lay.l + b) * bs;
-            let yrow = (
-                &img.y.0[i2 * w * ch..(i2 + 1) * w * ch],
-                &img.y.1[i2 * w..(i2 + 1) * w],
-            );
-            for j1 in 0..w {
-                let p = i1 * w + j1;
-                let e = base + lay.row(j1) + lay.l;
-                let [c, _, d, dl] = &mut self.src;
-                let diag = (img.same && r == 0).then_some(j1);
-                input_row(
-                    (&img.x.0[p * ch..(p + 1) * ch], img.x.1[p]),
-                    yrow,
-                    ch,
-                    img.div,
-                    diag,
-                    (&mut c[e..e + w], &mut d[e..e + w], &mut dl[e..e + w]),
-                );
-            }
-        }
-    }
-
-    /// One `conv, activation` pair on strip r (`first`: Θ of the input is +0 and not summed),
-    /// block by block from `src` into `dst`; then the two swap.
-    fn layer(&mut self, lay: &Layout, cx: &LayerCx, r: isize, first: bool) {
-        let rows = lay.rows(r);
-        if first {
-            self.at.fill(0.0);
-        }
-        for (b, i1) in rows.clone().enumerate() {
-            let i2 = (i1 as isize - r) as usize;
-            self.block(lay, cx, (b, rows.start), (i1, i2), first);
-        }
-        std::mem::swap(&mut self.src, &mut self.dst);
-    }
-
-    /// Output block b (rows i₁ of x, i₂ of y) of one layer: the shifted sums, the conv
-    /// formulas, the one-sided Δ, the exact D where it cancels, the activation, the padding.
+    /// Output block b (rows i₁ of x, i₂ = i₁ − r of y) of one `conv, activation` pair from
+    /// the input ring `src` into the output ring `dst` (`first`: Θ of the input is +0 and not
+    /// summed): the shifted sums, the conv formulas, the one-sided Δ, the exact D where it
+    /// cancels, the activation, the padding.
     fn block(
         &mut self,
         lay: &Layout,
         cx: &LayerCx,
-        (b, lo): (usize, usize),
-        (i1, i2): (usize, usize),
+        (src, dst): (&Ring, &mut Ring),
+        r: isize,
+        b: usize,
         first: bool,
     ) {
         let (bs, wp, w, l) = (lay.bs(), lay.wp, lay.w, lay.l);
-        let out = (l + b) * bs..(l + b + 1) * bs;
+        let lo = lay.rows(r).start;
+        let (i1, i2) = (lo + b, (lo + b) as isize - r);
+        let i2 = i2 as usize;
+        let o = dst.off(lay, b as isize);
+        let out = o..o + bs;
         let valid = lay.row(0)..lay.row(w);
-        self.shifted(lay, cx, C, b, None);
-        if !first {
-            self.shifted(lay, cx, TH, b, None);
+        self.shifted(lay, cx, src, (C, b), None);
+        if first {
+            self.at[valid.clone()].fill(0.0);
+        } else {
+            self.shifted(lay, cx, src, (TH, b), None);
         }
-        self.shifted(lay, cx, DL, b, Some(out.clone()));
-        let [c, th, d, dl] = &mut self.dst;
+        let [c, th, d, dl] = &mut dst.planes;
         let (c, th) = (&mut c[out.clone()], &mut th[out.clone()]);
-        let (d, dl) = (&mut d[out.clone()], &mut dl[out.clone()]);
+        let (d, dl) = (&mut d[out.clone()], &mut dl[out]);
+        self.shifted(lay, cx, src, (DL, b), Some(&mut dl[valid.clone()]));
         let q1 = &cx.q1[i1 * w..(i1 + 1) * w];
         let rowcx = BlockRows {
             cc: &cx.cc,
@@ -392,20 +523,16 @@ impl Bufs {
             wp,
             valid: valid.clone(),
         };
-        for pr in self.prod.iter_mut() {
-            pr.resize(valid.len(), 0.0);
-        }
         let cancel = conv_block(&rowcx, (&self.a, &self.at), (c, th, d, dl), &mut self.prod);
         if let Some(os) = &cx.os {
             one_sided(lay, cx, os, (i1, i2), dl);
         }
         if cancel {
-            let src = &self.src;
-            // x's pixel row ai of this strip is its block l + ai − lo (y's row is ai − r).
+            // x's pixel row ai of this strip is its block ai − lo (y's row is ai − r).
             let cd = |a: usize, bq: usize| {
                 let (ai, aj, bj) = (a / w, a % w, bq % w);
-                let e = (l + ai - lo) * bs + lay.row(aj) + l + bj;
-                (src[C][e], src[D][e])
+                let e = src.off(lay, (ai - lo) as isize) + lay.row(aj) + l + bj;
+                (src.planes[C][e], src.planes[D][e])
             };
             let g = &cx.g;
             let q2 = &cx.q2p[i2][l..l + w];
@@ -448,24 +575,23 @@ impl Bufs {
 
     /// The K×K shifted sum of plane `which` of `src` for output block b: the column sums
     /// `v = Σ_di src[block b + di − o]` (whole padded blocks), then the row sums
-    /// `Σ_dj v[e + (dj − o)(wp + 1)]` over the valid rows, into `a` (Σ), `at` (Θ) or the
-    /// output range `into` of `dst` (Δ). Each sum from +0 over δ ascending.
+    /// `Σ_dj v[e + (dj − o)(wp + 1)]` over the valid rows, into `a` (Σ), `at` (Θ) or `into`
+    /// (Δ: the valid rows of the output block). Each sum from +0 over δ ascending.
     fn shifted(
         &mut self,
         lay: &Layout,
         cx: &LayerCx,
-        which: usize,
-        b: usize,
-        into: Option<std::ops::Range<usize>>,
+        src: &Ring,
+        (which, b): (usize, usize),
+        into: Option<&mut [f64]>,
     ) {
         let (bs, wp) = (lay.bs(), lay.wp);
         let (k, o) = (cx.g.k, cx.g.o);
-        let src = &self.src[which];
-        // Block b is at padded index l + b; its input blocks at l + b + di − o.
-        let first = lay.l + b - o;
+        let pl = &src.planes[which];
         let mut terms: [&[f64]; MAX_K] = [&[]; MAX_K];
         for (di, t) in terms.iter_mut().enumerate().take(k) {
-            *t = &src[(first + di) * bs..(first + di + 1) * bs];
+            let s = src.off(lay, b as isize + di as isize - o as isize);
+            *t = &pl[s..s + bs];
         }
         let v = &mut self.v[wp..wp + bs];
         sum_terms(v, &terms[..k]);
@@ -480,37 +606,10 @@ impl Bufs {
         let dst: &mut [f64] = match (which, into) {
             (C, _) => &mut self.a[rows],
             (TH, _) => &mut self.at[rows],
-            (_, Some(out)) => &mut self.dst[DL][out][rows],
+            (_, Some(out)) => out,
             _ => unreachable!("Δ is summed into the output block"),
         };
         sum_terms(dst, &rterms[..k]);
-    }
-
-    /// The diagonal entries Σ[p, p] of the current output (`src` after a layer) of strip 0.
-    fn diag(&self, lay: &Layout) -> Vec<f64> {
-        let (w, bs) = (lay.w, lay.bs());
-        let c = &self.src[C];
-        (0..lay.h * w)
-            .map(|p| {
-                let (i, j) = (p / w, p % w);
-                c[(lay.l + i) * bs + lay.row(j) + lay.l + j]
-            })
-            .collect()
-    }
-
-    /// The GAP's block sums of the last layer's Σ and Θ over strip r's blocks (entries
-    /// (j₁, j₂) ascending), into `sums[i₁·H + i₂]`.
-    fn block_sums(&self, lay: &Layout, r: isize, sums: &mut [(f64, f64)]) {
-        let (w, bs, l) = (lay.w, lay.bs(), lay.l);
-        for (b, i1) in lay.rows(r).enumerate() {
-            let i2 = (i1 as isize - r) as usize;
-            let mut s = (ZERO, ZERO);
-            for j1 in 0..w {
-                let e = (l + b) * bs + lay.row(j1) + l;
-                s = fold_block(s, &self.src[C][e..e + w], &self.src[TH][e..e + w]);
-            }
-            sums[i1 * lay.h + i2] = s;
-        }
     }
 }
 
