@@ -19,7 +19,11 @@ use rand::{Rng, SeedableRng};
 static ENGINE_SWITCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn bits(k: &Kernels) -> Vec<u64> {
-    k.nngp.iter().chain(k.ntk.iter()).map(|v| v.to_bits()).collect()
+    k.nngp
+        .iter()
+        .chain(k.ntk.iter())
+        .map(|v| v.to_bits())
+        .collect()
 }
 
 /// Six 6×6×2 images: random, a copy, a scaled copy, zero, the negation, a near copy.
@@ -33,7 +37,8 @@ fn six(seed: u64) -> Array4<f64> {
     x.slice_mut(s![1, .., .., ..]).assign(&x0);
     x.slice_mut(s![2, .., .., ..]).assign(&(&x0 * 1e3));
     x.slice_mut(s![4, .., .., ..]).assign(&(-&x0));
-    x.slice_mut(s![5, .., .., ..]).assign(&x0.mapv(|v| v * (1.0 + 1e-9)));
+    x.slice_mut(s![5, .., .., ..])
+        .assign(&x0.mapv(|v| v * (1.0 + 1e-9)));
     x
 }
 
@@ -53,7 +58,10 @@ fn positive(m: usize, (h, w): (usize, usize), seed: u64) -> Array4<f64> {
 /// The kernels of `spec` on (x1, x2) and rows `rows` with both engines: asserts that the strip
 /// engine applies and that the bits agree.
 fn same_bits(spec: &Spec, x1: &Array4<f64>, x2: Option<&Array4<f64>>) {
-    assert!(conv::uses_strips(spec), "{spec:?} does not use the strip engine");
+    assert!(
+        conv::uses_strips(spec),
+        "{spec:?} does not use the strip engine"
+    );
     let m = x1.dim().0;
     let run = |rows: std::ops::Range<usize>| {
         conv::kernels_rows(spec, x1.view(), x2.map(|x| x.view()), rows).unwrap()
@@ -105,7 +113,11 @@ fn strip_engine_gives_the_plane_engines_bits_across_inputs_and_conventions() {
     same_bits(&spec(deep), &a, None);
     same_bits(&spec(deep), &a, Some(&b));
     // Images smaller than the kernel: every pixel is a border pixel.
-    same_bits(&spec("conv:5:same,relu,conv:3:same,erf,gap,dense"), &positive(3, (2, 3), 4), None);
+    same_bits(
+        &spec("conv:5:same,relu,conv:3:same,erf,gap,dense"),
+        &positive(3, (2, 3), 4),
+        None,
+    );
     // 28×28 Omniglot-like images: the benchmark architecture.
     same_bits(&spec(deep), &positive(3, (28, 28), 5), None);
     // The standard parameterization and Arora's normalization.
@@ -115,7 +127,10 @@ fn strip_engine_gives_the_plane_engines_bits_across_inputs_and_conventions() {
     arora.normalization = gbml_testbed::kernel::Normalization::Arora;
     same_bits(&arora, &six(10), None);
     // Without a bias (σ_b = None: no D' bias term where D cancels).
-    let nobias = Spec::parse(deep).unwrap().with_sigma_w(1.2).with_sigma_b(None);
+    let nobias = Spec::parse(deep)
+        .unwrap()
+        .with_sigma_w(1.2)
+        .with_sigma_b(None);
     same_bits(&nobias, &positive(4, (6, 6), 11), None);
 }
 

@@ -1,18 +1,21 @@
 //! Public entry points of the convolutional kernels (CNTK / CNN-GP with neural-tangents'
 //! `stax` definitions, MATH.md §10) on NHWC inputs X ∈ R^{M×H×W×C}. The layer recursion is in
-//! [`super::plane`] (formulas in its module docs), the architecture in [`super::spec`].
+//! [`super::plane`] (formulas in its module docs), the architecture in [`super::spec`]; the
+//! layers before a GAP, if they are `conv, activation` pairs, run on `super::strip` (the same
+//! bits, a working set of one row-displacement strip instead of whole planes).
 //!
 //! Every pair (i, j) is computed by the same sequential code from the two images and their own
 //! runs (per-pixel variances per layer), pairs in parallel with rayon; in the symmetric case the
 //! pair is ordered canonically, so K is exactly symmetric and [`kernels_rows`] is a bit-exact
 //! slice of [`kernels`] for any row range, tile and thread count. Memory: the outputs plus
-//! O(threads · P²) plane scratch, never O(M² P²).
+//! O(threads · P²) plane scratch (O(threads · H W²) strip rings on the strip engine), never
+//! O(M² P²).
 
 use super::activation::Activation;
 use super::output::{ensure_finite_output, Kernels};
 use super::plane::{self, Planes, SelfDiags};
-use super::strip;
 use super::spec::{Layer, Spec};
+use super::strip;
 use crate::error::{ensure_finite, Error, Result};
 use ndarray::{Array2, ArrayView3, ArrayView4, Axis};
 use rayon::prelude::*;

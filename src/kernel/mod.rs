@@ -25,7 +25,10 @@
 //! Files by role: [`pair`] (the one-pair recursion), `gram` (the Gram drivers: fused
 //! symmetric tiles, row blocks, per layer), [`batch`] (the SIMD pair batches), `gram_tile`
 //! (the Gram product), [`output`] (result types), and this file, the public API (validation and
-//! entry points). SIMD level and streaming stores: [`crate::simd`].
+//! entry points). SIMD level and streaming stores: [`crate::simd`]. Convolutional kernels:
+//! [`conv`] (public API, Gram driver), `spec` (architectures), `plane` (the per-pair plane
+//! recursion) and `strip` (the same recursion by row-displacement strips, for conv/activation
+//! stacks before a GAP).
 
 pub mod activation;
 pub mod arch;
@@ -37,8 +40,8 @@ mod gram_tile;
 pub mod output;
 pub mod pair;
 mod plane;
-mod strip;
 pub mod spec;
+mod strip;
 
 pub use activation::{Activation, Diag, Dual, PairState};
 pub use arch::{Arch, Parameterization};

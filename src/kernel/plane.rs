@@ -13,7 +13,7 @@
 //!             A(S)[p,q] = (1/K²) Σ_δ S[p+δ, q+δ]  (same offset δ on both sides; zero padding)
 //! activation: Σ' = T_φ(k11, Σ[p,q], k22),  Θ' = Ṫ_φ(k11, Σ[p,q], k22) Θ[p,q]
 //! avgpool K:  S'[P,Q] = mean over a ∈ window(P), b ∈ window(Q) of S[a,b]
-//! gap:        S' = mean over all (p, q);   flatten: S' = mean over p of S[p,p]
+//! gap:        S' = mean over all (p, q) (summed in the order of [`ZERO`]);   flatten: S' = mean over p of S[p,p]
 //! dense:      a 1×1 conv (on one value per image: the FC layer, fan-in n_in)
 //! ```
 //!
@@ -389,7 +389,7 @@ impl GapAcc {
         if p < c.len() {
             self.diag.push(c[p]);
         }
-        if (p + 1) % self.w1 == 0 {
+        if (p + 1).is_multiple_of(self.w1) {
             // Row i₁ of x is finished: its block sums join the totals, i₂ ascending.
             for s in self.cur.iter_mut() {
                 self.c += s.0;
@@ -1516,7 +1516,12 @@ impl OneSided {
 
     /// For an interior pixel p = (pi, pj) of x: per class of `outs`, `Σ_{δ in class} k1[p+δ]`
     /// (δ ascending, from 0): the one-sided sums of p with y's border pixels of that class.
-    pub(super) fn interior_sums(&self, g: &ConvGeom, (pi, pj): (usize, usize), k1: &[f64]) -> Vec<f64> {
+    pub(super) fn interior_sums(
+        &self,
+        g: &ConvGeom,
+        (pi, pj): (usize, usize),
+        k1: &[f64],
+    ) -> Vec<f64> {
         self.outs
             .iter()
             .map(|l| {
@@ -1879,14 +1884,19 @@ fn relu_rows(
         let r = i * stride..(i + 1) * stride;
         let (czr, rrr, cr) = (&mut cz[r.clone()], &mut rr[r.clone()], &c[r]);
         for q in 0..stride {
-            czr[q] = if q1 == 0.0 || k2[q] == 0.0 { 0.0 } else { cr[q] };
+            czr[q] = if q1 == 0.0 || k2[q] == 0.0 {
+                0.0
+            } else {
+                cr[q]
+            };
             rrr[q] = sq1 * sq2[q];
         }
     }
     relu_angle_passes(cz, d, sd, t, hs);
     let (cz, sd, t) = (&cz[..n], &sd[..n], &t[..n]);
     for e in 0..n {
-        let (t12, tdot, td, tdl) = relu_lane_post(&k, cz[e], d[e], dl[e], rr[e], sd[e], t[e], hs[e]);
+        let (t12, tdot, td, tdl) =
+            relu_lane_post(&k, cz[e], d[e], dl[e], rr[e], sd[e], t[e], hs[e]);
         c[e] = t12;
         th[e] *= tdot;
         d[e] = td;

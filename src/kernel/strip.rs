@@ -10,22 +10,30 @@
 //!    r = i₁ − i₂ ("strip r": the W×W blocks (i₁, i₁ − r), i₁ ∈ [max(0, r), min(H, H + r)))
 //! ```
 //!
-//! So all layers run on one strip at a time (≈ 4 × 0.2 MB for 28×28 images, in L2), and the
-//! GAP folds the last layer's blocks into block sums, which it adds up in the fixed order of
-//! [`super::plane::ZERO`] (the plane engine's order too). In a strip the blocks carry zero padding (L = max o blocks and rows
-//! and columns before, R = max (K − 1 − o) after), so a K×K shifted sum is K whole-block adds
-//! (the column sums over di) and K shifted adds of the block (the row sums over dj) with no
-//! edge cases. Adding a padded +0 term leaves a sum that started from +0 unchanged (it is never
-//! −0), so every entry gets the plane engine's additions in the plane engine's order; the
-//! conv formulas, SAME's one-sided Δ, the exact determinant where D cancels and the
-//! activation are the plane engine's functions on the block's rows. `tests/conv_strip.rs`
-//! compares both engines bit for bit.
+//! So a strip runs through all layers on its own: block by block in a wavefront (layer t
+//! computes its block as soon as the input blocks it reads exist), each layer's input in a
+//! ring of K blocks, ≈ 0.4 MB in all for 28×28 images and 3 layers — in L2, where the plane
+//! engine streams four 4.9 MB planes per layer through memory. The GAP folds the last layer's
+//! blocks into block sums and adds those up in the fixed order of [`super::plane::ZERO`], which
+//! the plane engine follows too.
+//!
+//! Blocks carry zero padding — L = max o blocks and rows before, R = max (K − 1 − o) after,
+//! and max(L, R) columns shared by consecutive rows — so a K×K shifted sum is K whole-block
+//! adds (the column sums over di) and K shifted adds within the block (the row sums over dj)
+//! with no edge cases. Adding a padded +0 leaves a sum that started from +0 unchanged (such a
+//! sum is never −0), so every entry gets the plane engine's additions in the plane engine's
+//! order; the conv formulas, SAME's one-sided Δ, the exact determinant where D cancels and the
+//! activation are the plane engine's lane functions, run over whole blocks. Same bits as the
+//! plane engine (`tests/conv_strip.rs`), hence on every SIMD path, row tile and thread count.
+
+// Index loops over several blocks at once (rows j₁ address the block and x's variances).
+#![allow(clippy::needless_range_loop)]
 
 use super::activation::{Activation, Diag, ReluConsts};
 use super::plane::{
-    act_rows_generic, avg_det, conv_diag, conv_lanes, fold_block, gap_planes, input_div,
-    input_row, interior, pixels, relu_consts, sum_terms, ActCx, ConvConsts, ConvGeom, OneSided,
-    Planes, SelfDiags, MAX_K, ZERO,
+    act_rows_generic, avg_det, conv_diag, conv_lanes, fold_block, gap_planes, input_div, input_row,
+    interior, pixels, relu_consts, sum_terms, ActCx, ConvConsts, ConvGeom, OneSided, Planes,
+    SelfDiags, MAX_K, ZERO,
 };
 use super::spec::{Layer, Padding, Spec};
 use crate::simd::{level, Level};
@@ -233,7 +241,10 @@ struct Layout {
 impl Layout {
     fn new(spec: &Spec, gap: usize, h: usize, w: usize) -> Self {
         let ko = |l: &Layer| match *l {
-            Layer::Conv { k, padding: Padding::Same } => (k, (k - 1) / 2),
+            Layer::Conv {
+                k,
+                padding: Padding::Same,
+            } => (k, (k - 1) / 2),
             _ => (1, 0),
         };
         let (mut l, mut r) = (0, 0);
@@ -329,7 +340,10 @@ impl LayerCx {
             .iter()
             .map(|r| r.iter().map(|&q| act.diag(q)).collect())
             .collect();
-        let sq2p = d2p.iter().map(|r| r.iter().map(|d| d.sq).collect()).collect();
+        let sq2p = d2p
+            .iter()
+            .map(|r| r.iter().map(|d| d.sq).collect())
+            .collect();
         let os = (padding == Padding::Same && k > 1).then(|| OneSided::new(&g, &k2));
         let is_in = |p: usize| interior(&g, p / w, p % w, h, w);
         let psums = (0..h * w)
@@ -541,7 +555,10 @@ impl Work {
                 let row = lay.row(j1) + l;
                 // A branch-free test of the row first: most rows have no cancelling pair.
                 let dr = &d[row..row + w];
-                let ok = dr.iter().zip(q2).fold(true, |ok, (&dv, &qv)| ok & (dv > t * qv));
+                let ok = dr
+                    .iter()
+                    .zip(q2)
+                    .fold(true, |ok, (&dv, &qv)| ok & (dv > t * qv));
                 if ok {
                     continue;
                 }
@@ -708,7 +725,11 @@ fn conv_block_generic(
     let (wp, q2) = (rc.wp, &rc.q2[..rc.wp]);
     let [qq, tq] = prod;
     let (qq, tq) = (&mut qq[..v.len()], &mut tq[..v.len()]);
-    for (j1, (qr, tr)) in qq.chunks_exact_mut(wp).zip(tq.chunks_exact_mut(wp)).enumerate() {
+    for (j1, (qr, tr)) in qq
+        .chunks_exact_mut(wp)
+        .zip(tq.chunks_exact_mut(wp))
+        .enumerate()
+    {
         let (q1, t) = (rc.q1[j1], 1e-2 * rc.q1[j1]);
         for q in 0..wp {
             qr[q] = q1 * q2[q];
@@ -718,7 +739,15 @@ fn conv_block_generic(
     let (qq, tq) = (&qq[..], &tq[..]);
     let (a, at) = (&a[v.clone()], &at[v.clone()]);
     let (c, th) = (&mut c[v.clone()], &mut th[v.clone()]);
-    conv_lanes(rc.cc, (qq, tq), (a, at), c, th, &mut d[v.clone()], &mut dl[v])
+    conv_lanes(
+        rc.cc,
+        (qq, tq),
+        (a, at),
+        c,
+        th,
+        &mut d[v.clone()],
+        &mut dl[v],
+    )
 }
 
 /// [`act_rows_generic`] on the valid rows of a block, dispatched once per block.
@@ -749,6 +778,11 @@ unsafe fn act_block_avx2(cx: &ActCx, rc: &BlockRows, out: Four) {
 #[inline(always)]
 fn act_block_generic(cx: &ActCx, rc: &BlockRows, (c, th, d, dl): Four) {
     let v = rc.valid.clone();
-    let out = (&mut c[v.clone()], &mut th[v.clone()], &mut d[v.clone()], &mut dl[v]);
+    let out = (
+        &mut c[v.clone()],
+        &mut th[v.clone()],
+        &mut d[v.clone()],
+        &mut dl[v],
+    );
     act_rows_generic(cx, rc.q1, rc.wp, out);
 }
