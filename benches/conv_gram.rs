@@ -1,7 +1,8 @@
 //! CNTK-GAP Gram matrix of M images 28×28×1 (uniform [0, 1), ChaCha8 seed 0),
 //! 3 × [conv 3×3 SAME, ReLU], GAP, dense, σ_w = 1.4, σ_b = 0.1, NNGP and NTK (issue #13 item 3).
 //!
-//! `cargo bench --bench conv_gram` (M = 16, 10 samples). The peer is
+//! `cargo bench --bench conv_gram` (M = 16, 10 samples; the strip engine, then the plane engine
+//! alone via `conv::force_planes`). The peer is
 //! `benches/peers/nt_conv.py` (neural-tangents 0.6.5 `kernel_fn`, jit, float64, CPU; run it in
 //! the same session: `JAX_ENABLE_X64=1 python benches/peers/nt_conv.py 16 3`). With
 //! `GBML_BENCH_LARGE=1` also M = 200 (one timed run, printed).
@@ -33,6 +34,12 @@ fn bench(c: &mut Criterion) {
     g.bench_function("cntk_gap_m16_28x28_3conv", |b| {
         b.iter(|| conv::kernels(&s, x.view(), None).unwrap())
     });
+    // The same Gram on the plane engine alone (the strip engine's predecessor; same bits).
+    conv::force_planes(true);
+    g.bench_function("cntk_gap_m16_28x28_3conv_planes", |b| {
+        b.iter(|| conv::kernels(&s, x.view(), None).unwrap())
+    });
+    conv::force_planes(false);
     g.finish();
     if std::env::var("GBML_BENCH_LARGE").is_ok() {
         let x = images(200);
