@@ -1416,7 +1416,7 @@ pub(super) struct OneSided {
     /// `inner2`): the only terms of a border p with an interior q.
     xouts: Vec<(Offsets, Vec<f64>)>,
     /// Per pixel q of y: its class (index into `outs`) if a border pixel, else its index
-    /// into `inner2` (the lookups of [`OneSided::pair_term`]).
+    /// into `inner2` (the lookups of [`OneSided::border_terms`]).
     at2: Vec<Result<usize, usize>>,
     /// Per border pixel p of x: index into `xouts`.
     xcls: Vec<usize>,
@@ -1538,28 +1538,32 @@ impl OneSided {
         self.at2[q].ok()
     }
 
-    /// The one-sided sum of pixel pair (p, q) with at least one border pixel — the value
-    /// [`OneSided::row`] scales and adds — looked up instead of looped over a plane row;
-    /// `sums`: [`OneSided::interior_sums`] of p if p is interior (else unused).
+    /// The one-sided sums of a border pixel p of x with y's pixels `qs`, in order — the values
+    /// [`OneSided::row`] scales and adds, looked up instead of looped over a plane row — each
+    /// handed to `f`.
     #[inline]
-    pub(super) fn pair_term(
+    pub(super) fn border_terms(
         &self,
         g: &ConvGeom,
-        (p, q): (usize, usize),
-        (k1, k2): (&[f64], &[f64]),
-        sums: &[f64],
-    ) -> f64 {
-        let (pi, pj) = (p / g.w1, p % g.w1);
-        if interior(g, pi, pj, g.h1, g.w1) {
-            return match self.at2[q] {
-                Ok(cl) => sums[cl],
-                Err(_) => 0.0,
+        p: usize,
+        qs: std::ops::Range<usize>,
+        ks: (&[f64], &[f64]),
+        mut f: impl FnMut(usize, f64),
+    ) {
+        let xs: &[f64] = self.xouts.get(self.xcls[p]).map_or(&[], |x| &x.1);
+        for q in qs {
+            let v = match self.at2[q] {
+                Err(i) => xs[i],
+                Ok(_) => self.border_pair(g, (p, q), ks),
             };
+            f(q, v);
         }
-        match self.at2[q] {
-            Err(i) => self.xouts[self.xcls[p]].1[i],
-            Ok(_) => self.border_pair(g, (p, q), (k1, k2)),
-        }
+    }
+
+    /// The number of classes of y's border pixels (the length of
+    /// [`OneSided::interior_sums`]).
+    pub(super) fn classes(&self) -> usize {
+        self.outs.len()
     }
 
     /// The one-sided term of output row p (= pixel p of x) added to its Δ row `dl`.

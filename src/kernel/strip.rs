@@ -119,7 +119,14 @@ pub(crate) fn run(
                 cxs.push(new_cx(t, (k.clone(), k)));
                 let (src, dst) = rings.split_at_mut(t + 1);
                 for b in 0..n {
-                    work.block(&lay, &cxs[t], (&src[t], &mut dst[0]), 0, b, t == 0);
+                    work.block(
+                        &lay,
+                        &cxs[t],
+                        (&src[t], &mut dst[0]),
+                        0,
+                        b,
+                        (t == 0, t + 1 == nt),
+                    );
                 }
                 diags.push(cxs[t].q1.clone());
                 diags.push(rings[t + 1].diag(&lay));
@@ -203,7 +210,8 @@ fn wavefront(
             }
             let (src, dst) = rings.split_at_mut(t + 1);
             if b < n {
-                work.block(lay, &cxs[t], (&src[t], &mut dst[0]), r, b as usize, t == 0);
+                let stage = (t == 0, t + 1 == nt);
+                work.block(lay, &cxs[t], (&src[t], &mut dst[0]), r, b as usize, stage);
             } else {
                 dst[0].zero(lay, b as usize);
             }
@@ -297,8 +305,8 @@ struct LayerCx {
     d2p: Vec<Vec<Diag>>,
     sq2p: Vec<Vec<f64>>,
     os: Option<OneSided>,
-    /// Per interior pixel p of x: [`OneSided::interior_sums`] (empty for border pixels).
-    psums: Vec<Vec<f64>>,
+    /// Per pixel p of x: [`OneSided::interior_sums`] (zeros for border pixels), flat.
+    psums: Vec<f64>,
     /// Per y row i₂: its border pixels' columns j₂ and one-sided classes.
     border2: Vec<Vec<(usize, usize)>>,
 }
@@ -346,12 +354,15 @@ impl LayerCx {
             .collect();
         let os = (padding == Padding::Same && k > 1).then(|| OneSided::new(&g, &k2));
         let is_in = |p: usize| interior(&g, p / w, p % w, h, w);
-        let psums = (0..h * w)
-            .map(|p| match &os {
-                Some(os) if is_in(p) => os.interior_sums(&g, (p / w, p % w), &k1),
-                _ => Vec::new(),
-            })
-            .collect();
+        let psums = match &os {
+            Some(os) => (0..h * w)
+                .flat_map(|p| match is_in(p) {
+                    true => os.interior_sums(&g, (p / w, p % w), &k1),
+                    false => vec![0.0; os.classes()],
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         let border2 = (0..h)
             .map(|i2| match &os {
                 Some(os) => (0..w)
@@ -500,9 +511,11 @@ impl Work {
     }
 
     /// Output block b (rows i₁ of x, i₂ = i₁ − r of y) of one `conv, activation` pair from
-    /// the input ring `src` into the output ring `dst` (`first`: Θ of the input is +0 and not
-    /// summed): the shifted sums, the conv formulas, the one-sided Δ, the exact D where it
-    /// cancels, the activation, the padding.
+    /// the input ring `src` into the output ring `dst`: the shifted sums, the conv formulas,
+    /// the one-sided Δ, the exact D where it cancels, the activation, the padding. `first`: Θ
+    /// of the input is +0 and not summed; `last`: only Σ and Θ of the output are used (by the
+    /// GAP), so Δ' is formed only where an exact D needs it ([`Work::dl_at`]) and the output's
+    /// D and Δ are left unspecified.
     fn block(
         &mut self,
         lay: &Layout,
@@ -510,7 +523,7 @@ impl Work {
         (src, dst): (&Ring, &mut Ring),
         r: isize,
         b: usize,
-        first: bool,
+        (first, last): (bool, bool),
     ) {
         let (bs, wp, w, l) = (lay.bs(), lay.wp, lay.w, lay.l);
         let lo = lay.rows(r).start;
@@ -528,7 +541,9 @@ impl Work {
         let [c, th, d, dl] = &mut dst.planes;
         let (c, th) = (&mut c[out.clone()], &mut th[out.clone()]);
         let (d, dl) = (&mut d[out.clone()], &mut dl[out]);
-        self.shifted(lay, cx, src, (DL, b), Some(&mut dl[valid.clone()]));
+        if !last {
+            self.shifted(lay, cx, src, (DL, b), Some(&mut dl[valid.clone()]));
+        }
         let q1 = &cx.q1[i1 * w..(i1 + 1) * w];
         let rowcx = BlockRows {
             cc: &cx.cc,
@@ -538,7 +553,7 @@ impl Work {
             valid: valid.clone(),
         };
         let cancel = conv_block(&rowcx, (&self.a, &self.at), (c, th, d, dl), &mut self.prod);
-        if let Some(os) = &cx.os {
+        if let (Some(os), false) = (&cx.os, last) {
             one_sided(lay, cx, os, (i1, i2), dl);
         }
         if cancel {
@@ -570,7 +585,11 @@ impl Work {
                     let pq = ((i1, j1), (i2, j2));
                     let dims = (lay.h, w, lay.h, w);
                     let det = avg_det(&cd, dims, (&cx.k1, &cx.k2), (g.k, g.o), pq, &mut self.ws);
-                    d[e] = cx.cc.exact_d(det, dl[e]);
+                    let dle = match last {
+                        true => dl_at(lay, cx, src, b, pq),
+                        false => dl[e],
+                    };
+                    d[e] = cx.cc.exact_d(det, dle);
                 }
             }
         }
@@ -585,8 +604,10 @@ impl Work {
         act_block(&acx, &rowcx, (c, th, d, dl));
         // Restore the padding columns of the valid rows (written by the row passes) where
         // the next layer sums them (D is read at valid entries only).
-        for pl in [c, th, dl] {
-            zero_pads(pl, lay);
+        zero_pads(c, lay);
+        zero_pads(th, lay);
+        if !last {
+            zero_pads(dl, lay);
         }
     }
 
@@ -641,8 +662,53 @@ fn zero_pads(pl: &mut [f64], lay: &Layout) {
     }
 }
 
+/// Δ' of one pixel pair ((i₁, j₁), (i₂, j₂)) of block b (x's row i₁ at block b of the
+/// strip): the K×K shifted sum of the input Δ (column sums over di, then over dj, each from +0
+/// with the padding's +0 terms), the conv formula and SAME's one-sided term — the operations
+/// [`Work::shifted`], [`conv_lanes`] and [`one_sided`] apply to this entry, in their order.
+fn dl_at(
+    lay: &Layout,
+    cx: &LayerCx,
+    src: &Ring,
+    b: usize,
+    ((i1, j1), (i2, j2)): ((usize, usize), (usize, usize)),
+) -> f64 {
+    let (wp, w, bs) = (lay.wp, lay.w, lay.bs());
+    let (k, o) = (cx.g.k, cx.g.o);
+    let e = (lay.row(j1) + lay.l + j2) as isize;
+    let mut sum = 0.0;
+    for dj in 0..k {
+        // The column sum at entry e + (dj − o)(wp + 1): +0 outside the block (v's margin).
+        let f = e + (dj as isize - o as isize) * (wp as isize + 1);
+        let mut v = 0.0;
+        if (0..bs as isize).contains(&f) {
+            for di in 0..k {
+                let blk = src.off(lay, b as isize + di as isize - o as isize);
+                v += src.planes[DL][blk + f as usize];
+            }
+        }
+        sum += v;
+    }
+    let cc = &cx.cc;
+    let mut dl = cc.sw2 * (sum * cc.inv);
+    if let Some(os) = &cx.os {
+        let (p, q) = (i1 * w + j1, i2 * w + j2);
+        let scale = cc.sw2 * cc.inv;
+        if interior(&cx.g, i1, j1, lay.h, w) {
+            let nc = os.classes();
+            if let Some(cl) = os.class_of(q) {
+                dl += scale * cx.psums[p * nc + cl];
+            }
+        } else {
+            os.border_terms(&cx.g, p, q..q + 1, (&cx.k1, &cx.k2), |_, t| dl += scale * t);
+        }
+    }
+    dl
+}
+
 /// SAME's one-sided Δ terms of block (i₁, i₂): `dl += σ_w²/K² · term(p, q)` for the pixel
-/// pairs with a border pixel ([`OneSided::pair_term`], the plane engine's values).
+/// pairs with a border pixel (the plane engine's values: [`OneSided::interior_sums`] of an
+/// interior p, [`OneSided::border_terms`] of a border p).
 fn one_sided(lay: &Layout, cx: &LayerCx, os: &OneSided, (i1, i2): (usize, usize), dl: &mut [f64]) {
     let (w, l, g) = (lay.w, lay.l, &cx.g);
     let scale = cx.cc.sw2 * cx.cc.inv;
@@ -650,16 +716,17 @@ fn one_sided(lay: &Layout, cx: &LayerCx, os: &OneSided, (i1, i2): (usize, usize)
     for j1 in 0..w {
         let p = i1 * w + j1;
         let row = lay.row(j1) + l;
-        let sums = &cx.psums[p];
         if interior(g, i1, j1, lay.h, w) {
             // Only y's border pixels have one-sided offsets: their class's sum.
+            let nc = os.classes();
+            let sums = &cx.psums[p * nc..(p + 1) * nc];
             for &(j2, cl) in &cx.border2[i2] {
                 dl[row + j2] += scale * sums[cl];
             }
         } else {
-            for j2 in 0..w {
-                dl[row + j2] += scale * os.pair_term(g, (p, i2 * w + j2), ks, sums);
-            }
+            let q0 = i2 * w;
+            let dl = &mut dl[row..row + w];
+            os.border_terms(g, p, q0..q0 + w, ks, |q, v| dl[q - q0] += scale * v);
         }
     }
 }
