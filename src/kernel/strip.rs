@@ -185,7 +185,7 @@ fn wavefront(
 ) {
     let n = lay.rows(r).len() as isize;
     for ring in rings.iter_mut() {
-        ring.clear();
+        ring.clear_leading(lay);
     }
     let reach = |t: usize| (ks[t].0 - 1 - ks[t].1) as isize;
     let nt = cxs.len();
@@ -199,7 +199,7 @@ fn wavefront(
         if s < n {
             rings[0].input(lay, img, r, s as usize);
         } else if s < n + reach(0) {
-            rings[0].zero(lay, s as usize);
+            rings[0].zero(lay, s);
         }
         for t in 0..nt {
             let b = s - lag[t];
@@ -213,7 +213,7 @@ fn wavefront(
                 let stage = (t == 0, t + 1 == nt);
                 work.block(lay, &cxs[t], (&src[t], &mut dst[0]), r, b as usize, stage);
             } else {
-                dst[0].zero(lay, b as usize);
+                dst[0].zero(lay, b);
             }
             if t + 1 == nt && b < n {
                 rings[nt].block_sums(lay, r, b as usize, sums);
@@ -416,15 +416,17 @@ impl Ring {
         ((b + lay.l as isize) as usize % self.slots) * lay.bs()
     }
 
-    fn clear(&mut self) {
-        for pl in self.planes.iter_mut() {
-            pl.fill(0.0);
+    /// Zero the leading padding blocks −L..−1 (their slots may hold an earlier strip's
+    /// blocks; with K slots per ring they are not reused before the layer has read them).
+    fn clear_leading(&mut self, lay: &Layout) {
+        for b in -(lay.l as isize)..0 {
+            self.zero(lay, b);
         }
     }
 
-    /// Block b is padding (past the strip's end).
-    fn zero(&mut self, lay: &Layout, b: usize) {
-        let o = self.off(lay, b as isize);
+    /// Block b is padding (before or past the strip's ends).
+    fn zero(&mut self, lay: &Layout, b: isize) {
+        let o = self.off(lay, b);
         for pl in self.planes.iter_mut() {
             pl[o..o + lay.bs()].fill(0.0);
         }
