@@ -66,12 +66,12 @@ pub fn kernels_rows<'a>(
     }
     let sym = x2.is_none();
     let x2v = x2.unwrap_or(x1);
-    let (d1, own): (Vec<SelfDiags>, Vec<(f64, f64)>) = x1
+    let (d1, own): (Vec<Own>, Vec<(f64, f64)>) = x1
         .axis_iter(Axis(0))
         .into_par_iter()
         .map(|x| self_run(spec, x))
         .unzip();
-    let d2: Vec<SelfDiags> = if sym {
+    let d2: Vec<Own> = if sym {
         Vec::new()
     } else {
         x2v.axis_iter(Axis(0))
@@ -105,7 +105,7 @@ pub fn kernels_rows<'a>(
             }
             let xa = x1.index_axis(Axis(0), a);
             let xb = x2v.index_axis(Axis(0), b);
-            pair_run(spec, xa, xb, &d1[a], &d2r[b], sym && a == b)
+            pair_run(spec, xa, xb, (&d1[a], &d2r[b]), sym && a == b)
         })
         .collect();
     for (&(a, b), &(s, t)) in pairs.iter().zip(&vals) {
@@ -186,15 +186,24 @@ fn check_range(spec: &Spec, x2max: f64) -> Result<()> {
     Ok(())
 }
 
+/// What an image's own run leaves for its pairs: the per-pixel variances before every layer
+/// and after the last, and on the strip engine its per-layer [`strip::Side`]s.
+struct Own {
+    diags: SelfDiags,
+    sides: Vec<strip::Side>,
+}
+
 /// One image's own run: the per-pixel variances Σ(x, x)[p, p] before every layer and after
-/// the last (`result[l]`, l = 0..=L), and its (NNGP, NTK) with itself — bit for bit what
+/// the last (`diags[l]`, l = 0..=L), and its (NNGP, NTK) with itself — bit for bit what
 /// [`pair_run`] of the image with itself gives (the same calls on the same inputs: there
 /// `dx[l + 1]` is this run's `pl.diag()`), so the Gram diagonal is not computed twice.
-fn self_run(spec: &Spec, x: ArrayView3<f64>) -> (SelfDiags, (f64, f64)) {
+fn self_run(spec: &Spec, x: ArrayView3<f64>) -> (Own, (f64, f64)) {
+    let mut sides = Vec::new();
     let (mut pl, mut diags, mut l) = match strip_gap(spec) {
         Some(g) => {
             let s = strip::run(spec, g, x, x, None);
             let (mut pl, mut diags) = (s.gap, s.diags);
+            sides = s.sides;
             let nd = pl.diag();
             plane::refresh_naive(&mut pl, &nd, &nd, true);
             diags.push(nd);
@@ -234,7 +243,7 @@ fn self_run(spec: &Spec, x: ArrayView3<f64>) -> (SelfDiags, (f64, f64)) {
     }
     let out = (pl.c[0], pl.th[0]);
     pl.recycle();
-    (diags, out)
+    (Own { diags, sides }, out)
 }
 
 /// The GAP index if the strip engine ([`strip`]) runs the layers before it: an architecture it
@@ -290,10 +299,10 @@ fn pair_run(
     spec: &Spec,
     x: ArrayView3<f64>,
     y: ArrayView3<f64>,
-    dx: &SelfDiags,
-    dy: &SelfDiags,
+    (ox, oy): (&Own, &Own),
     same: bool,
 ) -> (f64, f64) {
+    let (dx, dy) = (&ox.diags, &oy.diags);
     let lazy = !same
         && spec
             .layers
@@ -301,7 +310,7 @@ fn pair_run(
             .is_some_and(|l| plane::conv_lazy_ok(l, x.dim().2));
     let (mut pl, mut l): (Planes, usize) = match strip_gap(spec) {
         Some(g) => {
-            let mut pl = strip::run(spec, g, x, y, Some((dx, dy))).gap;
+            let mut pl = strip::run(spec, g, x, y, Some((&ox.sides, &oy.sides))).gap;
             plane::refresh_naive(&mut pl, &dx[g + 1], &dy[g + 1], true);
             (pl, g + 1)
         }

@@ -59,21 +59,24 @@ pub(crate) fn gap_prefix(spec: &Spec) -> Option<usize> {
 }
 
 /// What [`run`] returns: the 1×1 planes after the GAP, and for a self run the per-pixel
-/// variances before every layer up to the GAP (index = layer, as [`SelfDiags`]).
+/// variances before every layer up to the GAP (index = layer, as [`SelfDiags`]) and the
+/// image's [`Side`] of every strip layer.
 pub(crate) struct StripOut {
     pub gap: Planes,
     pub diags: SelfDiags,
+    pub sides: Vec<Side>,
 }
 
-/// The layers `0..gap` (see [`gap_prefix`]) and the GAP on the pair (x, y): `d = Some((dx,
-/// dy))` with the images' own runs' variances, or `None` for an image with itself (x = y,
-/// whose variances this run computes: the strip r = 0 goes first through every layer).
+/// The layers `0..gap` (see [`gap_prefix`]) and the GAP on the pair (x, y): `sides = Some((sx,
+/// sy))` with the images' [`Side`]s from their own runs, or `None` for an image with itself
+/// (x = y, whose variances and sides this run computes: the strip r = 0 goes first through
+/// every layer).
 pub(crate) fn run(
     spec: &Spec,
     gap: usize,
     x: ArrayView3<f64>,
     y: ArrayView3<f64>,
-    d: Option<(&SelfDiags, &SelfDiags)>,
+    sides: Option<(&[Side], &[Side])>,
 ) -> StripOut {
     let (h, w, ch) = x.dim();
     let lay = Layout::new(spec, gap, h, w);
@@ -85,58 +88,51 @@ pub(crate) fn run(
         y: (&yf, &ny),
         ch,
         div,
-        same: d.is_none(),
+        same: sides.is_none(),
     };
     let nt = gap / 2;
     let ks: Vec<(usize, usize)> = (0..nt).map(|t| conv_ko(&spec.layers[2 * t])).collect();
-    let mut diags: SelfDiags = Vec::new();
-    let mut cxs: Vec<LayerCx> = Vec::new();
-    let new_cx = |t: usize, k: (Vec<f64>, Vec<f64>)| {
-        let n_in = if t == 0 { ch as f64 } else { spec.width as f64 };
-        LayerCx::new(spec, &lay, &spec.layers[2 * t..2 * t + 2], n_in, k)
-    };
     let mut work = Work::new(&lay);
     // Block sums of the GAP per pair of pixel rows (i₁, i₂).
     let mut sums = vec![(ZERO, ZERO); h * h];
-    let mut first_strip = 0;
-    match d {
-        Some((dx, dy)) => {
-            cxs = (0..nt)
-                .map(|t| new_cx(t, (dx[2 * t].clone(), dy[2 * t].clone())))
-                .collect();
-        }
+    let mut out = StripOut {
+        gap: Planes::default(),
+        diags: Vec::new(),
+        sides: Vec::new(),
+    };
+    let first_strip = match sides {
+        Some(_) => 0,
         None => {
             // x with itself: layer t + 1's variances are the diagonal of layer t's output,
             // which lies in strip 0 — run it layer by layer on whole-strip rings first.
-            diags.push(nx.iter().map(|&n| n / div).collect());
+            out.diags.push(nx.iter().map(|&n| n / div).collect());
             let mut rings: Vec<Ring> = (0..=nt).map(|_| Ring::new(&lay, lay.nb())).collect();
             let n = lay.rows(0).len();
             for b in 0..n {
                 rings[0].input(&lay, &img, 0, b);
             }
             for t in 0..nt {
-                let k = diags[2 * t].clone();
-                cxs.push(new_cx(t, (k.clone(), k)));
+                let n_in = if t == 0 { ch as f64 } else { spec.width as f64 };
+                let pair = &spec.layers[2 * t..2 * t + 2];
+                let side = Side::new(spec, &lay, pair, n_in, out.diags[2 * t].clone());
+                let cx = LayerCx::new(&side, &side);
                 let (src, dst) = rings.split_at_mut(t + 1);
                 for b in 0..n {
-                    work.block(
-                        &lay,
-                        &cxs[t],
-                        (&src[t], &mut dst[0]),
-                        0,
-                        b,
-                        (t == 0, t + 1 == nt),
-                    );
+                    let stage = (t == 0, t + 1 == nt);
+                    work.block(&lay, &cx, (&src[t], &mut dst[0]), 0, b, stage);
                 }
-                diags.push(cxs[t].q1.clone());
-                diags.push(rings[t + 1].diag(&lay));
+                out.diags.push(side.q.clone());
+                out.diags.push(rings[t + 1].diag(&lay));
+                out.sides.push(side);
             }
             for b in 0..n {
                 rings[nt].block_sums(&lay, 0, b, &mut sums);
             }
-            first_strip = 1;
+            1
         }
-    }
+    };
+    let (sx, sy) = sides.unwrap_or((&out.sides, &out.sides));
+    let cxs: Vec<LayerCx> = sx.iter().zip(sy).map(|(a, b)| LayerCx::new(a, b)).collect();
     // The other strips: all layers at once, block by block (a wavefront), on rings of K blocks.
     let mut rings: Vec<Ring> = ks
         .iter()
@@ -152,10 +148,8 @@ pub(crate) fn run(
         sc += s.0;
         st += s.1;
     }
-    StripOut {
-        gap: gap_planes((sc, st), h * w * h * w, spec.width as f64),
-        diags,
-    }
+    out.gap = gap_planes((sc, st), h * w * h * w, spec.width as f64);
+    out
 }
 
 /// (K, o) of a strip layer's conv (a dense layer: K = 1).
@@ -290,35 +284,29 @@ impl Layout {
     }
 }
 
-/// One `conv, activation` pair's constants: the geometry and conv constants, x's and y's
-/// variances before (k) and after (q) the conv, y's per-row padded q, Diag and √q (pads 1),
-/// SAME's one-sided tables, and per y row its border columns.
-struct LayerCx {
+/// One image's constants of one `conv, activation` pair, for either role in a pair: the
+/// layer's geometry and conv constants; the image's variances before (k) and after (q) the
+/// conv; as x, the one-sided sums of its interior pixels; as y, its q rows padded (pads 1),
+/// their Diags and square roots, the one-sided tables and per row its border pixels' columns
+/// and classes. Computed once per image ([`run`] of the image with itself) and shared by all
+/// its pairs.
+pub(crate) struct Side {
     g: ConvGeom,
     cc: ConvConsts,
     act: Activation,
-    relu: ReluConsts,
-    k1: Vec<f64>,
-    k2: Vec<f64>,
-    q1: Vec<f64>,
-    q2p: Vec<Vec<f64>>,
-    d2p: Vec<Vec<Diag>>,
-    sq2p: Vec<Vec<f64>>,
-    os: Option<OneSided>,
-    /// Per pixel p of x: [`OneSided::interior_sums`] (zeros for border pixels), flat.
+    k: Vec<f64>,
+    q: Vec<f64>,
+    /// Per pixel p: [`OneSided::interior_sums`] (zeros for border pixels), flat.
     psums: Vec<f64>,
-    /// Per y row i₂: its border pixels' columns j₂ and one-sided classes.
-    border2: Vec<Vec<(usize, usize)>>,
+    qp: Vec<Vec<f64>>,
+    dp: Vec<Vec<Diag>>,
+    sqp: Vec<Vec<f64>>,
+    os: Option<OneSided>,
+    border: Vec<Vec<(usize, usize)>>,
 }
 
-impl LayerCx {
-    fn new(
-        spec: &Spec,
-        lay: &Layout,
-        pair: &[Layer],
-        n_in: f64,
-        (k1, k2): (Vec<f64>, Vec<f64>),
-    ) -> Self {
+impl Side {
+    fn new(spec: &Spec, lay: &Layout, pair: &[Layer], n_in: f64, k_in: Vec<f64>) -> Self {
         let (k, padding) = match pair[0] {
             Layer::Conv { k, padding } => (k, padding),
             _ => (1, Padding::Valid),
@@ -336,34 +324,33 @@ impl LayerCx {
         };
         let g = ConvGeom::new(&grid, k, padding);
         let cc = ConvConsts::new(spec, n_in, k);
-        let q1 = cc.variances(&conv_diag(&k1, (h, w), (k, g.o), (h, w), true));
-        let q2 = cc.variances(&conv_diag(&k2, (h, w), (k, g.o), (h, w), true));
+        let q = cc.variances(&conv_diag(&k_in, (h, w), (k, g.o), (h, w), true));
         let pad = |row: &[f64]| {
             let mut v = vec![1.0; lay.wp];
             v[lay.l..lay.l + w].copy_from_slice(row);
             v
         };
-        let q2p: Vec<Vec<f64>> = q2.chunks(w).map(pad).collect();
-        let d2p: Vec<Vec<Diag>> = q2p
+        let qp: Vec<Vec<f64>> = q.chunks(w).map(pad).collect();
+        let dp: Vec<Vec<Diag>> = qp
             .iter()
             .map(|r| r.iter().map(|&q| act.diag(q)).collect())
             .collect();
-        let sq2p = d2p
+        let sqp = dp
             .iter()
             .map(|r| r.iter().map(|d| d.sq).collect())
             .collect();
-        let os = (padding == Padding::Same && k > 1).then(|| OneSided::new(&g, &k2));
+        let os = (padding == Padding::Same && k > 1).then(|| OneSided::new(&g, &k_in));
         let is_in = |p: usize| interior(&g, p / w, p % w, h, w);
         let psums = match &os {
             Some(os) => (0..h * w)
                 .flat_map(|p| match is_in(p) {
-                    true => os.interior_sums(&g, (p / w, p % w), &k1),
+                    true => os.interior_sums(&g, (p / w, p % w), &k_in),
                     false => vec![0.0; os.classes()],
                 })
                 .collect(),
             None => Vec::new(),
         };
-        let border2 = (0..h)
+        let border = (0..h)
             .map(|i2| match &os {
                 Some(os) => (0..w)
                     .filter_map(|j2| os.class_of(i2 * w + j2).map(|cl| (j2, cl)))
@@ -371,20 +358,56 @@ impl LayerCx {
                 None => Vec::new(),
             })
             .collect();
-        LayerCx {
+        Side {
             g,
             cc,
             act,
-            relu: relu_consts(act),
-            k1,
-            k2,
-            q1,
-            q2p,
-            d2p,
-            sq2p,
-            os,
+            k: k_in,
+            q,
             psums,
-            border2,
+            qp,
+            dp,
+            sqp,
+            os,
+            border,
+        }
+    }
+}
+
+/// A layer's constants for the pair (x, y): x's and y's [`Side`]s of it.
+#[derive(Clone, Copy)]
+struct LayerCx<'a> {
+    g: &'a ConvGeom,
+    cc: &'a ConvConsts,
+    act: Activation,
+    relu: ReluConsts,
+    k1: &'a [f64],
+    k2: &'a [f64],
+    q1: &'a [f64],
+    q2p: &'a [Vec<f64>],
+    d2p: &'a [Vec<Diag>],
+    sq2p: &'a [Vec<f64>],
+    os: Option<&'a OneSided>,
+    psums: &'a [f64],
+    border2: &'a [Vec<(usize, usize)>],
+}
+
+impl<'a> LayerCx<'a> {
+    fn new(x: &'a Side, y: &'a Side) -> Self {
+        LayerCx {
+            g: &x.g,
+            cc: &x.cc,
+            act: x.act,
+            relu: relu_consts(x.act),
+            k1: &x.k,
+            k2: &y.k,
+            q1: &x.q,
+            q2p: &y.qp,
+            d2p: &y.dp,
+            sq2p: &y.sqp,
+            os: y.os.as_ref(),
+            psums: &x.psums,
+            border2: &y.border,
         }
     }
 }
