@@ -409,16 +409,21 @@ impl GapAcc {
 /// D = Δ = 0 (recomputed by [`refresh_naive`]).
 pub(crate) fn gap_planes((c, th): (f64, f64), m: usize, n_in: f64) -> Planes {
     let m = m as f64;
+    unit_planes((c / m, th / m, 0.0), n_in)
+}
+
+/// 1×1 planes with Σ = c, Θ = th, Δ = dl and D = 0 (a GAP's or flatten's result).
+fn unit_planes((c, th, dl): (f64, f64, f64), n_in: f64) -> Planes {
     Planes {
         h1: 1,
         w1: 1,
         h2: 1,
         w2: 1,
         n_in,
-        c: vec![c / m],
-        th: vec![th / m],
+        c: vec![c],
+        th: vec![th],
         d: vec![0.0],
-        dl: vec![0.0],
+        dl: vec![dl],
         th_zero: false,
         img: None,
     }
@@ -1974,19 +1979,7 @@ fn reduce(pl: &Planes, diag: bool) -> Planes {
         }
         (acc.c / m, acc.th / m, 0.0, pl.n_in)
     };
-    Planes {
-        h1: 1,
-        w1: 1,
-        h2: 1,
-        w2: 1,
-        n_in,
-        c: vec![c],
-        th: vec![th],
-        d: vec![0.0],
-        dl: vec![dl],
-        th_zero: false,
-        img: None,
-    }
+    unit_planes((c, th, dl), n_in)
 }
 
 /// Recompute D (and for GAP/pool Δ) of a plane from the variances of its own layer where the
