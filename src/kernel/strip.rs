@@ -103,31 +103,7 @@ pub(crate) fn run(
     let first_strip = match sides {
         Some(_) => 0,
         None => {
-            // x with itself: layer t + 1's variances are the diagonal of layer t's output,
-            // which lies in strip 0 — run it layer by layer on whole-strip rings first.
-            out.diags.push(nx.iter().map(|&n| n / div).collect());
-            let mut rings: Vec<Ring> = (0..=nt).map(|_| Ring::new(&lay, lay.nb())).collect();
-            let n = lay.rows(0).len();
-            for b in 0..n {
-                rings[0].input(&lay, &img, 0, b);
-            }
-            for t in 0..nt {
-                let n_in = if t == 0 { ch as f64 } else { spec.width as f64 };
-                let pair = &spec.layers[2 * t..2 * t + 2];
-                let side = Side::new(spec, &lay, pair, n_in, out.diags[2 * t].clone());
-                let cx = LayerCx::new(&side, &side);
-                let (src, dst) = rings.split_at_mut(t + 1);
-                for b in 0..n {
-                    let stage = (t == 0, t + 1 == nt);
-                    work.block(&lay, &cx, (&src[t], &mut dst[0]), 0, b, stage);
-                }
-                out.diags.push(side.q.clone());
-                out.diags.push(rings[t + 1].diag(&lay));
-                out.sides.push(side);
-            }
-            for b in 0..n {
-                rings[nt].block_sums(&lay, 0, b, &mut sums);
-            }
+            own_strip0((spec, nt), &lay, &img, (&mut work, &mut sums), &mut out);
             1
         }
     };
@@ -150,6 +126,47 @@ pub(crate) fn run(
     }
     out.gap = gap_planes((sc, st), h * w * h * w, spec.width as f64);
     out
+}
+
+/// Strip 0 of an image with itself, layer by layer on whole-strip rings: layer t + 1's
+/// variances are the diagonal of layer t's output, which lies in this strip, so the image's
+/// [`Side`] of layer t + 1 exists only after layer t has run here. Fills `out.diags` and
+/// `out.sides`, and the GAP's block sums of the strip.
+fn own_strip0(
+    (spec, nt): (&Spec, usize),
+    lay: &Layout,
+    img: &Images,
+    (work, sums): (&mut Work, &mut [(f64, f64)]),
+    out: &mut StripOut,
+) {
+    out.diags
+        .push(img.x.1.iter().map(|&n| n / img.div).collect());
+    let mut rings: Vec<Ring> = (0..=nt).map(|_| Ring::new(lay, lay.nb())).collect();
+    let n = lay.rows(0).len();
+    for b in 0..n {
+        rings[0].input(lay, img, 0, b);
+    }
+    for t in 0..nt {
+        let n_in = if t == 0 {
+            img.ch as f64
+        } else {
+            spec.width as f64
+        };
+        let pair = &spec.layers[2 * t..2 * t + 2];
+        let side = Side::new(spec, lay, pair, n_in, out.diags[2 * t].clone());
+        let cx = LayerCx::new(&side, &side);
+        let (src, dst) = rings.split_at_mut(t + 1);
+        for b in 0..n {
+            let stage = (t == 0, t + 1 == nt);
+            work.block(lay, &cx, (&src[t], &mut dst[0]), 0, b, stage);
+        }
+        out.diags.push(side.q.clone());
+        out.diags.push(rings[t + 1].diag(lay));
+        out.sides.push(side);
+    }
+    for b in 0..n {
+        rings[nt].block_sums(lay, 0, b, sums);
+    }
 }
 
 /// (K, o) of a strip layer's conv (a dense layer: K = 1).
@@ -550,7 +567,7 @@ impl Work {
         b: usize,
         (first, last): (bool, bool),
     ) {
-        let (bs, wp, w, l) = (lay.bs(), lay.wp, lay.w, lay.l);
+        let (bs, wp, w) = (lay.bs(), lay.wp, lay.w);
         let lo = lay.rows(r).start;
         let (i1, i2) = (lo + b, (lo + b) as isize - r);
         let i2 = i2 as usize;
@@ -571,7 +588,7 @@ impl Work {
         }
         let q1 = &cx.q1[i1 * w..(i1 + 1) * w];
         let rowcx = BlockRows {
-            cc: &cx.cc,
+            cc: cx.cc,
             q1,
             q2: &cx.q2p[i2],
             wp,
@@ -582,41 +599,8 @@ impl Work {
             one_sided(lay, cx, os, (i1, i2), dl);
         }
         if cancel {
-            // x's pixel row ai of this strip is its block ai − lo (y's row is ai − r).
-            let cd = |a: usize, bq: usize| {
-                let (ai, aj, bj) = (a / w, a % w, bq % w);
-                let e = src.off(lay, (ai - lo) as isize) + lay.row(aj) + l + bj;
-                (src.planes[C][e], src.planes[D][e])
-            };
-            let g = &cx.g;
-            let q2 = &cx.q2p[i2][l..l + w];
-            for j1 in 0..w {
-                let t = 1e-2 * q1[j1];
-                let row = lay.row(j1) + l;
-                // A branch-free test of the row first: most rows have no cancelling pair.
-                let dr = &d[row..row + w];
-                let ok = dr
-                    .iter()
-                    .zip(q2)
-                    .fold(true, |ok, (&dv, &qv)| ok & (dv > t * qv));
-                if ok {
-                    continue;
-                }
-                for j2 in 0..w {
-                    let e = row + j2;
-                    if d[e] > t * q2[j2] {
-                        continue;
-                    }
-                    let pq = ((i1, j1), (i2, j2));
-                    let dims = (lay.h, w, lay.h, w);
-                    let det = avg_det(&cd, dims, (&cx.k1, &cx.k2), (g.k, g.o), pq, &mut self.ws);
-                    let dle = match last {
-                        true => dl_at(lay, cx, src, b, pq),
-                        false => dl[e],
-                    };
-                    d[e] = cx.cc.exact_d(det, dle);
-                }
-            }
+            let rows = ((i1, i2), (lo, b));
+            self.exact_d(lay, cx, src, rows, (d, dl), last);
         }
         let acx = ActCx {
             a: cx.act,
@@ -633,6 +617,56 @@ impl Work {
         zero_pads(th, lay);
         if !last {
             zero_pads(dl, lay);
+        }
+    }
+
+    /// The exact D' ([`avg_det`], [`ConvConsts::exact_d`]) of the pixel pairs of block b (rows
+    /// i₁, i₂; the strip's first row `lo`) whose naive D' cancels (D' ≤ 10⁻² q₁ q₂); Δ' from
+    /// `dl`, or on the last layer from [`dl_at`].
+    fn exact_d(
+        &mut self,
+        lay: &Layout,
+        cx: &LayerCx,
+        src: &Ring,
+        ((i1, i2), (lo, b)): ((usize, usize), (usize, usize)),
+        (d, dl): (&mut [f64], &[f64]),
+        last: bool,
+    ) {
+        let (w, l) = (lay.w, lay.l);
+        // x's pixel row ai of this strip is its block ai − lo (y's row is ai − r).
+        let cd = |a: usize, bq: usize| {
+            let (ai, aj, bj) = (a / w, a % w, bq % w);
+            let e = src.off(lay, (ai - lo) as isize) + lay.row(aj) + l + bj;
+            (src.planes[C][e], src.planes[D][e])
+        };
+        let (g, q1) = (cx.g, &cx.q1[i1 * w..(i1 + 1) * w]);
+        let q2 = &cx.q2p[i2][l..l + w];
+        for j1 in 0..w {
+            let t = 1e-2 * q1[j1];
+            let row = lay.row(j1) + l;
+            // A branch-free test of the row first: most rows have no cancelling pair.
+            let dr = &d[row..row + w];
+            let ok = dr
+                .iter()
+                .zip(q2)
+                .fold(true, |ok, (&dv, &qv)| ok & (dv > t * qv));
+            if ok {
+                continue;
+            }
+            for j2 in 0..w {
+                let e = row + j2;
+                if d[e] > t * q2[j2] {
+                    continue;
+                }
+                let pq = ((i1, j1), (i2, j2));
+                let dims = (lay.h, w, lay.h, w);
+                let det = avg_det(&cd, dims, (cx.k1, cx.k2), (g.k, g.o), pq, &mut self.ws);
+                let dle = match last {
+                    true => dl_at(lay, cx, src, b, pq),
+                    false => dl[e],
+                };
+                d[e] = cx.cc.exact_d(det, dle);
+            }
         }
     }
 
@@ -719,13 +753,13 @@ fn dl_at(
     if let Some(os) = &cx.os {
         let (p, q) = (i1 * w + j1, i2 * w + j2);
         let scale = cc.sw2 * cc.inv;
-        if interior(&cx.g, i1, j1, lay.h, w) {
+        if interior(cx.g, i1, j1, lay.h, w) {
             let nc = os.classes();
             if let Some(cl) = os.class_of(q) {
                 dl += scale * cx.psums[p * nc + cl];
             }
         } else {
-            os.border_terms(&cx.g, p, q..q + 1, (&cx.k1, &cx.k2), |_, t| dl += scale * t);
+            os.border_terms(cx.g, p, q..q + 1, (cx.k1, cx.k2), |_, t| dl += scale * t);
         }
     }
     dl
@@ -737,7 +771,7 @@ fn dl_at(
 fn one_sided(lay: &Layout, cx: &LayerCx, os: &OneSided, (i1, i2): (usize, usize), dl: &mut [f64]) {
     let (w, l, g) = (lay.w, lay.l, &cx.g);
     let scale = cx.cc.sw2 * cx.cc.inv;
-    let ks = (&cx.k1[..], &cx.k2[..]);
+    let ks = (cx.k1, cx.k2);
     for j1 in 0..w {
         let p = i1 * w + j1;
         let row = lay.row(j1) + l;
