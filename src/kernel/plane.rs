@@ -1414,14 +1414,12 @@ pub(super) struct OneSided {
     class2: Vec<usize>,
     /// The distinct lists of offsets (di, dj), ascending, that leave y at a border pixel.
     outs: Vec<Vec<(usize, usize)>>,
-    /// y's interior pixels.
-    inner2: Vec<usize>,
     /// The distinct lists of offsets (di, dj), ascending, that leave x at a border pixel, each
-    /// with its one-sided sums `Σ_{δ in list} k2[q+δ]` for every interior q of y (index into
-    /// `inner2`): the only terms of a border p with an interior q.
+    /// with its one-sided sums `Σ_{δ in list} k2[q+δ]` for every interior q of y (in the order
+    /// of y's interior pixels): the only terms of a border p with an interior q.
     xouts: Vec<(Offsets, Vec<f64>)>,
-    /// Per pixel q of y: its class (index into `outs`) if a border pixel, else its index
-    /// into `inner2` (the lookups of [`OneSided::border_terms`]).
+    /// Per pixel q of y: its class (index into `outs`) if a border pixel, else its index among
+    /// y's interior pixels (the lookups of [`OneSided::border_terms`]).
     at2: Vec<Result<usize, usize>>,
     /// Per border pixel p of x: index into `xouts`.
     xcls: Vec<usize>,
@@ -1502,7 +1500,6 @@ impl OneSided {
             border2,
             class2,
             outs,
-            inner2,
             xouts,
             at2,
             xcls,
@@ -1582,19 +1579,9 @@ impl OneSided {
             }
             return;
         }
-        let pout = offsets(g, (pi, pj), (g.h1, g.w1), false);
-        let (_, sums) = self
-            .xouts
-            .iter()
-            .find(|(o, _)| *o == pout)
-            .expect("every border class of x is precomputed");
-        // Interior q: only offsets leaving x contribute, Σ k2[q+δ] (precomputed).
-        for (&q, &s) in self.inner2.iter().zip(sums) {
-            dl[q] += scale * s;
-        }
-        for &q in &self.border2 {
-            dl[q] += scale * self.border_pair(g, (p, q), (k1, k2));
-        }
+        // A border p: interior q by its class's precomputed sums, border q one by one.
+        let qs = 0..g.h2 * g.w2;
+        self.border_terms(g, p, qs, (k1, k2), |q, v| dl[q] += scale * v);
     }
 }
 

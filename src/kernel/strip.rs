@@ -91,7 +91,6 @@ pub(crate) fn run(
         same: sides.is_none(),
     };
     let nt = gap / 2;
-    let ks: Vec<(usize, usize)> = (0..nt).map(|t| conv_ko(&spec.layers[2 * t])).collect();
     let mut work = Work::new(&lay);
     // Block sums of the GAP per pair of pixel rows (i₁, i₂).
     let mut sums = vec![(ZERO, ZERO); h * h];
@@ -110,14 +109,14 @@ pub(crate) fn run(
     let (sx, sy) = sides.unwrap_or((&out.sides, &out.sides));
     let cxs: Vec<LayerCx> = sx.iter().zip(sy).map(|(a, b)| LayerCx::new(a, b)).collect();
     // The other strips: all layers at once, block by block (a wavefront), on rings of K blocks.
-    let mut rings: Vec<Ring> = ks
+    let mut rings: Vec<Ring> = cxs
         .iter()
-        .map(|&(k, _)| Ring::new(&lay, k))
+        .map(|cx| Ring::new(&lay, cx.g.k))
         .chain(std::iter::once(Ring::new(&lay, 1)))
         .collect();
     let strips = std::iter::once(0).chain((1..h as isize).flat_map(|r| [r, -r]));
     for r in strips.skip(first_strip) {
-        wavefront(&lay, &img, &cxs, &ks, (&mut rings, &mut work), r, &mut sums);
+        wavefront(&lay, &img, &cxs, (&mut rings, &mut work), r, &mut sums);
     }
     let (mut sc, mut st) = (ZERO, ZERO);
     for s in &sums {
@@ -189,7 +188,6 @@ fn wavefront(
     lay: &Layout,
     img: &Images,
     cxs: &[LayerCx],
-    ks: &[(usize, usize)],
     (rings, work): (&mut [Ring], &mut Work),
     r: isize,
     sums: &mut [(f64, f64)],
@@ -198,7 +196,7 @@ fn wavefront(
     for ring in rings.iter_mut() {
         ring.clear_leading(lay);
     }
-    let reach = |t: usize| (ks[t].0 - 1 - ks[t].1) as isize;
+    let reach = |t: usize| (cxs[t].g.k - 1 - cxs[t].g.o) as isize;
     let nt = cxs.len();
     let lag: Vec<isize> = (0..nt)
         .scan(0, |acc, t| {
@@ -243,7 +241,7 @@ struct Images<'a> {
     same: bool,
 }
 
-/// The padded block geometry: images H×W; blocks of `hb` = W + L + R rows (x's column j₁,
+/// The padded block geometry: images H×W; blocks of W + L + R rows (x's column j₁,
 /// padded) by `wp` = W + max(L, R) columns (y's column j₂: the padding columns after one row
 /// are also the ones before the next, which is all a shift by at most L left or R right reads
 /// from a valid entry), entry (j₁, j₂) at `(l + j₁)·wp + l + j₂`; a strip of up to H + L + R
@@ -253,38 +251,28 @@ struct Layout {
     w: usize,
     l: usize,
     r: usize,
-    hb: usize,
     wp: usize,
 }
 
 impl Layout {
     fn new(spec: &Spec, gap: usize, h: usize, w: usize) -> Self {
-        let ko = |l: &Layer| match *l {
-            Layer::Conv {
-                k,
-                padding: Padding::Same,
-            } => (k, (k - 1) / 2),
-            _ => (1, 0),
-        };
         let (mut l, mut r) = (0, 0);
         for layer in spec.layers[..gap].iter().step_by(2) {
-            let (k, o) = ko(layer);
+            let (k, o) = conv_ko(layer);
             l = l.max(o);
             r = r.max(k - 1 - o);
         }
-        let hb = w + l + r;
         Layout {
             h,
             w,
             l,
             r,
-            hb,
             wp: w + l.max(r),
         }
     }
-    /// Entries of one block.
+    /// Entries of one block (W + L + R rows).
     fn bs(&self) -> usize {
-        self.hb * self.wp
+        (self.w + self.l + self.r) * self.wp
     }
     /// Blocks of the longest strip, padding included.
     fn nb(&self) -> usize {
@@ -432,7 +420,8 @@ impl<'a> LayerCx<'a> {
 /// One layer's input or output on a strip: the four planes (Σ, Θ, D, Δ) of `slots` blocks, block
 /// b (0 = x's first row in the strip; −L.. are the leading padding) in slot (b + L) mod
 /// `slots`. Invariant: every entry outside the valid rows and columns of the valid blocks
-/// held is +0 (the padding), but D's padding columns (D is read at valid entries only).
+/// held is +0 (the padding), but D's padding columns (D is read at valid entries only) and
+/// the padding columns of the last layer's output ring (read at valid entries only).
 struct Ring {
     planes: [Vec<f64>; 4],
     slots: usize,
@@ -612,11 +601,12 @@ impl Work {
         };
         act_block(&acx, &rowcx, (c, th, d, dl));
         // Restore the padding columns of the valid rows (written by the row passes) where
-        // the next layer sums them (D is read at valid entries only).
-        zero_pads(c, lay);
-        zero_pads(th, lay);
+        // the next layer sums them (D is read at valid entries only; the last layer's output
+        // is read at valid entries only).
         if !last {
-            zero_pads(dl, lay);
+            for pl in [c, th, dl] {
+                zero_pads(pl, lay);
+            }
         }
     }
 
