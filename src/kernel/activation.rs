@@ -59,8 +59,8 @@ pub struct Dual {
 }
 
 /// `h(θ) = sin θ − θ cos θ`, by its Taylor series `Σ_k (−1)^{k+1} 2k θ^{2k+1}/(2k+1)!` for
-/// |θ| < 0.5 (where the difference cancels; ten terms in Horner form, truncation < 1e-22
-/// relative) and directly otherwise.
+/// |θ| < 0.5 (where the difference cancels; ten terms in Horner form with fused
+/// multiply-adds, truncation < 1e-22 relative) and directly otherwise.
 #[inline]
 pub fn sin_minus_theta_cos(theta: f64) -> f64 {
     if theta.abs() < 0.5 {
@@ -88,7 +88,7 @@ pub(crate) fn h_series(theta: f64) -> f64 {
     let t2 = theta * theta;
     let mut p = C[9];
     for &c in C[..9].iter().rev() {
-        p = p * t2 + c;
+        p = p.mul_add(t2, c);
     }
     theta * t2 * p
 }
@@ -97,7 +97,8 @@ pub(crate) fn h_series(theta: f64) -> f64 {
 const PIO2_LO: f64 = 6.123233995736766e-17;
 
 /// atan(t) for |t| ≤ 0.66: the Cephes rational approximation `t + t z P(z)/Q(z)`, z = t²
-/// (relative error ≈ 1e-16).
+/// (relative error ≈ 1e-16), P and Q by Horner steps as fused multiply-adds (`mul_add`: one
+/// rounding per step, correctly rounded on every SIMD path, hence the same bits).
 #[inline(always)]
 #[allow(clippy::excessive_precision)] // Cephes' constants, verbatim
 pub(crate) fn atan_core(t: f64) -> f64 {
@@ -116,8 +117,16 @@ pub(crate) fn atan_core(t: f64) -> f64 {
         1.945506571482613964425e2,
     ];
     let z = t * t;
-    let p = (((P[0] * z + P[1]) * z + P[2]) * z + P[3]) * z + P[4];
-    let q = ((((z + Q[0]) * z + Q[1]) * z + Q[2]) * z + Q[3]) * z + Q[4];
+    let p = P[0]
+        .mul_add(z, P[1])
+        .mul_add(z, P[2])
+        .mul_add(z, P[3])
+        .mul_add(z, P[4]);
+    let q = (z + Q[0])
+        .mul_add(z, Q[1])
+        .mul_add(z, Q[2])
+        .mul_add(z, Q[3])
+        .mul_add(z, Q[4]);
     t + t * (z * p / q)
 }
 

@@ -52,6 +52,9 @@ pub(crate) struct Planes {
     /// The input planes of one-channel images, not stored ([`input_lazy`]): `c`, `d`, `dl`
     /// are empty and their entries are computed from the pixels where needed.
     pub img: Option<Img1>,
+    /// x and y are the same image (a self pair): the GAP reads the lower block triangle only
+    /// and mirrors it ([`GapAcc`]).
+    pub own: bool,
 }
 
 /// The pixels of two one-channel images x (P₁) and y (P₂), standing for their input planes:
@@ -142,6 +145,7 @@ pub(crate) fn input(spec: &Spec, x: ArrayView3<f64>, y: ArrayView3<f64>, same: b
         dl: take(p1 * p2),
         th_zero: true,
         img: None,
+        own: same,
     };
     pl.th.fill(0.0);
     for p in 0..p1 {
@@ -183,6 +187,7 @@ pub(crate) fn input_lazy(x: ArrayView3<f64>, y: ArrayView3<f64>) -> Planes {
         w2,
         n_in: 1.0,
         th_zero: true,
+        own: false,
         img: Some(Img1 {
             x: x.iter().copied().collect(),
             y: y.iter().copied().collect(),
@@ -355,54 +360,97 @@ pub(super) fn fold_block((mut a, mut b): (f64, f64), c: &[f64], th: &[f64]) -> (
     (a, b)
 }
 
-/// The running GAP of [`conv_rows`] and [`reduce`] in [`ZERO`]'s order: the block sums of the
-/// current row i₁ of x (per row i₂ of y), the totals, and the diagonal entries of Σ.
+/// The running GAP of [`conv_rows`] and [`reduce`] in [`ZERO`]'s order: the block sums per
+/// pair of pixel rows (i₁, i₂), folded in (i₁, i₂) order at the end, and the diagonal entries
+/// of Σ.
+///
+/// For a self pair (`own`), the GAP of the plane with its upper block triangle replaced by
+/// the mirror of the lower one: the block sum of (i₁, i₂) with i₁ < i₂ is the sum, in the
+/// same (j₁, j₂) order, of the entries Σ[(i₂, j₂), (i₁, j₁)] of block (i₂, i₁) — the value
+/// the plane order gives wherever the plane is exactly symmetric (its exact value is), and
+/// the strip engine skips the strips r < 0 of a self pair. [`mirror_sum`] forms it.
 struct GapAcc {
+    h1: usize,
     w1: usize,
+    h2: usize,
     w2: usize,
-    cur: Vec<(f64, f64)>,
-    c: f64,
-    th: f64,
+    sums: Vec<(f64, f64)>,
     diag: Vec<f64>,
+    /// Self pair: the current row i₁ of x (`w1` plane rows of Σ and Θ), for [`mirror_sum`].
+    rows: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 impl GapAcc {
-    /// For output planes with x's rows of `w1` pixels and y's grid `h2`×`w2`.
-    fn new((w1, h2, w2): (usize, usize, usize)) -> Self {
+    /// For output planes with x's grid `h1`×`w1` and y's grid `h2`×`w2`; `own`: a self pair.
+    fn new((h1, w1, h2, w2): (usize, usize, usize, usize), own: bool) -> Self {
+        let n = w1 * h2 * w2;
         GapAcc {
+            h1,
             w1,
+            h2,
             w2,
-            cur: vec![(ZERO, ZERO); h2],
-            c: ZERO,
-            th: ZERO,
+            sums: vec![(ZERO, ZERO); h1 * h2],
             diag: Vec::new(),
+            rows: own.then(|| (vec![0.0; n], vec![0.0; n])),
         }
     }
 
     /// Add one finished row p of the activation's output.
     fn row(&mut self, p: usize, c: &[f64], th: &[f64]) {
-        let w2 = self.w2;
-        for (i2, s) in self.cur.iter_mut().enumerate() {
+        let (w1, h2, w2) = (self.w1, self.h2, self.w2);
+        let (i1, j1) = (p / w1, p % w1);
+        // A self pair's blocks i₂ > i₁ come from the mirror (at the end of the row of x).
+        let upto = if self.rows.is_some() { i1 + 1 } else { h2 };
+        for i2 in 0..upto {
             let r = i2 * w2..(i2 + 1) * w2;
+            let s = &mut self.sums[i1 * h2 + i2];
             *s = fold_block(*s, &c[r.clone()], &th[r]);
         }
         if p < c.len() {
             self.diag.push(c[p]);
         }
-        if (p + 1).is_multiple_of(self.w1) {
-            // Row i₁ of x is finished: its block sums join the totals, i₂ ascending.
-            for s in self.cur.iter_mut() {
-                self.c += s.0;
-                self.th += s.1;
-                *s = (ZERO, ZERO);
+        let Some((rc, rt)) = self.rows.as_mut() else {
+            return;
+        };
+        let n = h2 * w2;
+        rc[j1 * n..(j1 + 1) * n].copy_from_slice(&c[..n]);
+        rt[j1 * n..(j1 + 1) * n].copy_from_slice(&th[..n]);
+        if j1 + 1 == w1 {
+            for i2 in 0..i1 {
+                let at = |v: &[f64], (a, b): (usize, usize)| v[b * n + i2 * w2 + a];
+                self.sums[i2 * h2 + i1] = mirror_sum(w1, |e| (at(rc, e), at(rt, e)));
             }
         }
     }
 
+    /// The sums of Σ and Θ: the block sums in (i₁, i₂) order from [`ZERO`].
+    fn totals(&self) -> (f64, f64) {
+        debug_assert_eq!(self.sums.len(), self.h1 * self.h2);
+        self.sums
+            .iter()
+            .fold((ZERO, ZERO), |(a, b), s| (a + s.0, b + s.1))
+    }
+
     /// The 1×1 planes of the GAP ([`reduce`] with `diag = false`): the means, D = Δ = 0.
     fn planes(&self, rows: &Planes) -> Planes {
-        gap_planes((self.c, self.th), rows.p1() * rows.p2(), rows.n_in)
+        gap_planes(self.totals(), rows.p1() * rows.p2(), rows.n_in)
     }
+}
+
+/// The block sum of the mirrored block (i₂, i₁) of a self pair from the lower block (i₁, i₂)
+/// (i₁ > i₂), w×w: entry (a, b) of the mirrored block, in plane order (a, b ascending), is
+/// entry (b, a) of the lower one, `at((a, b))` = (Σ, Θ) there.
+#[inline]
+pub(super) fn mirror_sum(w: usize, at: impl Fn((usize, usize)) -> (f64, f64)) -> (f64, f64) {
+    let (mut a, mut b) = (ZERO, ZERO);
+    for ja in 0..w {
+        for jb in 0..w {
+            let (u, v) = at((ja, jb));
+            a += u;
+            b += v;
+        }
+    }
+    (a, b)
 }
 
 /// The 1×1 planes of a GAP from the sums of Σ and Θ over its m pixel pairs: the means,
@@ -426,6 +474,7 @@ fn unit_planes((c, th, dl): (f64, f64, f64), n_in: f64) -> Planes {
         dl: vec![dl],
         th_zero: false,
         img: None,
+        own: false,
     }
 }
 
@@ -1092,6 +1141,7 @@ fn conv(
         dl: take(n),
         th_zero: false,
         img: None,
+        own: pl.own,
     };
     let os = (padding == Padding::Same && k > 1).then(|| OneSided::new(&g, k2));
     let d2: Vec<Diag> = act.map_or(Vec::new(), |a| q2.iter().map(|&q| a.diag(q)).collect());
@@ -1104,6 +1154,7 @@ fn conv(
         d2: &d2,
         sq2: &sq2,
         scratch: &scratch,
+        sigma_only: false,
     });
     let plan = FlatShift::plan(&g);
     let rc = RowCx {
@@ -1118,7 +1169,7 @@ fn conv(
         os: os.as_ref(),
         act: acx.as_ref(),
     };
-    let mut acc = gap.then(|| GapAcc::new((g.wo1, g.ho2, g.wo2)));
+    let mut acc = gap.then(|| GapAcc::new((g.ho1, g.wo1, g.ho2, g.wo2), pl.own));
     conv_rows(&rc, &mut out, acc.as_mut());
     (out, q1, acc)
 }
@@ -1723,6 +1774,7 @@ fn activation(a: Activation, mut pl: Planes, k1: &[f64], k2: &[f64]) -> Planes {
         d2: &d2,
         sq2: &sq2,
         scratch: &scratch,
+        sigma_only: false,
     };
     for (p, &q1) in k1.iter().enumerate() {
         let r = p * p2..(p + 1) * p2;
@@ -1751,6 +1803,9 @@ pub(super) struct ActCx<'a> {
     pub sq2: &'a [f64],
     /// Per-row temporaries of [`relu_row`].
     pub scratch: &'a std::cell::RefCell<Vec<f64>>,
+    /// Only Σ and Θ of the output are read (a last layer before the GAP): the ReLU family
+    /// leaves D and Δ as they are instead of forming D' and Δ' (Σ and Θ keep their bits).
+    pub sigma_only: bool,
 }
 
 /// One row of [`activation`], dispatched on the SIMD level (`crate::simd::level`): the same
@@ -1890,6 +1945,15 @@ fn relu_rows(
     }
     relu_angle_passes(cz, d, sd, t, hs);
     let (cz, sd, t) = (&cz[..n], &sd[..n], &t[..n]);
+    if cx.sigma_only {
+        // The same lane; its unused D' and Δ' (and the Δ loads) are dead code here.
+        for e in 0..n {
+            let (t12, tdot, _, _) = relu_lane_post(&k, cz[e], d[e], 0.0, rr[e], sd[e], t[e], hs[e]);
+            c[e] = t12;
+            th[e] *= tdot;
+        }
+        return;
+    }
     for e in 0..n {
         let (t12, tdot, td, tdl) =
             relu_lane_post(&k, cz[e], d[e], dl[e], rr[e], sd[e], t[e], hs[e]);
@@ -1920,6 +1984,7 @@ fn pool(pl: &Planes, k: usize) -> Planes {
         dl: vec![0.0; n],
         th_zero: false,
         img: None,
+        own: pl.own,
     };
     for i1 in 0..ho1 {
         for j1 in 0..wo1 {
@@ -1959,12 +2024,13 @@ fn reduce(pl: &Planes, diag: bool) -> Planes {
         (s(&pl.c), s(&pl.th), s(&pl.dl), pl.n_in * m)
     } else {
         let m = (p1 * p2) as f64;
-        let mut acc = GapAcc::new((pl.w1, pl.h2, pl.w2));
+        let mut acc = GapAcc::new((pl.h1, pl.w1, pl.h2, pl.w2), pl.own);
         for p in 0..p1 {
             let r = p * p2..(p + 1) * p2;
             acc.row(p, &pl.c[r.clone()], &pl.th[r]);
         }
-        (acc.c / m, acc.th / m, 0.0, pl.n_in)
+        let (c, th) = acc.totals();
+        (c / m, th / m, 0.0, pl.n_in)
     };
     unit_planes((c, th, dl), n_in)
 }
@@ -1982,5 +2048,69 @@ pub(crate) fn refresh_naive(pl: &mut Planes, k1: &[f64], k2: &[f64], delta_too: 
                 pl.dl[e] = pos(a + b - 2.0 * c);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod gap_mirror_tests {
+    use super::{GapAcc, ZERO};
+
+    /// A self pair's GAP on an asymmetric 3×3-pixel plane (P = 9; blocks of 3×3 entries):
+    /// the lower blocks (i₁ ≥ i₂) summed from their own entries, the upper ones from the
+    /// mirror — against the definition written out entry by entry; and a cross pair's GAP
+    /// (no mirror) reads the upper blocks' own entries.
+    #[test]
+    fn gap_acc_mirrors_the_lower_block_triangle_of_a_self_pair() {
+        let (h, w) = (3, 3);
+        let p = h * w;
+        // Entries of very different sizes, so that the summation order shows in the bits.
+        let v = |e: usize| {
+            let m = (1 + e * 2654435761 % 997) as f64 * 10f64.powi(4 * (e % 5) as i32);
+            if e % 3 == 1 {
+                -m
+            } else {
+                m
+            }
+        };
+        let c: Vec<f64> = (0..p * p).map(v).collect();
+        let th: Vec<f64> = c.iter().map(|x| x * 0.3).collect();
+        let run = |own: bool| {
+            let mut acc = GapAcc::new((h, w, h, w), own);
+            for q in 0..p {
+                acc.row(q, &c[q * p..(q + 1) * p], &th[q * p..(q + 1) * p]);
+            }
+            acc.totals()
+        };
+        let at = |pp: usize, qq: usize| (c[pp * p + qq], th[pp * p + qq]);
+        let reference = |own: bool| {
+            let (mut tc, mut tt) = (ZERO, ZERO);
+            for i1 in 0..h {
+                for i2 in 0..h {
+                    let (mut sc, mut st) = (ZERO, ZERO);
+                    for j1 in 0..w {
+                        for j2 in 0..w {
+                            let (pp, qq) = (i1 * w + j1, i2 * w + j2);
+                            let (x, y) = if own && i1 < i2 {
+                                at(qq, pp)
+                            } else {
+                                at(pp, qq)
+                            };
+                            sc += x;
+                            st += y;
+                        }
+                    }
+                    tc += sc;
+                    tt += st;
+                }
+            }
+            (tc, tt)
+        };
+        for own in [true, false] {
+            let (got, want) = (run(own), reference(own));
+            assert_eq!(got.0.to_bits(), want.0.to_bits(), "own = {own}: Σ");
+            assert_eq!(got.1.to_bits(), want.1.to_bits(), "own = {own}: Θ");
+        }
+        // The plane is asymmetric enough that the mirror changes the result.
+        assert_ne!(run(true), run(false));
     }
 }

@@ -32,8 +32,8 @@
 use super::activation::{Activation, Diag, ReluConsts};
 use super::plane::{
     act_rows_generic, avg_det, conv_diag, conv_lanes, fold_block, gap_planes, input_div, input_row,
-    interior, pixels, relu_consts, sum_terms, ActCx, ConvConsts, ConvGeom, OneSided, Planes,
-    SelfDiags, MAX_K, ZERO,
+    interior, mirror_sum, pixels, relu_consts, sum_terms, ActCx, ConvConsts, ConvGeom, OneSided,
+    Planes, SelfDiags, MAX_K, ZERO,
 };
 use super::spec::{Layer, Padding, Spec};
 use crate::simd::{level, Level};
@@ -114,8 +114,10 @@ pub(crate) fn run(
         .map(|cx| Ring::new(&lay, cx.g.k))
         .chain(std::iter::once(Ring::new(&lay, 1)))
         .collect();
+    // A self pair's strips r < 0 are the mirror of its strips r > 0 (`GapAcc`'s convention).
+    let own = img.same;
     let strips = std::iter::once(0).chain((1..h as isize).flat_map(|r| [r, -r]));
-    for r in strips.skip(first_strip) {
+    for r in strips.skip(first_strip).filter(|&r| !own || r > 0) {
         wavefront(&lay, &img, &cxs, (&mut rings, &mut work), r, &mut sums);
     }
     let (mut sc, mut st) = (ZERO, ZERO);
@@ -164,7 +166,7 @@ fn own_strip0(
         out.sides.push(side);
     }
     for b in 0..n {
-        rings[nt].block_sums(lay, 0, b, sums);
+        rings[nt].block_sums(lay, (0, b), true, sums);
     }
 }
 
@@ -225,7 +227,7 @@ fn wavefront(
                 dst[0].zero(lay, b);
             }
             if t + 1 == nt && b < n {
-                rings[nt].block_sums(lay, r, b as usize, sums);
+                rings[nt].block_sums(lay, (r, b as usize), img.same, sums);
             }
         }
     }
@@ -500,8 +502,9 @@ impl Ring {
     }
 
     /// The GAP's block sums of Σ and Θ of block b of strip r (entries (j₁, j₂) ascending),
-    /// into `sums[i₁·H + i₂]`.
-    fn block_sums(&self, lay: &Layout, r: isize, b: usize, sums: &mut [(f64, f64)]) {
+    /// into `sums[i₁·H + i₂]`; for a self pair (`own`) and r > 0 also the mirrored block's
+    /// ([`mirror_sum`]) into `sums[i₂·H + i₁]`.
+    fn block_sums(&self, lay: &Layout, (r, b): (isize, usize), own: bool, sums: &mut [(f64, f64)]) {
         let (w, l) = (lay.w, lay.l);
         let i1 = lay.rows(r).start + b;
         let i2 = (i1 as isize - r) as usize;
@@ -512,6 +515,13 @@ impl Ring {
             s = fold_block(s, &self.planes[C][e..e + w], &self.planes[TH][e..e + w]);
         }
         sums[i1 * lay.h + i2] = s;
+        if own && r > 0 {
+            let at = |(a, b): (usize, usize)| {
+                let e = base + lay.row(b) + l + a;
+                (self.planes[C][e], self.planes[TH][e])
+            };
+            sums[i2 * lay.h + i1] = mirror_sum(w, at);
+        }
     }
 }
 
@@ -598,6 +608,7 @@ impl Work {
             d2: &cx.d2p[i2],
             sq2: &cx.sq2p[i2],
             scratch: &self.scratch,
+            sigma_only: last,
         };
         act_block(&acx, &rowcx, (c, th, d, dl));
         // Restore the padding columns of the valid rows (written by the row passes) where
