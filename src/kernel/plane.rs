@@ -344,9 +344,10 @@ pub(crate) fn conv_act(
 
 /// The GAP's sums of Σ and Θ over all pixel pairs, in one fixed order: per pair of pixel rows
 /// (row i₁ of x, row i₂ of y) the block sum over (j₁, j₂) ascending ([`fold_block`]), then the
-/// block sums over (i₁, i₂) ascending, each sum from [`ZERO`]. A row-by-row pass over the
-/// planes ([`GapAcc`]) and a block-by-block pass over strips (`kernel::strip`) both follow it,
-/// so both give the same bits.
+/// block sums over (i₁, i₂) ascending, each sum from [`ZERO`]; for a self pair the blocks
+/// i₁ < i₂ are the mirrors of the lower ones ([`GapAcc`], [`mirror_sum`]). A row-by-row pass
+/// over the planes ([`GapAcc`]) and a block-by-block pass over strips (`kernel::strip`) both
+/// follow it, so both give the same bits.
 pub(super) const ZERO: f64 = -0.0;
 
 /// Continue the block sums `(Σ, Θ)` with entries `c`, `th` in order (two independent chains

@@ -15,7 +15,9 @@
 //! ring of K blocks, ≈ 0.4 MB in all for 28×28 images and 3 layers — in L2, where the plane
 //! engine streams four 4.9 MB planes per layer through memory. The GAP folds the last layer's
 //! blocks into block sums and adds those up in the fixed order of [`super::plane::ZERO`], which
-//! the plane engine follows too.
+//! the plane engine follows too. A self pair (x = y) runs the strips r ≥ 0 only: the GAP of a
+//! self pair sums its upper blocks as the mirror of its lower ones (`plane::GapAcc`'s
+//! convention, both engines), so its strips r < 0 are never read.
 //!
 //! Blocks carry zero padding — L = max o blocks and rows before, R = max (K − 1 − o) after,
 //! and max(L, R) columns shared by consecutive rows — so a K×K shifted sum is K whole-block
