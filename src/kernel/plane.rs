@@ -371,7 +371,6 @@ pub(super) fn fold_block((mut a, mut b): (f64, f64), c: &[f64], th: &[f64]) -> (
 /// the plane order gives wherever the plane is exactly symmetric (its exact value is), and
 /// the strip engine skips the strips r < 0 of a self pair. [`mirror_sum`] forms it.
 struct GapAcc {
-    h1: usize,
     w1: usize,
     h2: usize,
     w2: usize,
@@ -386,7 +385,6 @@ impl GapAcc {
     fn new((h1, w1, h2, w2): (usize, usize, usize, usize), own: bool) -> Self {
         let n = w1 * h2 * w2;
         GapAcc {
-            h1,
             w1,
             h2,
             w2,
@@ -424,18 +422,22 @@ impl GapAcc {
         }
     }
 
-    /// The sums of Σ and Θ: the block sums in (i₁, i₂) order from [`ZERO`].
+    /// The sums of Σ and Θ ([`gap_totals`] of the block sums).
     fn totals(&self) -> (f64, f64) {
-        debug_assert_eq!(self.sums.len(), self.h1 * self.h2);
-        self.sums
-            .iter()
-            .fold((ZERO, ZERO), |(a, b), s| (a + s.0, b + s.1))
+        gap_totals(&self.sums)
     }
 
     /// The 1×1 planes of the GAP ([`reduce`] with `diag = false`): the means, D = Δ = 0.
     fn planes(&self, rows: &Planes) -> Planes {
         gap_planes(self.totals(), rows.p1() * rows.p2(), rows.n_in)
     }
+}
+
+/// The GAP's sums of Σ and Θ from its block sums, listed in (i₁, i₂) order: added in that
+/// order from [`ZERO`] (both engines).
+pub(super) fn gap_totals(sums: &[(f64, f64)]) -> (f64, f64) {
+    sums.iter()
+        .fold((ZERO, ZERO), |(a, b), s| (a + s.0, b + s.1))
 }
 
 /// The block sum of the mirrored block (i₂, i₁) of a self pair from the lower block (i₁, i₂)

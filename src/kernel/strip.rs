@@ -33,9 +33,9 @@
 
 use super::activation::{Activation, Diag, ReluConsts};
 use super::plane::{
-    act_rows_generic, avg_det, conv_diag, conv_lanes, fold_block, gap_planes, input_div, input_row,
-    interior, mirror_sum, pixels, relu_consts, sum_terms, ActCx, ConvConsts, ConvGeom, OneSided,
-    Planes, SelfDiags, MAX_K, ZERO,
+    act_rows_generic, avg_det, conv_diag, conv_lanes, fold_block, gap_planes, gap_totals,
+    input_div, input_row, interior, mirror_sum, pixels, relu_consts, sum_terms, ActCx, ConvConsts,
+    ConvGeom, OneSided, Planes, SelfDiags, MAX_K, ZERO,
 };
 use super::spec::{Layer, Padding, Spec};
 use crate::simd::{level, Level};
@@ -122,12 +122,7 @@ pub(crate) fn run(
     for r in strips.skip(first_strip).filter(|&r| !own || r > 0) {
         wavefront(&lay, &img, &cxs, (&mut rings, &mut work), r, &mut sums);
     }
-    let (mut sc, mut st) = (ZERO, ZERO);
-    for s in &sums {
-        sc += s.0;
-        st += s.1;
-    }
-    out.gap = gap_planes((sc, st), h * w * h * w, spec.width as f64);
+    out.gap = gap_planes(gap_totals(&sums), h * w * h * w, spec.width as f64);
     out
 }
 
